@@ -1,0 +1,3 @@
+from mlm.cli import main
+
+main()

@@ -1,0 +1,189 @@
+"""The `mlm` command: thin typer commands over `mlm.Project`.
+
+Heavy libraries (pymc, arviz, pandas) are imported only by the commands that need them,
+so `mlm --help` and `mlm status` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlm.errors import MlmError
+
+app = typer.Typer(
+    name="mlm",
+    help="Convention over configuration for Bayesian multilevel models on PyMC.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+STATE_STYLE = {"fresh": "green", "stale": "yellow", "missing": "red"}
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn failures into one clear message and a non-zero exit, never a bare traceback."""
+    try:
+        yield
+    except MlmError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]: nothing half-written was kept")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if os.environ.get("MLM_DEBUG"):
+            raise
+        err.print(
+            f"[bold red]mlm internal error:[/] {type(exc).__name__}: {exc}\n"
+            "(set MLM_DEBUG=1 for the full traceback, and please report it)",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+
+
+def _project(ctx: typer.Context, report: bool = False):
+    from mlm.project import Project
+
+    def show(stage: str, message: str) -> None:
+        err.print(f"[bold cyan]{stage:>10}[/] {message}", highlight=False)
+
+    return Project(ctx.obj or Path.cwd(), report=show if report else None)
+
+
+ProjectOption = Annotated[
+    Optional[Path],  # noqa: UP045 (typer needs Optional on older releases)
+    typer.Option("-C", "--project", help="Act on the project in PATH (default: walk up from here).",
+                 metavar="PATH"),
+]
+
+
+@app.callback()
+def options(ctx: typer.Context, project: ProjectOption = None) -> None:
+    """mlm runs data.py -> model.py -> fit.py -> graphics.py, caching each result."""
+    ctx.obj = project
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="Folder name of the new project.")],
+) -> None:
+    """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`)."""
+    from mlm.template import new_project
+
+    with handled():
+        path = new_project(name, Path.cwd())
+        out.print(f"created [bold]{path}[/]")
+        out.print(f"next: [bold]cd {name} && mlm run[/]  (samples the model, draws the figures)")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    stage: Annotated[
+        str, typer.Argument(help="data, model, fit or graphics (graphics:NAME for one figure).")
+    ] = "graphics",
+    force: Annotated[bool, typer.Option("--force", "-f", help="Rerun STAGE even if fresh.")] = False,
+    dry: Annotated[bool, typer.Option("--dry", help="Show what would run, run nothing.")] = False,
+) -> None:
+    """Run STAGE and every stale stage before it; fresh results come from the cache."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with handled():
+        project = _project(ctx, report=not dry)
+        if dry:
+            plan = project.plan(stage, force=force)
+            if not plan:
+                out.print("nothing to run: everything is fresh")
+            for row in plan:
+                out.print(f"would run [bold]{row.stage}[/] ({row.reason})", highlight=False)
+            return
+        results = project.run(stage, force=force)
+        ran = [r for r in results if r.reason not in ("up to date",)]
+        if all(r.fresh for r in results) and ran:
+            out.print(f"[green]done[/]: {stage} is fresh")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing; exit 1 if anything is not fresh.")
+    ] = False,
+) -> None:
+    """Each stage and figure: fresh, stale (and which input changed) or missing."""
+    with handled():
+        rows = _project(ctx).status()
+        if quiet:
+            raise typer.Exit(0 if all(r.fresh for r in rows) else 1)
+        table = Table(title=None, show_edge=False, header_style="bold")
+        table.add_column("stage")
+        table.add_column("state")
+        table.add_column("reason", overflow="fold")
+        for row in rows:
+            style = STATE_STYLE.get(row.state, "")
+            table.add_row(row.stage, f"[{style}]{row.state}[/]", row.reason)
+        out.print(table)
+
+
+@app.command()
+def summary(ctx: typer.Context) -> None:
+    """Posterior summary and diagnostics of the cached trace."""
+    with handled():
+        table_df, manifest, fresh = _project(ctx).summary()
+        if not fresh:
+            err.print("[yellow]warning:[/] the trace is stale; showing the latest one "
+                      "(run `mlm run fit` to refresh it)")
+        table = Table(show_edge=False, header_style="bold")
+        table.add_column("")
+        for column in table_df.columns:
+            table.add_column(str(column), justify="right")
+        for name, row in table_df.iterrows():
+            table.add_row(str(name), *(str(v) for v in row.to_list()))
+        out.print(table)
+        diag = manifest.get("diagnostics", {})
+        if diag:
+            out.print(
+                f"{diag.get('chains')} chains x {diag.get('draws')} draws, "
+                f"{diag.get('divergences', 0)} divergences, max r_hat "
+                f"{diag.get('max_r_hat', float('nan')):.3f}, min bulk ESS "
+                f"{diag.get('min_ess_bulk', float('nan')):.0f}; sampled "
+                f"{manifest.get('created_at')} in {manifest.get('wall_time_s')} s",
+                highlight=False,
+            )
+
+
+@app.command()
+def clean(
+    ctx: typer.Context,
+    keep: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--keep", min=0, help="Keep the newest N traces of each model."),
+    ] = None,
+) -> None:
+    """Drop the cache (.mlm/), or with --keep N prune old traces."""
+    with handled():
+        removed = _project(ctx).clean(keep)
+        what = "cache removed" if keep is None else f"kept the newest {keep} trace(s)"
+        out.print(f"{what}; {removed} trace(s) deleted")
+
+
+def main() -> None:
+    app(prog_name="mlm")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

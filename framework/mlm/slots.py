@@ -1,0 +1,147 @@
+"""Slots: loading a project's modules by file path and calling its functions by convention.
+
+A slot function asks for what it needs by parameter name, as a pytest test asks for
+fixtures: `build(data)`, `sample(model, project)`, `ppc(idata, data)`. The names a slot
+may ask for are fixed per slot; anything else is an error naming file, function and
+parameter, raised before any expensive work starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mlm.errors import MlmError, UserCodeError, is_project_file
+from mlm.fingerprint import digest, parse
+
+# What each slot file must define, and the parameter names its function may ask for.
+SLOT_FILES = {"data": "data.py", "model": "model.py", "fit": "fit.py", "graphics": "graphics.py"}
+SLOT_FUNCTIONS = {"data": "load", "model": "build", "fit": "sample"}
+SLOT_PARAMS = {
+    "data": ("project",),
+    "model": ("data", "project"),
+    "fit": ("model", "data", "project"),
+    "graphics": ("idata", "data", "model", "project"),
+}
+SLOT_PURPOSE = {
+    "data": "load() -> pandas.DataFrame",
+    "model": "build(data) -> pymc.Model",
+    "fit": "sample(model) -> the trace, as pm.sample returns it",
+    "graphics": "one public function per figure, returning a matplotlib Figure",
+}
+
+
+class SlotLoader:
+    """Imports one project's modules, keeping them out of every other project's way.
+
+    Slot files are imported by path under names unique to the project. Project-local
+    modules they import (`import helpers`) are found on the project's root while the
+    project is active and are taken out of `sys.modules` afterwards, so two projects with
+    a `helpers.py` each never see each other's.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._prefix = f"mlm_project_{digest(str(root))}"
+        self._modules: dict[str, ModuleType] = {}
+        self._loaded: dict[str, ModuleType] = {}
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Make the project's own modules importable for the duration of the block."""
+        root = str(self.root)
+        shadowed = {name: sys.modules[name] for name in self._modules if name in sys.modules}
+        sys.modules.update(self._modules)
+        sys.path.insert(0, root)
+        importlib.invalidate_caches()
+        try:
+            yield
+        finally:
+            if root in sys.path:
+                sys.path.remove(root)
+            for name, module in list(sys.modules.items()):
+                if is_project_file(getattr(module, "__file__", None), self.root):
+                    self._modules[name] = module
+                    del sys.modules[name]
+            sys.modules.update(shadowed)
+
+    def module(self, slot: str) -> ModuleType:
+        """The imported slot module (data.py, model.py, ...), loaded once per loader."""
+        if slot in self._loaded:
+            return self._loaded[slot]
+        filename = SLOT_FILES[slot]
+        path = self.root / filename
+        if not path.is_file():
+            raise MlmError(
+                f"{filename} not found in {self.root}; mlm expects it to define "
+                f"{SLOT_PURPOSE[slot]}"
+            )
+        parse(path)  # a syntax error is reported with file and line, not as a traceback
+        name = f"{self._prefix}_{slot}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        with self.active():
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                raise UserCodeError(f"{filename} (while importing it)", exc, self.root) from exc
+        self._loaded[slot] = module
+        return module
+
+    def function(self, slot: str, name: str) -> Callable:
+        """A function of a slot module, checked to exist and to ask only for known names."""
+        filename = SLOT_FILES[slot]
+        fn = getattr(self.module(slot), name, None)
+        if not callable(fn):
+            what = "has no function" if fn is None else "defines a non-function"
+            raise MlmError(
+                f"{filename} {what} {name}(); mlm expects {filename} to define "
+                f"{SLOT_PURPOSE[slot]}"
+            )
+        check_params(filename, name, _signature_params(fn), SLOT_PARAMS[slot])
+        return fn
+
+    def call(self, slot: str, fn: Callable, providers: dict[str, Callable[[], Any]]) -> Any:
+        """Call a slot function with each parameter it names, shown as the user's own error."""
+        kwargs = {}
+        for param in inspect.signature(fn).parameters.values():
+            if param.name in providers and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                kwargs[param.name] = providers[param.name]()
+        where = f"{SLOT_FILES[slot]}, in {fn.__name__}()"
+        with self.active():
+            try:
+                return fn(**kwargs)
+            except Exception as exc:
+                raise UserCodeError(where, exc, self.root) from exc
+
+
+def _signature_params(fn: Callable) -> list[tuple[str, bool]]:
+    """(name, required) for each named parameter of `fn`."""
+    result = []
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.kind is param.POSITIONAL_ONLY:
+            raise MlmError(f"{fn.__name__}(): positional-only parameters cannot be injected by name")
+        result.append((param.name, param.default is param.empty))
+    return result
+
+
+def check_params(
+    filename: str, function: str, params: list[tuple[str, bool]], available: tuple[str, ...]
+) -> None:
+    """Raise, pytest-style, when a function asks for a name mlm cannot give it."""
+    for name, required in params:
+        if name not in available and required:
+            raise MlmError(
+                f"{filename}: {function}() asks for parameter '{name}', which mlm does not "
+                f"know.\n  available here: {', '.join(available)}"
+            )

@@ -1,0 +1,16 @@
+"""Fit: sample(model, project) returns the trace (an xarray DataTree).
+
+mlm caches what this returns and calls it again only when model.py, fit.py, the data or
+the seed in mlm.toml change. Everything about sampling is here, in plain sight.
+"""
+
+import pymc as pm
+
+
+def sample(model, project):
+    """Posterior draws, pointwise log-likelihood (for LOO) and posterior predictive draws."""
+    with model:
+        idata = pm.sample(draws=1000, tune=1000, chains=4, random_seed=project.seed)
+        pm.compute_log_likelihood(idata)
+        pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=project.seed)
+    return idata
