@@ -131,10 +131,11 @@ class Store:
         return sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
 
     # cleaning ---------------------------------------------------------------------------
-    def clean(self, keep: int | None = None) -> int:
-        """Drop the cache, or with `keep`, all but the newest `keep` traces of each variant.
+    def clean(self, keep: int | None = None, current: dict[str, str] | None = None) -> int:
+        """Drop the cache, or with `keep`, all but `keep` traces of each variant.
 
-        Returns how many traces were removed.
+        The traces kept are each variant's current one (`current[variant]`, the trace the
+        project uses now) and then the newest. Returns how many traces were removed.
         """
         if keep is None:
             removed = sum(len(self.trace_keys(v)) for v in self.variants())
@@ -142,13 +143,18 @@ class Store:
             return removed
         removed = 0
         for variant in self.variants():
-            latest = self.latest_key(variant)
             keys = self.trace_keys(variant)
-            keep_keys = set(keys[:keep]) | ({latest} if latest and keep > 0 else set())
-            for key in keys:
-                if key not in keep_keys:
-                    shutil.rmtree(self.trace_dir(variant, key), ignore_errors=True)
-                    removed += 1
+            mine = (current or {}).get(variant)
+            ordered = ([mine] if mine in keys else []) + [k for k in keys if k != mine]
+            kept = ordered[:keep]
+            for key in ordered[keep:]:
+                shutil.rmtree(self.trace_dir(variant, key), ignore_errors=True)
+                removed += 1
             for leftover in self.fit_dir(variant).glob(".tmp-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
+            latest = self.fit_dir(variant) / "latest.json"
+            if kept and self.latest_key(variant) not in kept:
+                atomic_write_json(latest, {"key": kept[0]})
+            elif not kept:
+                latest.unlink(missing_ok=True)
         return removed

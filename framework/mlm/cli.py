@@ -29,6 +29,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
+SUMMARY_COLUMNS = ("mean", "sd", "eti89_lb", "eti89_ub", "ess_bulk", "ess_tail", "r_hat")
 STATE_STYLE = {"fresh": "green", "stale": "yellow", "missing": "red"}
 
 
@@ -112,9 +113,10 @@ def run(
                 out.print(f"would run [bold]{row.stage}[/] ({row.reason})", highlight=False)
             return
         results = project.run(stage, force=force)
-        ran = [r for r in results if r.reason not in ("up to date",)]
-        if all(r.fresh for r in results) and ran:
+        if any(r.ran for r in results):
             out.print(f"[green]done[/]: {stage} is fresh")
+        else:
+            out.print(f"[green]nothing to do[/]: {stage} and everything before it are fresh")
 
 
 @app.command()
@@ -147,12 +149,13 @@ def summary(ctx: typer.Context) -> None:
         if not fresh:
             err.print("[yellow]warning:[/] the trace is stale; showing the latest one "
                       "(run `mlm run fit` to refresh it)")
+        columns = [c for c in SUMMARY_COLUMNS if c in table_df.columns]
         table = Table(show_edge=False, header_style="bold")
-        table.add_column("")
-        for column in table_df.columns:
-            table.add_column(str(column), justify="right")
+        table.add_column("parameter", no_wrap=True)
+        for column in columns:
+            table.add_column(column, justify="right", no_wrap=True)
         for name, row in table_df.iterrows():
-            table.add_row(str(name), *(str(v) for v in row.to_list()))
+            table.add_row(str(name), *(_number(c, row[c]) for c in columns))
         out.print(table)
         diag = manifest.get("diagnostics", {})
         if diag:
@@ -179,6 +182,18 @@ def clean(
         removed = _project(ctx).clean(keep)
         what = "cache removed" if keep is None else f"kept the newest {keep} trace(s)"
         out.print(f"{what}; {removed} trace(s) deleted")
+
+
+def _number(column: str, value) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if column.startswith("ess"):
+        return f"{value:.0f}"
+    if column == "r_hat":
+        return f"{value:.3f}"
+    return f"{value:.3g}"
 
 
 def main() -> None:

@@ -97,8 +97,11 @@ class Project:
                 raise MlmError("no cached trace yet; run `mlm run fit` first")
         idata = self.store.load_trace(pipeline.variant, key)
         manifest = self.store.trace_manifest(pipeline.variant, key) or {}
-        return az.summary(idata), manifest, fresh
+        return az.summary(idata, round_to="none"), manifest, fresh
 
     def clean(self, keep: int | None = None) -> int:
         """Drop the cache (or all but the newest `keep` traces); returns traces removed."""
-        return self.store.clean(keep)
+        if keep is None:
+            return self.store.clean()
+        pipeline = self.pipeline()
+        return self.store.clean(keep, current={pipeline.variant: pipeline.fit_key()})

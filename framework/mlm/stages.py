@@ -47,6 +47,7 @@ class StageStatus:
     state: str  # "fresh", "stale" or "missing"
     reason: str
     key: str | None = None
+    ran: bool = False  # True when this call did the work, False when it was fresh
 
     @property
     def fresh(self) -> bool:
@@ -195,7 +196,7 @@ class Pipeline:
             },
         )
         self.report("data", f"loaded {len(frame)} rows x {frame.shape[1]} columns")
-        return StageStatus("data", "fresh", f"{len(frame)} rows", self._memo["data key"])
+        return StageStatus("data", "fresh", f"{len(frame)} rows", self._memo["data key"], True)
 
     # model ------------------------------------------------------------------------------
     def model_inputs(self) -> dict:
@@ -258,7 +259,7 @@ class Pipeline:
         model = self.model()
         names = ", ".join(v.name for v in model.free_RVs)
         self.report("model", f"built: {names}")
-        return StageStatus("model", "fresh", "built", self.model_key())
+        return StageStatus("model", "fresh", "built", self.model_key(), True)
 
     # fit --------------------------------------------------------------------------------
     def fit_inputs(self) -> dict:
@@ -321,7 +322,7 @@ class Pipeline:
         self.store.save_trace(self.variant, key, idata, manifest)
         self._memo["idata"] = idata
         self.report("fit", f"sampled in {wall:.1f} s; trace cached as {key}")
-        return StageStatus("fit", "fresh", "sampled", key)
+        return StageStatus("fit", "fresh", "sampled", key, True)
 
     def idata(self):
         """The trace for the current key: from the cache when fresh, else sampled now."""
@@ -412,7 +413,7 @@ class Pipeline:
             },
         )
         self.report(f"graphics:{figure.name}", f"drew {path.relative_to(self.root)}")
-        return StageStatus(f"graphics:{figure.name}", "fresh", path.name, status.key)
+        return StageStatus(f"graphics:{figure.name}", "fresh", path.name, status.key, True)
 
     # the whole pipeline -----------------------------------------------------------------
     def status(self) -> list[StageStatus]:

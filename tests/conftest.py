@@ -1,0 +1,90 @@
+"""Shared fixtures: small real projects rendered from the template, fitted with few draws."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_DIR = REPO.parent / "shared" / "seed"
+
+# Few draws keep the suite fast; everything else is the template's own fit.py.
+FAST_FIT = '''"""Sampling, with few draws for the tests."""
+
+import pymc as pm
+
+
+def sample(model, project):
+    """Posterior draws and pointwise log-likelihood."""
+    with model:
+        idata = pm.sample(draws=200, tune=200, chains=2, random_seed=project.seed)
+        pm.compute_log_likelihood(idata)
+        pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=project.seed)
+    return idata
+'''
+
+
+def render(parent: Path, name: str = "demo") -> Path:
+    """A new project from the template, with a fast fit.py."""
+    from mlm.template import new_project
+
+    root = new_project(name, parent)
+    (root / "fit.py").write_text(FAST_FIT)
+    return root
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """A freshly rendered project that has never been run."""
+    return render(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def fitted_template(tmp_path_factory) -> Path:
+    """A project run end to end once per session; copy it before changing it."""
+    from mlm import Project
+
+    root = render(tmp_path_factory.mktemp("fitted"))
+    Project(root).run()
+    return root
+
+
+@pytest.fixture
+def fitted_dir(fitted_template: Path, tmp_path: Path) -> Path:
+    """A private copy of a fully fitted project (its cache included)."""
+    import shutil
+
+    target = tmp_path / "demo"
+    shutil.copytree(fitted_template, target)
+    return target
+
+
+def run_mlm(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real `mlm` command line in a subprocess."""
+    env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "mlm", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def cache_snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under .mlm/ with its size and modification time."""
+    cache = root / ".mlm"
+    if not cache.exists():
+        return {}
+    return {
+        p.relative_to(cache).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in cache.rglob("*")
+        if p.is_file()
+    }
