@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlm.errors import MlmError
@@ -39,7 +40,7 @@ def handled() -> Iterator[None]:
     try:
         yield
     except MlmError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[bold red]interrupted[/]: nothing half-written was kept")
@@ -50,7 +51,7 @@ def handled() -> Iterator[None]:
         if os.environ.get("MLM_DEBUG"):
             raise
         err.print(
-            f"[bold red]mlm internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[bold red]mlm internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
             "(set MLM_DEBUG=1 for the full traceback, and please report it)",
             highlight=False,
         )
@@ -61,7 +62,7 @@ def _project(ctx: typer.Context, report: bool = False):
     from mlm.project import Project
 
     def show(stage: str, message: str) -> None:
-        err.print(f"[bold cyan]{stage:>10}[/] {message}", highlight=False)
+        err.print(f"[bold cyan]{stage:>10}[/] {escape(message)}", highlight=False)
 
     return Project(ctx.obj or Path.cwd(), report=show if report else None)
 
@@ -110,7 +111,7 @@ def run(
             if not plan:
                 out.print("nothing to run: everything is fresh")
             for row in plan:
-                out.print(f"would run [bold]{row.stage}[/] ({row.reason})", highlight=False)
+                out.print(f"would run {escape(row.stage)} ({escape(row.reason)})", highlight=False)
             return
         results = project.run(stage, force=force)
         if any(r.ran for r in results):
@@ -137,7 +138,7 @@ def status(
         table.add_column("reason", overflow="fold")
         for row in rows:
             style = STATE_STYLE.get(row.state, "")
-            table.add_row(row.stage, f"[{style}]{row.state}[/]", row.reason)
+            table.add_row(escape(row.stage), f"[{style}]{row.state}[/]", escape(row.reason))
         out.print(table)
 
 
@@ -155,7 +156,7 @@ def summary(ctx: typer.Context) -> None:
         for column in columns:
             table.add_column(column, justify="right", no_wrap=True)
         for name, row in table_df.iterrows():
-            table.add_row(str(name), *(_number(c, row[c]) for c in columns))
+            table.add_row(escape(str(name)), *(_number(c, row[c]) for c in columns))
         out.print(table)
         diag = manifest.get("diagnostics", {})
         if diag:

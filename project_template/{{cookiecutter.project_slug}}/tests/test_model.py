@@ -1,15 +1,9 @@
 """Tests of this analysis: run them with `pytest` from the project folder."""
 
-import sys
-from pathlib import Path
-
+import data
+import model
 import numpy as np
 import pymc as pm
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import data  # noqa: E402
-import model  # noqa: E402
 
 
 def test_data_has_the_columns_the_model_uses():

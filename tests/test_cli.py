@@ -1,0 +1,74 @@
+"""The command line: fast start, help, summary, clean and the -C option."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import run_mlm
+
+from mlm import Project
+
+NO_HEAVY_IMPORTS = """
+import sys
+sys.argv = ["mlm", *{args!r}]
+from mlm.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("pymc", "pytensor", "arviz", "numba", "nutpie") if m in sys.modules)
+print("HEAVY", heavy)
+"""
+
+
+def imported_heavy(args: list[str], cwd: Path) -> str:
+    code = NO_HEAVY_IMPORTS.format(args=args)
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_help_and_status_do_not_import_pymc(fitted_dir: Path):
+    assert imported_heavy(["--help"], fitted_dir) == "HEAVY []"
+    assert imported_heavy(["status"], fitted_dir) == "HEAVY []"
+
+
+def test_help_lists_the_commands(tmp_path: Path):
+    done = run_mlm("--help", cwd=tmp_path)
+    assert done.returncode == 0
+    for command in ("new", "run", "status", "summary", "clean", "--project"):
+        assert command in done.stdout
+
+
+def test_dash_c_acts_on_another_folder_and_walks_up_from_subfolders(fitted_dir: Path, tmp_path):
+    assert "fresh" in run_mlm("-C", str(fitted_dir), "status", cwd=tmp_path).stdout
+    assert "fresh" in run_mlm("status", cwd=fitted_dir / "data").stdout
+
+
+def test_summary_shows_the_posterior_and_diagnostics(fitted_dir: Path):
+    done = run_mlm("summary", cwd=fitted_dir)
+    assert done.returncode == 0, done.stderr
+    for text in ("slope", "sigma_school", "school_effect[school_1]", "r_hat", "2 chains x 200 draws"):
+        assert text in done.stdout
+
+
+def test_summary_warns_when_the_trace_is_stale(fitted_dir: Path):
+    fit = fitted_dir / "fit.py"
+    fit.write_text(fit.read_text().replace("draws=200", "draws=300"))
+    done = run_mlm("summary", cwd=fitted_dir)
+    assert done.returncode == 0
+    assert "the trace is stale" in done.stderr
+
+
+def test_clean_drops_the_cache(fitted_dir: Path):
+    done = run_mlm("clean", cwd=fitted_dir)
+    assert done.returncode == 0
+    assert not (fitted_dir / ".mlm").exists()
+    assert Project(fitted_dir).status()[2].state == "missing"
+
+
+def test_run_of_a_fresh_project_says_nothing_to_do(fitted_dir: Path):
+    done = run_mlm("run", cwd=fitted_dir)
+    assert done.returncode == 0
+    assert "nothing to do" in done.stdout
