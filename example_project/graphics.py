@@ -91,7 +91,7 @@ def sigma_e_difference(idata):
     ax.axvline(mean, color="C0", label=f"mean {mean:.2f}")
     ax.set_xlabel("sigma_e[treated] - sigma_e[control] (outcome units)")
     ax.set_yticks([])
-    ax.set_title(f"Residual SD difference; P(treated < control) = {np.mean(diff < 0):.2f}")
+    ax.set_title(f"Residual SD difference; P(treated < control) = {np.mean(diff < 0):.3f}")
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
