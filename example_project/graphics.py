@@ -1,4 +1,8 @@
-"""Figures of the trial, one function each; mlm saves them as figures/NAME.png."""
+"""Figures of the trial, one function each.
+
+mlm draws each figure for each model variant, into figures/VARIANT/NAME.png: model.py
+(a residual SD per condition) and models/shared_sigma.py (one shared residual SD).
+"""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +20,12 @@ def _interval(values):
     return np.mean(values), *np.quantile(values, [tail, 1 - tail])
 
 
+def _sigma_e(post, condition):
+    """Draws of the residual SD in one arm (the same draws in both when it is shared)."""
+    sigma_e = post["sigma_e"]
+    return _draws(sigma_e.sel(condition=condition) if "condition" in sigma_e.dims else sigma_e)
+
+
 def forest(idata):
     """Fixed effects and standard deviations: posterior means with 89% intervals."""
     post = idata["posterior"]
@@ -23,8 +33,8 @@ def forest(idata):
         ("b0 (control mean)", _draws(post["b0"])),
         ("b1 (treatment effect)", _draws(post["b1"])),
         ("sigma_u (between therapy groups)", _draws(post["sigma_u"])),
-        ("sigma_e (control)", _draws(post["sigma_e"].sel(condition="control"))),
-        ("sigma_e (treated)", _draws(post["sigma_e"].sel(condition="treated"))),
+        ("sigma_e (control)", _sigma_e(post, "control")),
+        ("sigma_e (treated)", _sigma_e(post, "treated")),
     ]
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     for y, (label, values) in enumerate(reversed(rows)):
@@ -81,10 +91,19 @@ def ppc_by_condition(idata, data):
 
 def sigma_e_difference(idata):
     """Posterior of sigma_e[treated] - sigma_e[control], the third question's answer."""
-    sigma_e = idata["posterior"]["sigma_e"]
-    diff = _draws(sigma_e.sel(condition="treated") - sigma_e.sel(condition="control"))
-    mean, low, high = _interval(diff)
+    post = idata["posterior"]
     fig, ax = plt.subplots(figsize=(6, 3.2))
+    if "condition" not in post["sigma_e"].dims:
+        # One residual SD for both arms: show it, since the difference is 0 by construction.
+        shared = _draws(post["sigma_e"])
+        ax.hist(shared, bins=60, color="0.7", density=True)
+        ax.set_xlabel("sigma_e, shared by both arms (outcome units)")
+        ax.set_yticks([])
+        ax.set_title("One residual SD for both conditions (no difference to estimate)")
+        fig.tight_layout()
+        return fig
+    diff = _sigma_e(post, "treated") - _sigma_e(post, "control")
+    mean, low, high = _interval(diff)
     ax.hist(diff, bins=60, color="0.7", density=True)
     ax.axvline(0, color="k", linestyle="--", linewidth=1)
     ax.axvspan(low, high, color="C0", alpha=0.2, label=f"{PROB:.0%} interval")

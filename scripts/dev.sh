@@ -51,6 +51,18 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet --progress-bar off -e ".[test]"
 
+# System tools some features use: Graphviz draws the model graph in `mlm report` (there is a
+# plain-text fallback), and the report's test opens it in headless Chromium.
+if [ "$action" = test ] && { ! command -v chromium >/dev/null || ! command -v dot >/dev/null; }; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing chromium and graphviz (Debian packages) for the report tests" >&2
+        apt-get update -qq >/dev/null && \
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium graphviz >/dev/null
+    else
+        echo "note: chromium or graphviz is missing; the report's browser test will be skipped" >&2
+    fi
+fi
+
 case "$action" in
     example)
         .venv/bin/mlm -C example_project run

@@ -165,11 +165,16 @@ def test_example_project_runs_with_clean_diagnostics_and_draws_its_figures(tmp_p
     project = Project(root)
     project.run()
     assert all(row.fresh for row in project.status())
-    key = project.pipeline().fit_key()
-    diagnostics = project.store.trace_manifest("model", key)["diagnostics"]
-    assert diagnostics["max_r_hat"] <= 1.01
-    assert diagnostics["min_ess_bulk"] >= 400
-    assert diagnostics["divergences"] == 0
-    figures = sorted(p.name for p in (root / "figures").iterdir())
-    assert figures == ["forest.png", "group_effects.png", "ppc_by_condition.png",
-                       "sigma_e_difference.png"]
+    assert project.variants() == ["model", "shared_sigma"]
+    for variant in project.variants():
+        key = project.pipeline(variant).fit_key()
+        diagnostics = project.store.trace_manifest(variant, key)["diagnostics"]
+        assert diagnostics["max_r_hat"] <= 1.01, variant
+        assert diagnostics["min_ess_bulk"] >= 400, variant
+        assert diagnostics["divergences"] == 0, variant
+        figures = sorted(p.name for p in (root / "figures" / variant).iterdir())
+        assert figures == ["forest.png", "group_effects.png", "ppc_by_condition.png",
+                           "sigma_e_difference.png"]
+    assert (root / "figures" / "compare.png").is_file()
+    # Unequal residual SDs in the data: LOO prefers the model with one per condition.
+    assert project.comparison()["order"][0] == "model"

@@ -7,7 +7,8 @@ Layout (all of it safe to delete; `mlm clean` does):
     .mlm/fit/<variant>/<key>/trace.nc   a trace, by key (content-addressed run-cache)
     .mlm/fit/<variant>/<key>/manifest.json
     .mlm/fit/<variant>/latest.json      which key was fitted last (to explain staleness)
-    .mlm/graphics/<figure>.json         the key each figure was last drawn with
+    .mlm/graphics/<variant>/<figure>.json   the key each figure was last drawn with
+    .mlm/compare/<key>.json             a LOO comparison of the variants' traces
 
 A trace directory appears complete or not at all: it is written under a temporary name
 and renamed into place, so a fit killed half-way leaves every earlier trace intact.
@@ -22,6 +23,16 @@ import tempfile
 from pathlib import Path
 
 CACHE_DIR = ".mlm"
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+# mkstemp makes files readable by their owner only; finished files get the usual mode.
+FILE_MODE = 0o666 & ~_umask()
 TRACE_FILE = "trace.nc"
 MANIFEST_FILE = "manifest.json"
 
@@ -35,6 +46,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -67,8 +79,8 @@ class Store:
     def model_record_path(self, variant: str) -> Path:
         return self.dir / "model" / f"{variant}.json"
 
-    def figure_record_path(self, name: str) -> Path:
-        return self.dir / "graphics" / f"{name}.json"
+    def figure_record_path(self, variant: str, name: str) -> Path:
+        return self.dir / "graphics" / variant / f"{name}.json"
 
     # traces -----------------------------------------------------------------------------
     def fit_dir(self, variant: str) -> Path:

@@ -27,8 +27,8 @@ SLOT_FUNCTIONS = {"data": "load", "model": "build", "fit": "sample"}
 SLOT_PARAMS = {
     "data": ("project",),
     "model": ("data", "project"),
-    "fit": ("model", "data", "project"),
-    "graphics": ("idata", "data", "model", "project"),
+    "fit": ("model", "data", "project", "variant"),
+    "graphics": ("idata", "data", "model", "project", "variant"),
 }
 SLOT_PURPOSE = {
     "data": "load() -> pandas.DataFrame",
@@ -72,11 +72,11 @@ class SlotLoader:
                     del sys.modules[name]
             sys.modules.update(shadowed)
 
-    def module(self, slot: str) -> ModuleType:
-        """The imported slot module (data.py, model.py, ...), loaded once per loader."""
-        if slot in self._loaded:
-            return self._loaded[slot]
-        filename = SLOT_FILES[slot]
+    def module(self, slot: str, filename: str | None = None) -> ModuleType:
+        """The imported slot module (data.py, model.py, models/NAME.py, ...), loaded once."""
+        filename = filename or SLOT_FILES[slot]
+        if filename in self._loaded:
+            return self._loaded[filename]
         path = self.root / filename
         if not path.is_file():
             raise MlmError(
@@ -84,7 +84,7 @@ class SlotLoader:
                 f"{SLOT_PURPOSE[slot]}"
             )
         parse(path)  # a syntax error is reported with file and line, not as a traceback
-        name = f"{self._prefix}_{slot}"
+        name = f"{self._prefix}_{filename.removesuffix('.py').replace('/', '_')}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         with self.active():
@@ -93,13 +93,13 @@ class SlotLoader:
                 spec.loader.exec_module(module)
             except Exception as exc:
                 raise UserCodeError(f"{filename} (while importing it)", exc, self.root) from exc
-        self._loaded[slot] = module
+        self._loaded[filename] = module
         return module
 
-    def function(self, slot: str, name: str) -> Callable:
+    def function(self, slot: str, name: str, filename: str | None = None) -> Callable:
         """A function of a slot module, checked to exist and to ask only for known names."""
-        filename = SLOT_FILES[slot]
-        fn = getattr(self.module(slot), name, None)
+        filename = filename or SLOT_FILES[slot]
+        fn = getattr(self.module(slot, filename), name, None)
         if not callable(fn):
             what = "has no function" if fn is None else "defines a non-function"
             raise MlmError(
@@ -109,13 +109,19 @@ class SlotLoader:
         check_params(filename, name, _signature_params(fn), SLOT_PARAMS[slot])
         return fn
 
-    def call(self, slot: str, fn: Callable, providers: dict[str, Callable[[], Any]]) -> Any:
+    def call(
+        self,
+        slot: str,
+        fn: Callable,
+        providers: dict[str, Callable[[], Any]],
+        filename: str | None = None,
+    ) -> Any:
         """Call a slot function with each parameter it names, shown as the user's own error."""
         kwargs = {}
         for param in inspect.signature(fn).parameters.values():
             if param.name in providers and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 kwargs[param.name] = providers[param.name]()
-        where = f"{SLOT_FILES[slot]}, in {fn.__name__}()"
+        where = f"{filename or SLOT_FILES[slot]}, in {fn.__name__}()"
         with self.active():
             try:
                 return fn(**kwargs)

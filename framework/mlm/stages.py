@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlm.cache import atomic_write_json, read_json
+from mlm.cache import FILE_MODE, atomic_write_json, read_json
 from mlm.errors import MlmError
 from mlm.fingerprint import (
     FigureFunction,
@@ -29,7 +29,14 @@ from mlm.fingerprint import (
     figure_functions,
     file_digest,
 )
-from mlm.slots import SLOT_FILES, SLOT_FUNCTIONS, SLOT_PARAMS, SlotLoader, check_params
+from mlm.slots import (
+    SLOT_FILES,
+    SLOT_FUNCTIONS,
+    SLOT_PARAMS,
+    SLOT_PURPOSE,
+    SlotLoader,
+    check_params,
+)
 
 if TYPE_CHECKING:
     from mlm.project import Project
@@ -48,6 +55,7 @@ class StageStatus:
     reason: str
     key: str | None = None
     ran: bool = False  # True when this call did the work, False when it was fresh
+    variant: str | None = None  # the model variant, for model, fit and figure rows
 
     @property
     def fresh(self) -> bool:
@@ -93,19 +101,37 @@ class Pipeline:
     edits made between two calls are always seen.
     """
 
-    def __init__(self, project: Project, report: Report | None = None):
+    def __init__(
+        self,
+        project: Project,
+        report: Report | None = None,
+        variant: str = "model",
+        shared: dict | None = None,
+    ):
         self.project = project
         self.root = project.root
         self.store = project.store
-        self.variant = "model"
-        self.slots = SlotLoader(project.root)
-        self.report = report or _quiet
+        self.variant = variant
+        self.model_file = project.model_file(variant)
+        # Pipelines of several variants in one pass share the data and the loaded modules.
+        self._shared = shared if shared is not None else {}
+        self.slots = self._shared.setdefault("slots", SlotLoader(project.root))
+        self._data_memo: dict[str, Any] = self._shared.setdefault("memo", {})
         self._memo: dict[str, Any] = {}
+        self.report = report or _quiet
 
-    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
-        if name not in self._memo:
-            self._memo[name] = compute()
-        return self._memo[name]
+    def _once(self, name: str, compute: Callable[[], Any], memo: dict | None = None) -> Any:
+        memo = self._memo if memo is None else memo
+        if name not in memo:
+            memo[name] = compute()
+        return memo[name]
+
+    def _row(self, stage: str, state: str, reason: str, key: str | None, ran: bool = False):
+        return StageStatus(stage, state, reason, key, ran, self.variant)
+
+    def _say(self, stage: str, message: str) -> None:
+        label = stage if self.project.single_variant else f"{stage} [{self.variant}]"
+        self.report(label, message)
 
     # data -------------------------------------------------------------------------------
     def data_stamp(self) -> dict:
@@ -128,7 +154,7 @@ class Pipeline:
                 else:
                     files[rel] = [info.st_size, info.st_mtime_ns, file_digest(path)]
         stamp.update({rel: entry[2] for rel, entry in files.items()})
-        self._memo["data files"] = files
+        self._data_memo["data files"] = files
         return stamp
 
     def data_key(self) -> str:
@@ -139,9 +165,9 @@ class Pipeline:
             if record and record.get("stamp") == self.data_stamp() and "key" in record:
                 return record["key"]
             self.data()
-            return self._memo["data key"]
+            return self._data_memo["data key"]
 
-        return self._once("data key", compute)
+        return self._once("data key", compute, self._data_memo)
 
     def data(self):
         """The DataFrame load() returns (checked), loaded at most once per pipeline."""
@@ -159,10 +185,10 @@ class Pipeline:
                 )
             if frame.empty:
                 raise MlmError("data.py: load() returned an empty DataFrame")
-            self._memo["data key"] = data_fingerprint(frame)
+            self._data_memo["data key"] = data_fingerprint(frame)
             return frame
 
-        return self._once("data", compute)
+        return self._once("data", compute, self._data_memo)
 
     def data_status(self) -> StageStatus:
         record = read_json(self.store.data_record_path)
@@ -183,25 +209,25 @@ class Pipeline:
         if status.fresh and not force:
             return status
         frame = self.data()
-        self.data_stamp()
+        stamp = self.data_stamp()
         atomic_write_json(
             self.store.data_record_path,
             {
-                "key": self._memo["data key"],
-                "stamp": self.data_stamp(),
-                "files": self._memo["data files"],
+                "key": self._data_memo["data key"],
+                "stamp": stamp,
+                "files": self._data_memo["data files"],
                 "rows": len(frame),
                 "columns": [str(c) for c in frame.columns],
                 "loaded_at": _now(),
             },
         )
         self.report("data", f"loaded {len(frame)} rows x {frame.shape[1]} columns")
-        return StageStatus("data", "fresh", f"{len(frame)} rows", self._memo["data key"], True)
+        return StageStatus("data", "fresh", f"{len(frame)} rows", self._data_memo["data key"], True)
 
     # model ------------------------------------------------------------------------------
     def model_inputs(self) -> dict:
         def compute() -> dict:
-            inputs = code_fingerprints(self._slot_path("model"), self.root)
+            inputs = code_fingerprints(self._slot_path("model", self.model_file), self.root)
             inputs["data"] = self.data_key()
             inputs.update(library_versions(MODEL_LIBRARIES))
             return inputs
@@ -215,15 +241,15 @@ class Pipeline:
         """The pymc.Model that build() returns (checked), built at most once per pipeline."""
 
         def compute():
-            fn = self.slots.function("model", SLOT_FUNCTIONS["model"])
-            self.report("model", "building")
-            model = self.slots.call("model", fn, self._providers("model"))
+            fn = self.slots.function("model", SLOT_FUNCTIONS["model"], self.model_file)
+            self._say("model", "building")
+            model = self.slots.call("model", fn, self._providers("model"), self.model_file)
             import pymc as pm
 
             if not isinstance(model, pm.Model):
                 hint = " (did you forget `return model`?)" if model is None else ""
                 raise MlmError(
-                    f"model.py: build() returned {type(model).__name__}, expected a "
+                    f"{self.model_file}: build() returned {type(model).__name__}, expected a "
                     f"pymc.Model{hint}"
                 )
             atomic_write_json(
@@ -245,12 +271,12 @@ class Pipeline:
         key = self.model_key()
         record = read_json(self.store.model_record_path(self.variant))
         if record and record.get("key") == key:
-            return StageStatus("model", "fresh", "built", key)
+            return self._row("model", "fresh", "built", key)
         if self.store.has_trace(self.variant, self.fit_key()):
-            return StageStatus("model", "fresh", "its trace is cached", key)
+            return self._row("model", "fresh", "its trace is cached", key)
         if record is None:
-            return StageStatus("model", "missing", "never built", key)
-        return StageStatus("model", "stale", explain(self.model_inputs(), record.get("inputs")), key)
+            return self._row("model", "missing", "never built", key)
+        return self._row("model", "stale", explain(self.model_inputs(), record.get("inputs")), key)
 
     def run_model(self, force: bool = False) -> StageStatus:
         status = self.model_status()
@@ -258,14 +284,14 @@ class Pipeline:
             return status
         model = self.model()
         names = ", ".join(v.name for v in model.free_RVs)
-        self.report("model", f"built: {names}")
-        return StageStatus("model", "fresh", "built", self.model_key(), True)
+        self._say("model", f"built: {names}")
+        return self._row("model", "fresh", "built", self.model_key(), True)
 
     # fit --------------------------------------------------------------------------------
     def fit_inputs(self) -> dict:
         def compute() -> dict:
             inputs = dict(self.model_inputs())
-            inputs.update(code_fingerprints(self._slot_path("fit"), self.root))
+            inputs.update(code_fingerprints(self._slot_path("fit", "fit.py"), self.root))
             inputs["seed"] = self.project.seed
             inputs.update(library_versions(SAMPLER_LIBRARIES))
             return inputs
@@ -280,12 +306,12 @@ class Pipeline:
         if self.store.has_trace(self.variant, key):
             manifest = self.store.trace_manifest(self.variant, key) or {}
             when = manifest.get("created_at", "?")
-            return StageStatus("fit", "fresh", f"trace of {when}", key)
+            return self._row("fit", "fresh", f"trace of {when}", key)
         latest = self.store.latest_key(self.variant)
         manifest = self.store.trace_manifest(self.variant, latest) if latest else None
         if manifest is None:
-            return StageStatus("fit", "missing", "never fitted", key)
-        return StageStatus("fit", "stale", explain(self.fit_inputs(), manifest.get("inputs")), key)
+            return self._row("fit", "missing", "never fitted", key)
+        return self._row("fit", "stale", explain(self.fit_inputs(), manifest.get("inputs")), key)
 
     def run_fit(self, force: bool = False) -> StageStatus:
         status = self.fit_status()
@@ -294,7 +320,7 @@ class Pipeline:
         fn = self.slots.function("fit", SLOT_FUNCTIONS["fit"])
         model = self.model()
         reason = "forced" if status.fresh else status.reason
-        self.report("fit", f"sampling ({reason})")
+        self._say("fit", f"sampling ({reason})")
         start = time.perf_counter()
         with _interrupt_guard() as guard:
             idata = self.slots.call("fit", fn, self._providers("fit", model=lambda: model))
@@ -302,6 +328,8 @@ class Pipeline:
         if guard.interrupted:
             raise MlmError("fit interrupted: nothing was cached, earlier traces are kept")
         import xarray as xr
+
+        from mlm.check import measure
 
         if not isinstance(idata, xr.DataTree) or "posterior" not in idata.children:
             raise MlmError(
@@ -317,12 +345,12 @@ class Pipeline:
             "created_at": _now(),
             "wall_time_s": round(wall, 3),
             "groups": sorted(idata.children),
-            "diagnostics": diagnostics(idata),
+            "diagnostics": measure(idata),
         }
         self.store.save_trace(self.variant, key, idata, manifest)
         self._memo["idata"] = idata
-        self.report("fit", f"sampled in {wall:.1f} s; trace cached as {key}")
-        return StageStatus("fit", "fresh", "sampled", key, True)
+        self._say("fit", f"sampled in {wall:.1f} s; trace cached as {key}")
+        return self._row("fit", "fresh", "sampled", key, True)
 
     def idata(self):
         """The trace for the current key: from the cache when fresh, else sampled now."""
@@ -331,16 +359,16 @@ class Pipeline:
             if not self.store.has_trace(self.variant, key):
                 self.run_fit()
             if "idata" not in self._memo:
-                self.report("fit", f"loading cached trace {key}")
+                self._say("fit", f"loading cached trace {key}")
                 self._memo["idata"] = self.store.load_trace(self.variant, key)
         return self._memo["idata"]
 
     # graphics ---------------------------------------------------------------------------
     def figures(self) -> list[FigureFunction]:
         def compute():
-            path = self._slot_path("graphics")
+            path = self._slot_path("graphics", "graphics.py")
             found, context = figure_functions(path)
-            self._memo["graphics context"] = {
+            self._data_memo["graphics context"] = {
                 f"{name} (shared code)": fp
                 for name, fp in code_fingerprints(path, self.root).items()
                 if name != SLOT_FILES["graphics"]
@@ -352,11 +380,11 @@ class Pipeline:
                 raise MlmError("graphics.py defines no public function; each one draws a figure")
             return found
 
-        return self._once("figures", compute)
+        return self._once("figures", compute, self._data_memo)
 
     def figure_inputs(self, figure: FigureFunction) -> dict:
         self.figures()
-        inputs = {f"{figure.name}()": figure.fingerprint, **self._memo["graphics context"]}
+        inputs = {f"{figure.name}()": figure.fingerprint, **self._data_memo["graphics context"]}
         inputs["figure format"] = f"{self.project.config.figure_format}@{self.project.config.figure_dpi}"
         if "idata" in figure.params:
             inputs.update(self.fit_inputs())
@@ -367,20 +395,23 @@ class Pipeline:
         return inputs
 
     def figure_path(self, figure: FigureFunction) -> Path:
-        return self.project.figures_dir / f"{figure.name}.{self.project.config.figure_format}"
+        folder = self.project.figures_dir
+        if not self.project.single_variant:
+            folder = folder / self.variant
+        return folder / f"{figure.name}.{self.project.config.figure_format}"
 
     def figure_status(self, figure: FigureFunction) -> StageStatus:
         inputs = self.figure_inputs(figure)
         key = digest(inputs)
         stage = f"graphics:{figure.name}"
-        record = read_json(self.store.figure_record_path(figure.name))
+        record = read_json(self.store.figure_record_path(self.variant, figure.name))
         if record is None:
-            return StageStatus(stage, "missing", "never drawn", key)
+            return self._row(stage, "missing", "never drawn", key)
         if record.get("key") != key:
-            return StageStatus(stage, "stale", explain(inputs, record.get("inputs")), key)
+            return self._row(stage, "stale", explain(inputs, record.get("inputs")), key)
         if not self.figure_path(figure).is_file():
-            return StageStatus(stage, "stale", "figure file missing", key)
-        return StageStatus(stage, "fresh", self.figure_path(figure).name, key)
+            return self._row(stage, "stale", "figure file missing", key)
+        return self._row(stage, "fresh", self._figure_label(figure), key)
 
     def select_figures(self, name: str | None) -> list[FigureFunction]:
         figures = self.figures()
@@ -403,7 +434,7 @@ class Pipeline:
         path = self.figure_path(figure)
         _save_figure(result, path, self.project.config.figure_dpi, figure.name)
         atomic_write_json(
-            self.store.figure_record_path(figure.name),
+            self.store.figure_record_path(self.variant, figure.name),
             {
                 "key": status.key,
                 "inputs": self.figure_inputs(figure),
@@ -412,16 +443,21 @@ class Pipeline:
                 "wall_time_s": round(time.perf_counter() - start, 3),
             },
         )
-        self.report(f"graphics:{figure.name}", f"drew {path.relative_to(self.root)}")
-        return StageStatus(f"graphics:{figure.name}", "fresh", path.name, status.key, True)
+        self._say(f"graphics:{figure.name}", f"drew {path.relative_to(self.root)}")
+        return self._row(f"graphics:{figure.name}", "fresh", self._figure_label(figure),
+                         status.key, True)
+
+    def _figure_label(self, figure: FigureFunction) -> str:
+        return self.figure_path(figure).relative_to(self.project.figures_dir).as_posix()
 
     # the whole pipeline -----------------------------------------------------------------
-    def status(self) -> list[StageStatus]:
-        rows = [self.data_status(), self.model_status(), self.fit_status()]
+    def status(self, with_data: bool = True) -> list[StageStatus]:
+        rows = [self.data_status()] if with_data else []
+        rows += [self.model_status(), self.fit_status()]
         rows.extend(self.figure_status(f) for f in self.figures())
         return rows
 
-    def plan(self, stage: str, force: bool = False) -> list[StageStatus]:
+    def plan(self, stage: str, force: bool = False, with_data: bool = True) -> list[StageStatus]:
         """What `run(stage, force)` would do, with why; nothing is run or written."""
         target, figure = _parse_stage(stage)
         rows = {row.stage: row for row in self.status()}
@@ -434,7 +470,8 @@ class Pipeline:
             elif not row.fresh:
                 plan.append(row)
 
-        add("data", force and target == "data")
+        if with_data:
+            add("data", force and target == "data")
         if target == "model":
             add("model", force)
         elif target == "fit":
@@ -447,13 +484,13 @@ class Pipeline:
                 add(f"graphics:{fig.name}", force)
         return plan
 
-    def run(self, stage: str, force: bool = False) -> list[StageStatus]:
+    def run(self, stage: str, force: bool = False, with_data: bool = True) -> list[StageStatus]:
         """Run `stage` and whatever stale stage it needs, make-style.
 
         `force` reruns the named stage (every figure, for graphics), not its inputs.
         """
         target, figure = _parse_stage(stage)
-        results = [self.run_data(force and target == "data")]
+        results = [self.run_data(force and target == "data")] if with_data else []
         if target == "model":
             results.append(self.run_model(force))
         elif target == "fit":
@@ -469,13 +506,11 @@ class Pipeline:
         return [f for f in figures if force or not self.figure_status(f).fresh]
 
     # helpers ----------------------------------------------------------------------------
-    def _slot_path(self, slot: str) -> Path:
-        path = self.root / SLOT_FILES[slot]
+    def _slot_path(self, slot: str, filename: str) -> Path:
+        path = self.root / filename
         if not path.is_file():
-            from mlm.slots import SLOT_PURPOSE
-
             raise MlmError(
-                f"{SLOT_FILES[slot]} not found in {self.root}; mlm expects it to define "
+                f"{filename} not found in {self.root}; mlm expects it to define "
                 f"{SLOT_PURPOSE[slot]}"
             )
         return path
@@ -486,6 +521,7 @@ class Pipeline:
             "data": self.data,
             "model": self.model,
             "idata": self.idata,
+            "variant": lambda: self.variant,
         }
         providers.update(overrides)
         return {name: providers[name] for name in SLOT_PARAMS[slot]}
@@ -499,28 +535,6 @@ def _parse_stage(stage: str) -> tuple[str, str | None]:
             "(or graphics:NAME for one figure)"
         )
     return target, figure or None
-
-
-def diagnostics(idata) -> dict:
-    """Convergence numbers for the manifest: worst r_hat and ESS, divergences."""
-    import arviz as az
-    import numpy as np
-
-    posterior = idata["posterior"].to_dataset()
-    result: dict[str, Any] = {
-        "chains": int(posterior.sizes.get("chain", 0)),
-        "draws": int(posterior.sizes.get("draw", 0)),
-    }
-    try:
-        table = az.summary(idata, kind="diagnostics", fmt="wide", round_to="none")
-        result["max_r_hat"] = float(np.nanmax(table["r_hat"].to_numpy(dtype=float)))
-        result["min_ess_bulk"] = float(np.nanmin(table["ess_bulk"].to_numpy(dtype=float)))
-        result["min_ess_tail"] = float(np.nanmin(table["ess_tail"].to_numpy(dtype=float)))
-    except Exception as exc:  # diagnostics must never lose a finished trace
-        result["error"] = f"{type(exc).__name__}: {exc}"
-    if "sample_stats" in idata.children and "diverging" in idata["sample_stats"]:
-        result["divergences"] = int(idata["sample_stats"]["diverging"].sum())
-    return result
 
 
 def _save_figure(result, path: Path, dpi: int, name: str) -> None:
@@ -546,6 +560,7 @@ def _save_figure(result, path: Path, dpi: int, name: str) -> None:
     os.close(fd)
     try:
         figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

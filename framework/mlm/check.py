@@ -1,0 +1,138 @@
+"""Sampling diagnostics, and `mlm check`: a gate against thresholds from mlm.toml.
+
+The same numbers go into each trace's manifest, so `mlm summary` and the report show
+them without recomputing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlm.errors import MlmError
+
+# Defaults follow Vehtari et al. (2021) for r_hat and ESS, Betancourt (2016) for E-BFMI.
+DEFAULT_THRESHOLDS = {
+    "r_hat": 1.01,  # largest acceptable rank-normalized split r_hat
+    "ess_bulk": 400.0,  # smallest acceptable bulk ESS
+    "ess_tail": 400.0,  # smallest acceptable tail ESS
+    "divergences": 0.0,  # most divergent transitions allowed
+    "e_bfmi": 0.3,  # smallest acceptable E-BFMI of any chain
+    "tree_depth": 0.01,  # largest acceptable share of draws that hit the maximum tree depth
+}
+
+ADVICE = {
+    "r_hat": "chains disagree: run longer (more tune and draws), look for multimodality, or "
+    "reparameterize (e.g. non-centered group effects)",
+    "ess_bulk": "too few effective draws: increase draws, or reparameterize to cut "
+    "autocorrelation (non-centered group effects, scaled predictors)",
+    "ess_tail": "tails poorly explored: increase draws; the interval ends are unreliable",
+    "divergences": "the sampler could not follow the posterior's curvature: raise "
+    "target_accept (pm.sample(target_accept=0.95)) or reparameterize (non-centered group "
+    "effects); do not trust the posterior until they are gone",
+    "e_bfmi": "momentum resampling explores energy poorly (heavy tails or a funnel): "
+    "reparameterize, or use more informative priors on scale parameters",
+    "tree_depth": "trajectories hit the maximum tree depth: the posterior is badly scaled or "
+    "correlated; reparameterize, or raise max_treedepth",
+}
+
+DEPTH_STATS = ("maxdepth_reached", "reached_max_treedepth")  # nutpie, PyMC's NUTS
+
+
+@dataclass(frozen=True)
+class Check:
+    """One diagnostic of one variant against its threshold."""
+
+    variant: str
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+    detail: str
+
+    @property
+    def advice(self) -> str:
+        return "" if self.passed else ADVICE[self.name]
+
+
+def measure(idata) -> dict[str, Any]:
+    """Convergence numbers of a trace: worst r_hat and ESS (and where), divergences,
+    E-BFMI and tree-depth saturation."""
+    import arviz as az
+    import numpy as np
+
+    posterior = idata["posterior"]
+    result: dict[str, Any] = {
+        "chains": int(posterior.sizes.get("chain", 0)),
+        "draws": int(posterior.sizes.get("draw", 0)),
+    }
+    try:
+        table = az.summary(idata, kind="diagnostics", fmt="wide", round_to="none")
+        for column, worst, key in (
+            ("r_hat", "idxmax", "max_r_hat"),
+            ("ess_bulk", "idxmin", "min_ess_bulk"),
+            ("ess_tail", "idxmin", "min_ess_tail"),
+        ):
+            values = table[column].astype(float)
+            if values.notna().any():
+                where = getattr(values, worst)()
+                result[key] = float(values[where])
+                result[f"{key}_at"] = str(where)
+    except Exception as exc:  # diagnostics must never lose a finished trace
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    stats = idata["sample_stats"] if "sample_stats" in idata.children else None
+    if stats is not None:
+        if "diverging" in stats:
+            result["divergences"] = int(stats["diverging"].sum())
+        for name in DEPTH_STATS:
+            if name in stats:
+                result["tree_depth_share"] = float(stats[name].mean())
+                break
+        if "energy" in stats:
+            try:
+                bfmi = az.bfmi(idata)["energy"].to_numpy()
+                result["min_e_bfmi"] = float(np.min(bfmi))
+            except Exception as exc:
+                result["e_bfmi_error"] = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def thresholds(config_raw: dict, source: str = "mlm.toml") -> dict[str, float]:
+    """The gate's thresholds: the defaults, overridden by mlm.toml's [check] table."""
+    chosen = dict(DEFAULT_THRESHOLDS)
+    for key, value in config_raw.get("check", {}).items():
+        if key not in chosen:
+            raise MlmError(
+                f"{source}: [check] {key} is not a known check; known: {', '.join(chosen)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise MlmError(f"{source}: [check] {key} must be a number, got {value!r}")
+        chosen[key] = float(value)
+    return chosen
+
+
+def evaluate(variant: str, numbers: dict[str, Any], limits: dict[str, float]) -> list[Check]:
+    """Each diagnostic of `numbers` (from `measure`) against `limits`."""
+    rows = []
+
+    def add(name: str, value, passed: bool, detail: str) -> None:
+        rows.append(Check(variant, name, float(value), limits[name], passed, detail))
+
+    if "max_r_hat" in numbers:
+        value = numbers["max_r_hat"]
+        add("r_hat", value, value <= limits["r_hat"], f"largest at {numbers['max_r_hat_at']}")
+    for name, key in (("ess_bulk", "min_ess_bulk"), ("ess_tail", "min_ess_tail")):
+        if key in numbers:
+            value = numbers[key]
+            add(name, value, value >= limits[name], f"smallest at {numbers[f'{key}_at']}")
+    if "divergences" in numbers:
+        value = numbers["divergences"]
+        total = numbers["chains"] * numbers["draws"]
+        add("divergences", value, value <= limits["divergences"], f"of {total} draws")
+    if "min_e_bfmi" in numbers:
+        value = numbers["min_e_bfmi"]
+        add("e_bfmi", value, value >= limits["e_bfmi"], "lowest chain")
+    if "tree_depth_share" in numbers:
+        value = numbers["tree_depth_share"]
+        add("tree_depth", value, value <= limits["tree_depth"], "share of draws at max depth")
+    return rows

@@ -1,0 +1,205 @@
+"""`mlm report`: one self-contained HTML file of the whole analysis.
+
+Everything is inlined (figures as data URIs, the model graph as SVG, no scripts, no
+external styles), so the file opens anywhere without a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import platform
+import shutil
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlm.cache import atomic_write_bytes, read_json
+
+if TYPE_CHECKING:
+    from mlm.project import Project
+
+LIBRARIES = ("mlm", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
+MIME = {".png": "image/png", ".svg": "image/svg+xml"}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #eee; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; font-size: 0.85em; }
+img { max-width: 100%; display: block; margin: 1em 0; }
+.pass { color: #1a7f37; font-weight: bold; }
+.fail { color: #cf222e; font-weight: bold; }
+.warning { background: #fff8c5; padding: .5em 1em; border-left: 4px solid #d4a72c; }
+.graph svg { max-width: 100%; height: auto; }
+figure { margin: 1.5em 0; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def write_report(project: Project, output: Path | None = None) -> Path:
+    """Bring every stage up to date, then write the report; returns its path."""
+    project.run()
+    path = (output or project.root / "report.html").resolve()
+    page = render(project)
+    atomic_write_bytes(path, page.encode("utf-8"))
+    return path
+
+
+def render(project: Project) -> str:
+    """The report's HTML for a project whose stages are fresh."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(project.name)}: mlm report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{e(project.name)}</h1>",
+        f"<p>mlm report written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from "
+        f"<code>{e(str(project.root))}</code>.</p>",
+    ]
+    checks = project.check()
+    verdict = all(c.passed for c in checks)
+    parts.append(
+        f'<p>Diagnostics: <span class="{"pass" if verdict else "fail"}">'
+        f'{"all checks passed" if verdict else "some checks failed"}</span>.</p>'
+    )
+    for pipeline in project.pipelines():
+        mine = [c for c in checks if c.variant == pipeline.variant]
+        parts += _variant_section(project, pipeline, mine)
+    if len(project.variants()) > 1:
+        parts += _comparison_section(project)
+    parts += _provenance_section(project)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _variant_section(project: Project, pipeline, checks) -> list[str]:
+    e = html.escape
+    variant = pipeline.variant
+    source = (project.root / pipeline.model_file).read_text(encoding="utf-8")
+    summary, manifest, _ = project.summary(variant)
+    parts = [
+        f"<h2>Model: {e(variant)} <small>({e(pipeline.model_file)})</small></h2>",
+        "<h3>Code</h3>",
+        f"<pre><code>{e(source)}</code></pre>",
+        "<h3>Graph</h3>",
+        _graph(pipeline.model()),
+        "<h3>Posterior summary</h3>",
+        _table(summary.reset_index(names="parameter"), digits=3),
+        "<h3>Diagnostics</h3>",
+        _checks_table(checks),
+    ]
+    parts += [f'<p class="warning">{e(c.variant)}: {e(c.name)}: {e(c.advice)}</p>'
+              for c in checks if not c.passed]
+    parts.append("<h3>Figures</h3>")
+    for figure in pipeline.figures():
+        parts.append(_figure(pipeline.figure_path(figure), figure.name))
+    return parts
+
+
+def _comparison_section(project: Project) -> list[str]:
+    import pandas as pd
+
+    from mlm.compare import figure_path
+
+    e = html.escape
+    record = project.comparison()
+    rows = [{"model": name, **record["table"][name]} for name in record["order"]]
+    frame = pd.DataFrame(rows).rename(columns={"p": "p_loo"})
+    parts = ["<h2>Model comparison (PSIS-LOO)</h2>", _table(frame, digits=2)]
+    parts += [f'<p class="warning">{e(w["message"])}</p>' for w in record.get("warnings", [])]
+    parts.append(_figure(figure_path(project), "LOO comparison"))
+    return parts
+
+
+def _provenance_section(project: Project) -> list[str]:
+    e = html.escape
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    data = read_json(project.store.data_record_path) or {}
+    rows = [("seed (mlm.toml)", str(project.seed)), ("data hash", data.get("key", "?")),
+            ("data rows", str(data.get("rows", "?")))]
+    rows += [(f"{name} version", version) for name, version in versions.items()]
+    for pipeline in project.pipelines():
+        key = pipeline.fit_key()
+        manifest = project.store.trace_manifest(pipeline.variant, key) or {}
+        rows.append((f"{pipeline.variant}: trace key", key))
+        rows.append((f"{pipeline.variant}: sampled at", manifest.get("created_at", "?")))
+        rows.append((f"{pipeline.variant}: fit wall time", f"{manifest.get('wall_time_s', '?')} s"))
+        for name, value in sorted(manifest.get("inputs", {}).items()):
+            if name.endswith(".py"):
+                rows.append((f"{pipeline.variant}: {name} fingerprint", value))
+        for figure in pipeline.figures():
+            record = read_json(project.store.figure_record_path(pipeline.variant, figure.name))
+            if record:
+                rows.append((f"{pipeline.variant}: {figure.name}() wall time",
+                             f"{record.get('wall_time_s', '?')} s"))
+    body = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in rows)
+    return ["<h2>Provenance</h2>", f"<table><tr><th>what</th><th>value</th></tr>{body}</table>"]
+
+
+def _graph(model) -> str:
+    """The model graph as inline SVG when Graphviz is installed, else a plain table."""
+    if shutil.which("dot"):
+        try:
+            import pymc as pm
+
+            svg = pm.model_to_graphviz(model).pipe(format="svg").decode("utf-8")
+            return f'<div class="graph">{svg[svg.find("<svg"):]}</div>'
+        except Exception:  # noqa: BLE001 - fall back to the text form below
+            pass
+    return _graph_text(model)
+
+
+def _graph_text(model) -> str:
+    e = html.escape
+    observed = {v.name for v in model.observed_RVs}
+    free = {v.name for v in model.free_RVs}
+    rows = []
+    for name, var in model.named_vars.items():
+        kind = ("observed" if name in observed else "free" if name in free
+                else "data" if name in model.data_vars else "deterministic")
+        op = getattr(getattr(var, "owner", None), "op", None)
+        what = type(op).__name__ if op is not None else "data"
+        dims = ", ".join(model.named_vars_to_dims.get(name, ())) or "-"
+        rows.append(f"<tr><td>{e(name)}</td><td>{kind}</td><td>{e(what)}</td><td>{e(dims)}</td></tr>")
+    return ("<p>(Graphviz is not installed: the model's variables as a table.)</p>"
+            "<table><tr><th>variable</th><th>kind</th><th>op</th><th>dims</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _checks_table(checks) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(c.name)}</td><td>{c.value:.4g}</td><td>{c.threshold:.4g}</td>"
+        f'<td class="{"pass" if c.passed else "fail"}">{"pass" if c.passed else "FAIL"}</td>'
+        f"<td>{e(c.detail)}</td></tr>"
+        for c in checks
+    )
+    return ("<table><tr><th>check</th><th>value</th><th>threshold</th><th>verdict</th>"
+            f"<th>where</th></tr>{rows}</table>")
+
+
+def _table(frame, digits: int) -> str:
+    return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.{digits}f}",
+                         na_rep="-", escape=True)
+
+
+def _figure(path: Path, caption: str) -> str:
+    e = html.escape
+    mime = MIME.get(path.suffix)
+    if mime is None or not path.is_file():
+        return f"<p>{e(caption)}: see <code>{e(str(path))}</code></p>"
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{e(caption)}" src="data:{mime};base64,{encoded}">'
+            f"<figcaption>{e(caption)}</figcaption></figure>")
