@@ -30,6 +30,8 @@ class Project:
         self.config = read_config(self.root)
         self.store = Store(self.root)
         self.report = report
+        # Whether a run waits for another mlm process fitting the same model (else fails).
+        self.wait = True
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
@@ -251,3 +253,29 @@ class Project:
             return self.store.clean()
         current = {p.variant: p.fit_key() for p in self.pipelines()}
         return self.store.clean(keep, current=current)
+
+    def study(
+        self,
+        replicates: int,
+        truth: dict | None = None,
+        grid: dict | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        model: str | None = None,
+        figures: bool = True,
+        **settings,
+    ):
+        """A simulation study of the design: power, bias, RMSE, coverage and SBC ranks.
+
+        Fits `replicates` datasets per grid point (data.simulate(rng, **truth, **design),
+        or the prior predictive when `truth` is empty) on Dask (`workers=0`: in-process),
+        reusing every replicate already cached. Settings come from mlm.toml [study] and
+        the keyword arguments (draws, tune, chains, interval).
+        """
+        from mlm.study import StudyResult, run_study, study_for
+
+        variant = self._chosen([model] if model else None)[0]
+        study = study_for(self, self.model_file(variant), truth or {}, grid or {}, settings)
+        report = (lambda message: self.report("study", message)) if self.report else None
+        records = run_study(study, variant, replicates, workers, scheduler, report)
+        return StudyResult.of(self, study, variant, records, figures)
