@@ -43,8 +43,14 @@ def handled() -> Iterator[None]:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]: nothing half-written was kept")
+        err.print("[bold red]interrupted[/]: nothing half-written was kept; earlier results "
+                  "are intact")
         raise typer.Exit(130) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape(where)}{escape(exc.strerror or str(exc))}",
+                  highlight=False)
+        raise typer.Exit(1) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
@@ -88,15 +94,49 @@ def options(ctx: typer.Context, project: ProjectOption = None) -> None:
     ctx.obj = project
 
 
+FormulaOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--formula", help="lme4 ('y ~ x + (1 | g)') or Stata ('mixed y x || g:') "
+                 "model; model.py is written from it.", metavar="F"),
+]
+SigmaOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--sigma", help="One-sided formula for log(residual SD), e.g. '~ condition'.",
+                 metavar="G"),
+]
+FamilyOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--family", help="gaussian (default), student_t, bernoulli or poisson."),
+]
+
+
 @app.command()
 def new(
     name: Annotated[str, typer.Argument(help="Folder name of the new project.")],
+    formula: FormulaOption = None,
+    sigma: SigmaOption = None,
+    family: FamilyOption = None,
+    data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--data", help="A CSV to analyse (copied to data/; needs --formula).",
+                     metavar="FILE.csv"),
+    ] = None,
 ) -> None:
-    """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`)."""
-    from mlm.template import new_project
+    """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`).
+
+    With --formula, model.py (and graphics.py, tests/) are written from the formula, as
+    plain PyMC to read and edit; with --data too, data.py reads that CSV.
+    """
+    from mlm.template import new_formula_project, new_project
 
     with handled():
-        path = new_project(name, Path.cwd())
+        if formula is None:
+            if sigma or family or data:
+                raise MlmError("--sigma, --family and --data need --formula")
+            path = new_project(name, Path.cwd())
+        else:
+            path = new_formula_project(name, Path.cwd(), formula, sigma, family, data)
+            out.print(f"wrote [bold]{name}/model.py[/] from {escape(formula)}")
         out.print(f"created [bold]{path}[/]")
         out.print(f"next: [bold]cd {name} && mlm run[/]  (samples the model, draws the figures)")
 
@@ -111,6 +151,9 @@ def run(
     dry: Annotated[bool, typer.Option("--dry", help="Show what would run, run nothing.")] = False,
     model: ModelsOption = None,
     all_models: AllModelsOption = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail at once if another mlm is fitting.")
+    ] = False,
 ) -> None:
     """Run STAGE (data, model, fit, graphics, compare) and every stale stage before it.
 
@@ -121,6 +164,7 @@ def run(
     models = None if all_models else model
     with handled():
         project = _project(ctx, report=not dry)
+        project.wait = not no_wait
         if dry:
             plan = project.plan(stage, force=force, models=models)
             if not plan:
@@ -223,15 +267,35 @@ app.add_typer(generate_app, name="generate")
 @generate_app.command("model")
 def generate_model(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new variant (models/NAME.py).")],
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(help="Name of the new variant (models/NAME.py); none: model.py."),
+    ] = None,
     source: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--from", help="The variant to copy (default: model.py).", metavar="OTHER"),
     ] = None,
+    formula: FormulaOption = None,
+    sigma: SigmaOption = None,
+    family: FamilyOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the file --formula would write.")
+    ] = False,
 ) -> None:
-    """Copy a model variant to models/NAME.py, to edit into a new one."""
+    """Copy a model variant to models/NAME.py, or write one from --formula, to edit."""
     with handled():
         project = _project(ctx)
+        if formula is not None:
+            from mlm.template import write_formula_model
+
+            if source is not None:
+                raise MlmError("give either --from (copy a variant) or --formula, not both")
+            path = write_formula_model(project, name, formula, sigma, family, force)
+            out.print(f"wrote {path.relative_to(project.root)} from {escape(formula)}; edit it, "
+                      "then `mlm run` fits it")
+            return
+        if name is None or sigma or family or force:
+            raise MlmError("give NAME (to copy model.py to models/NAME.py) or --formula")
         path = project.new_variant(name, source)
         out.print(f"wrote {path.relative_to(project.root)}; edit it, then `mlm run` fits and "
                   "compares every variant")
@@ -278,6 +342,86 @@ def report(
         project = _project(ctx, report=True)
         path = write_report(project, output)
         out.print(f"wrote [bold]{escape(str(path))}[/]")
+
+
+@app.command()
+def study(
+    ctx: typer.Context,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
+                                            help="Datasets per design point.")] = 100,
+    truth: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--truth", "-t", metavar="NAME=VALUE",
+                     help="A simulate() argument (repeatable); none: SBC from the prior."),
+    ] = None,
+    grid: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--grid", "-g", metavar="NAME=V1,V2",
+                     help="A design axis (repeatable), e.g. n_groups=5,10,20."),
+    ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--workers", "-w", min=0,
+                     help="Local Dask workers (default: one per core; 0: in this process)."),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--scheduler", metavar="ADDRESS", help="A running Dask scheduler."),
+    ] = None,
+    draws: Annotated[Optional[int], typer.Option(min=1, help="Draws per chain.")] = None,  # noqa: UP045
+    tune: Annotated[Optional[int], typer.Option(min=1, help="Tuning steps per chain.")] = None,  # noqa: UP045
+    chains: Annotated[Optional[int], typer.Option(min=1, help="Chains per fit.")] = None,  # noqa: UP045
+    model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--model", "-m", help="The model variant (default: the first).",
+                     metavar="NAME"),
+    ] = None,
+) -> None:
+    """Simulation study: power, bias, RMSE, coverage (and SBC ranks) over many fits.
+
+    Each dataset comes from data.simulate(rng, **truth, **design), or, with no --truth,
+    from the model's prior predictive (simulation-based calibration). Finished replicates
+    are cached: a rerun, or a run with more replicates, computes only the missing ones.
+    """
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with handled():
+        from mlm.study import parse_values
+
+        project = _project(ctx, report=True)
+        result = project.study(
+            replicates, parse_values(truth or [], False), parse_values(grid or [], True),
+            workers, scheduler, model, draws=draws, tune=tune, chains=chains)
+        _print_study(result)
+
+
+def _print_study(result) -> None:
+    interval = result.study.settings["interval"]
+    table = Table(show_edge=False, header_style="bold",
+                  title=f"{len(result.records)} replicates, {interval:.0%} intervals, "
+                        "± Monte Carlo standard error")
+    design_keys = list(result.study.grid)
+    for column in (*design_keys, "parameter", "truth", "bias", "rmse", "coverage", "power"):
+        table.add_column(column, justify="left" if column == "parameter" else "right",
+                         no_wrap=True)
+    shown = [r for r in result.rows if "truth" in r]
+    for row in shown or result.rows:
+        cells = [str(row["design"][k]) for k in design_keys] + [escape(row["parameter"])]
+        cells.append(_number("truth", row.get("truth")))
+        for name in ("bias", "rmse", "coverage", "power"):
+            value = row.get(name)
+            cells.append("-" if value is None else
+                         f"{value:.3f} ± {row.get(name + '_se', float('nan')):.3f}")
+        table.add_row(*cells)
+    out.print(table)
+    p_values = result.rank_p_values() if result.study.sbc else {}
+    for label, p in p_values.items():
+        if p < 0.01:
+            err.print(f"[yellow]warning:[/] SBC ranks of {escape(label)} are not uniform "
+                      f"(chi-square p = {p:.3g})")
+    for path in result.figures:
+        out.print(f"drew {escape(str(path))}")
+    out.print(f"[green]done[/]: {result.computed} replicate(s) fitted, "
+              f"{len(result.records) - result.computed} from the cache")
 
 
 def _print_comparison(record: dict) -> None:

@@ -161,7 +161,7 @@ def _run_on_dask(study: Study, tasks: list, workers: int | None, scheduler: str 
     else:
         try:
             client = Client(scheduler, timeout="10s")
-        except Exception as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise MlmError(
                 f"cannot reach the Dask scheduler at {scheduler!r} ({type(exc).__name__}: "
                 f"{exc}); start one with `dask scheduler` and `dask worker ADDRESS`, or drop "
@@ -224,16 +224,33 @@ def _simulate(study: Study, loader: SlotLoader, design: dict, seed: int):
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in known.values()):
         raise MlmError(f"data.py: simulate() has no parameter {', '.join(unknown)}; it takes "
                        f"{', '.join(list(known)[1:])}")
-    with loader.active():
-        return simulate(np.random.default_rng(seed), **arguments)
+    return _call("data.py, in simulate()", simulate, study,
+                 np.random.default_rng(seed), **arguments)
+
+
+def _call(where: str, fn, study: Study, *args, **kwargs):
+    """Call a project function, its errors shown as the user's own.
+
+    Not through SlotLoader.call: its per-call module bookkeeping costs most of a second,
+    more than sampling a replicate; the modules were imported through the loader already.
+    """
+    from mlm.errors import UserCodeError
+
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        raise UserCodeError(where, exc, Path(study.root)) from exc
 
 
 def _build(study: Study, loader: SlotLoader, data):
     from mlm.project import Project
 
     build = loader.function("model", "build", study.model_file)
-    providers = {"data": lambda: data, "project": lambda: Project(study.root)}
-    return loader.call("model", build, providers, study.model_file)
+    wanted = inspect.signature(build).parameters
+    kwargs = {"data": data} if "data" in wanted else {}
+    if "project" in wanted:
+        kwargs["project"] = Project(study.root)
+    return _call(f"{study.model_file}, in build()", build, study, **kwargs)
 
 
 def _truth_replicate(study: Study, loader: SlotLoader, design: dict, seed: int):
@@ -288,7 +305,7 @@ def _prior_draw_function(model):
 class ModelShape:
     """A built model reduced to what reusing its compiled form needs."""
 
-    model: Any
+    graph: Any  # _model_graph(model), the reference to compare later builds with
     observed: list[str]
     summarized: list[str]
     coords: dict[str, list | None]
@@ -309,12 +326,12 @@ def _model_graph(model):
     return outputs, observed, values, shared
 
 
-def _same_structure(a, b) -> bool:
+def _same_structure(graph_a, graph_b) -> bool:
     """True when two built models differ at most in their observed values and shared data."""
     from pytensor.graph.basic import equal_computations
 
-    out_a, obs_a, val_a, sh_a = _model_graph(a)
-    out_b, obs_b, val_b, sh_b = _model_graph(b)
+    out_a, obs_a, val_a, sh_a = graph_a
+    out_b, obs_b, val_b, sh_b = graph_b
     if [s.name for s in sh_a] != [s.name for s in sh_b] or None in [s.name for s in sh_a]:
         return False
     if [o.type for o in obs_a] != [o.type for o in obs_b]:
@@ -330,9 +347,10 @@ def _compiled_for(study: Study, design: dict, model):
 
     key = (study.root, study.model_file, digest(design))
     cached = _COMPILED.setdefault(key, [])
+    graph = _model_graph(model)
     for shape, compiled, *_ in cached:
-        if _same_structure(shape.model, model):
-            _, observed, _, shared = _model_graph(model)
+        if _same_structure(shape.graph, graph):
+            _, observed, _, shared = graph
             updates = {s.name: s.get_value() for s in shared}
             for rv, value in zip(model.observed_RVs, observed):
                 updates[f"{OBSERVED_PREFIX}{rv.name}"] = np.asarray(value.data)
@@ -365,7 +383,7 @@ def _compile(model, settings: dict):
     dims = model.named_vars_to_dims
     coords = {name: [str(c) for c in model.coords[dims[name][0]]]
               if len(dims.get(name, ())) == 1 else None for name in summarized}
-    return compiled, ModelShape(model, list(observed), summarized, coords)
+    return compiled, ModelShape(_model_graph(model), list(observed), summarized, coords)
 
 
 def _sample(compiled, settings: dict, seed: int):
