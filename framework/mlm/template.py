@@ -49,3 +49,114 @@ def new_project(name: str, parent: Path) -> Path:
         accept_hooks=False,
     )
     return Path(created)
+
+
+def new_formula_project(
+    name: str,
+    parent: Path,
+    formula: str,
+    sigma: str | None = None,
+    family: str | None = None,
+    data_file: Path | None = None,
+) -> Path:
+    """A new project whose model.py (and graphics, tests) is written from `formula`.
+
+    With `data_file`, the CSV is copied to data/ and read by a generated data.py;
+    otherwise the template's simulated data stay and the formula must use their columns.
+    A formula that does not fit the data leaves nothing behind.
+    """
+    import shutil
+
+    from mlm.formula import parse
+
+    spec = parse(formula, sigma=sigma, family=family)
+    if data_file is not None:
+        data_file = Path(data_file)
+        if not data_file.is_file():
+            raise MlmError(f"--data {data_file}: no such file")
+        if data_file.suffix.lower() != ".csv":
+            raise MlmError(f"--data {data_file}: mlm reads .csv files; convert it first")
+    existed = (parent / name).is_dir()
+    root = new_project(name, parent)
+    try:
+        if data_file is not None:
+            shutil.copyfile(data_file, root / "data" / data_file.name)
+            (root / "data" / "scores.csv").unlink()
+            _write_generated(root, "data.py", "data_source", data_file.name)
+        _write_project_files(root, spec)
+    except BaseException:
+        if existed:
+            for child in root.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(root)
+        raise
+    return root
+
+
+def _write_generated(root: Path, filename: str, maker: str, *args) -> None:
+    from mlm import codegen
+
+    (root / filename).write_text(getattr(codegen, maker)(*args))
+
+
+def _project_data(root: Path):
+    """What the project's data.py load() returns, without touching the cache."""
+    from mlm.slots import SlotLoader
+
+    loader = SlotLoader(root)
+    return loader.call("data", loader.function("data", "load"), {"project": lambda: None})
+
+
+def _write_project_files(root: Path, spec) -> None:
+    from mlm import codegen
+
+    data = _project_data(root)
+    (root / "model.py").write_text(codegen.model_source(spec, data))
+    (root / "graphics.py").write_text(codegen.graphics_source(spec))
+    (root / "tests" / "test_model.py").write_text(codegen.tests_source(spec))
+    readme = root / "README.md"
+    text = readme.read_text()
+    start = text.find("The shipped `data/scores.csv`")
+    if start >= 0:
+        end = text.find("\n\n", start)
+        note = (
+            "model.py was written by `mlm new --formula` from\n\n"
+            f"    {spec.source}\n\n"
+            "It is plain PyMC: edit it freely. `mlm generate model NAME --formula ...` writes\n"
+            "another variant to compare with it."
+        )
+        readme.write_text(text[:start] + note + text[end:])
+
+
+def write_formula_model(
+    project,
+    name: str | None,
+    formula: str,
+    sigma: str | None = None,
+    family: str | None = None,
+    force: bool = False,
+) -> Path:
+    """Write model.py (no name) or models/NAME.py from `formula`, checked on the project's data."""
+    from mlm import codegen
+    from mlm.formula import parse
+
+    spec = parse(formula, sigma=sigma, family=family)
+    if name is None:
+        target = project.root / "model.py"
+    else:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == "model":
+            raise MlmError(
+                f"{name!r} cannot name a model variant: use letters, digits and '_' (a Python "
+                "module name), and not 'model'"
+            )
+        target = project.root / "models" / f"{name}.py"
+    if target.exists() and not force:
+        raise MlmError(
+            f"{target.relative_to(project.root)} exists; pass --force to overwrite it, or give "
+            "a NAME to write models/NAME.py beside it"
+        )
+    source = codegen.model_source(spec, project.data)
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(source)
+    return target
