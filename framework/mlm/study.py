@@ -44,14 +44,15 @@ class Study:
 
     root: str
     model_file: str = "model.py"
-    truth: dict = field(default_factory=dict)  # simulate()'s arguments; empty: prior (SBC)
+    truth: dict = field(default_factory=dict)  # simulate()'s arguments
     grid: dict = field(default_factory=dict)  # design argument -> list of values
     settings: dict = field(default_factory=lambda: dict(DEFAULTS))
     seed: int = 0
 
     @property
     def sbc(self) -> bool:
-        return not self.truth
+        """Simulation-based calibration (from the prior) when neither truth nor grid is given."""
+        return not self.truth and not self.grid
 
     def designs(self) -> list[dict]:
         """Every point of the grid (one empty design without a grid)."""
@@ -504,7 +505,8 @@ def aggregate(records: list[dict], interval: float = 0.9) -> list[dict]:
             hits = int(sum(i["covered"] for i in items))
             coverage = hits / n
             row.update(
-                truth=float(np.mean([i["truth"] for i in items])),
+                # One truth per design point, or (SBC) the mean of the prior's draws.
+                truth=_common([i["truth"] for i in items]),
                 bias=float(error.mean()),
                 bias_se=float(error.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
                 rmse=rmse,
@@ -517,6 +519,10 @@ def aggregate(records: list[dict], interval: float = 0.9) -> list[dict]:
             )
         rows.append(row)
     return rows
+
+
+def _common(values: list[float]) -> float:
+    return values[0] if len(set(values)) == 1 else float(sum(values) / len(values))
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -1,0 +1,214 @@
+"""Simulation studies: real fits of simulated data, their cache, Dask and the report."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_mlm
+
+import mlm
+from mlm.errors import MlmError
+from mlm.study import rank_uniformity, study_dir
+
+pytest.importorskip("distributed")
+
+# A normal mean with known sigma and a wide prior: its posterior intervals are calibrated
+# (exactly so under the prior, SBC; near nominal for a fixed truth).
+NORMAL_MEAN = {
+    "mlm.toml": '[project]\nname = "normal_mean"\nseed = 7\n\n[study]\ndraws = 300\n'
+                "tune = 300\nchains = 2\n",
+    "data.py": '''"""Twenty draws around a mean."""
+
+import numpy as np
+import pandas as pd
+
+
+def load():
+    return simulate(np.random.default_rng(1))
+
+
+def simulate(rng, n=20, mu=0.0):
+    """n observations y ~ Normal(mu, 1)."""
+    return pd.DataFrame({"y": rng.normal(mu, 1.0, size=n)})
+''',
+    "model.py": '''"""A normal mean, sigma known."""
+
+import pymc as pm
+
+
+def build(data):
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0, 2)
+        pm.Normal("y", mu, 1.0, observed=data["y"].to_numpy())
+    return model
+''',
+    "fit.py": '''import pymc as pm
+
+
+def sample(model, project):
+    with model:
+        return pm.sample(draws=200, tune=200, chains=2, random_seed=project.seed)
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def normal_mean(tmp_path_factory) -> Path:
+    """One small project for the module: tests use distinct truths, hence distinct keys,
+    and the model compiled in this process is reused across them."""
+    root = tmp_path_factory.mktemp("study") / "normal_mean"
+    root.mkdir()
+    for name, text in NORMAL_MEAN.items():
+        (root / name).write_text(text)
+    return root
+
+
+def replicate_files(root: Path) -> list[Path]:
+    return sorted(study_dir(root, "model").glob("*/[0-9]*.json"))
+
+
+def test_coverage_is_near_nominal_on_a_calibrated_model(normal_mean):
+    result = mlm.Project(normal_mean).study(80, truth={"mu": 0.4}, workers=0)
+    row = result.row("mu")
+    noise = math.sqrt(0.9 * 0.1 / 80)
+    assert row["n"] == 80 and row["truth"] == 0.4
+    assert abs(row["coverage"] - 0.9) < 3 * noise
+    assert row["coverage_interval"][0] < 0.9 < row["coverage_interval"][1]
+    assert abs(row["bias"]) < 3 * row["bias_se"] + 0.02
+    assert row["rmse"] == pytest.approx(1 / math.sqrt(20), rel=0.25)
+    # One compile, then the compiled model reused with each replicate's data.
+    assert sum(r["compiled_here"] for r in result.records) <= 1
+    record = result.records[0]
+    assert set(record["diagnostics"]) == {"divergences", "max_r_hat", "min_ess_bulk"}
+    assert {"data_seed", "sample_seed", "index"} <= set(record)
+    assert [p.name for p in result.figures] == ["coverage.png", "ranks.png"]
+
+
+def test_power_increases_with_effect_size(normal_mean):
+    result = mlm.Project(normal_mean).study(20, grid={"mu": [0.0, 0.3, 0.8]}, workers=0)
+    power = [result.row("mu", mu=mu)["power"] for mu in (0.0, 0.3, 0.8)]
+    assert power[0] <= 0.3
+    assert power[0] < power[1] < power[2]
+    assert power[2] >= 0.95
+    assert (normal_mean / "figures" / "study" / "power.png").is_file()
+
+
+def test_rerun_computes_only_missing_replicates(normal_mean):
+    project = mlm.Project(normal_mean)
+    first = project.study(4, truth={"mu": 0.1}, workers=0, figures=False)
+    assert first.computed == 4
+    again = project.study(4, truth={"mu": 0.1}, workers=0, figures=False)
+    assert again.computed == 0
+    assert [r["parameters"] for r in again.records] == [r["parameters"] for r in first.records]
+    more = project.study(6, truth={"mu": 0.1}, workers=0, figures=False)
+    assert more.computed == 2
+    assert [r["index"] for r in more.records if r.get("computed")] == [4, 5]
+    # A comment in model.py changes nothing; other sampling settings are another study.
+    model = normal_mean / "model.py"
+    model.write_text(model.read_text() + "\n# a comment\n")
+    assert project.study(6, truth={"mu": 0.1}, workers=0, figures=False).computed == 0
+    assert project.study(2, truth={"mu": 0.1}, workers=0, figures=False, draws=200).computed == 2
+    # Every cached file is plain JSON.
+    for path in replicate_files(normal_mean):
+        json.loads(path.read_text())
+
+
+def test_local_dask_cluster_gives_the_in_process_results(normal_mean):
+    project = mlm.Project(normal_mean)
+    local = project.study(4, truth={"mu": 0.2}, workers=0, figures=False)
+    shutil.rmtree(study_dir(normal_mean, "model"))
+    dask = project.study(4, truth={"mu": 0.2}, workers=2, figures=False)
+    assert dask.computed == 4
+    for a, b in zip(local.records, dask.records, strict=True):
+        assert (a["index"], a["data_seed"], a["sample_seed"]) == \
+            (b["index"], b["data_seed"], b["sample_seed"])
+        assert a["parameters"]["mu"]["mean"] == pytest.approx(b["parameters"]["mu"]["mean"],
+                                                             abs=1e-12)
+
+
+def test_bad_scheduler_address_gives_one_clear_error(normal_mean):
+    done = run_mlm("study", "-n", "2", "--truth", "mu=0.9", "--scheduler", "tcp://127.0.0.1:9",
+                   cwd=normal_mean, timeout=120)
+    assert done.returncode == 1
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in done.stderr
+    assert "Traceback" not in done.stderr
+    with pytest.raises(MlmError, match="simulate\\(\\) has no parameter nu"):
+        mlm.Project(normal_mean).study(1, truth={"nu": 1.0}, workers=0)
+
+
+def test_cli_study_prints_power_and_coverage(normal_mean):
+    done = run_mlm("study", "-n", "3", "--truth", "mu=1.5", "--workers", "0", cwd=normal_mean,
+                   timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "coverage" in done.stdout and "power" in done.stdout
+    assert "3 replicate(s) fitted, 0 from the cache" in done.stdout
+    again = run_mlm("study", "-n", "3", "--truth", "mu=1.5", "-w", "0", cwd=normal_mean)
+    assert "0 replicate(s) fitted, 3 from the cache" in again.stdout
+    bad = run_mlm("study", "-n", "1", "--truth", "mu", cwd=normal_mean)
+    assert bad.returncode == 1 and "expected NAME=VALUE" in bad.stderr
+
+
+@pytest.mark.slow
+def test_sbc_ranks_of_the_example_model_are_uniform(tmp_path):
+    root = tmp_path / "example"
+    shutil.copytree(REPO / "example_project", root,
+                    ignore=shutil.ignore_patterns(".mlm", "models", "figures", "report.html"))
+    result = mlm.Project(root).study(100, workers=0, draws=300, tune=300)
+    assert len(result.records) == 100
+    p_values = result.rank_p_values()
+    for name in ("b0", "b1", "sigma_u", "sigma_e[control]", "sigma_e[treated]"):
+        assert p_values[name] > 0.01, (name, p_values[name])
+        row = result.row(name)
+        assert abs(row["coverage"] - 0.9) < 3 * math.sqrt(0.9 * 0.1 / 100), (name, row)
+    assert rank_uniformity(list(range(100)), 99) > 0.99
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_study_on_a_dask_cluster_survives_a_killed_worker(normal_mean, tmp_path):
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    log = (tmp_path / "dask.log").open("w")
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                                   address.rsplit(":", 1)[1], "--no-dashboard"],
+                                  stdout=log, stderr=log)]
+    try:
+        time.sleep(3)
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                stdout=log, stderr=log))
+        victim = processes[1]
+        killed = []
+
+        def report(stage: str, message: str) -> None:
+            if "done" in message and not killed:
+                victim.send_signal(signal.SIGKILL)
+                killed.append(message)
+
+        project = mlm.Project(normal_mean, report=report)
+        result = project.study(10, truth={"mu": 0.6}, scheduler=address, figures=False)
+        assert killed and victim.wait(10) == -signal.SIGKILL
+        assert len(result.records) == 10
+        assert sorted(r["index"] for r in result.records) == list(range(10))
+        assert mlm.Project(normal_mean).study(10, truth={"mu": 0.6}, workers=0,
+                                              figures=False).computed == 0
+    finally:
+        for process in reversed(processes):
+            process.kill()
+            process.wait()
+        log.close()
