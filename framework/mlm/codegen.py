@@ -95,7 +95,7 @@ def check(spec: ModelSpec, data) -> _Columns:
         key = _factor_values(data, group.factor)
         if key.nunique() < 2:
             raise MlmError(
-                f"{group.source}: the grouping {group.factor_label!r} has one level "
+                f"{_bar(group)}: the grouping {group.factor_label!r} has one level "
                 f"({key.iloc[0]!r}), so there is no between-group variation to estimate; "
                 "drop the term or group by a column with several levels"
             )
@@ -298,7 +298,7 @@ class _Writer:
             self.priors += [
                 "",
                 *_comment(
-                    f"{group.source}: {what} per level of {group.factor_label}, non-centered "
+                    f"{_bar(group)}: {what} per level of {group.factor_label}, non-centered "
                     "(u = z * sigma) so it samples well even when sigma is near 0. The SD's "
                     f"half-normal prior has the scale of {unit}"
                     + ("." if term.is_intercept else f" per SD of {term.label}.")
@@ -317,7 +317,7 @@ class _Writer:
         self.priors += [
             "",
             *_comment(
-                f"{group.source}: {lhs} per level of {group.factor_label}, correlated. The "
+                f"{_bar(group)}: {lhs} per level of {group.factor_label}, correlated. The "
                 "covariance is an LKJ(2) correlation (mildly favouring small correlations) "
                 f"and half-normal SDs on the scale of {unit} per SD of each column; the "
                 "effects are non-centered, u = z @ chol.T."
@@ -339,8 +339,8 @@ class _Writer:
     # residual scale ---------------------------------------------------------------------
     def log_sigma(self, terms: tuple[Term, ...]) -> str:
         parts = []
-        self.priors += ["", ("# The residual SD varies: log(sigma) is linear in "
-                        f"{self.spec.sigma_source.lstrip('~ ') or 'its terms'}.")]
+        named = " + ".join(t.label for t in terms if not t.is_intercept) or "nothing"
+        self.priors += ["", f"# The residual SD varies: log(sigma) is linear in {named}."]
         for term in terms:
             if term.is_intercept:
                 self.priors += [
@@ -372,6 +372,14 @@ class _Writer:
             effect = f"pt.concatenate([pt.zeros(1), {name}])[{index}]"
             parts.append(f"{effect} * {tensors}" if tensors else effect)
         return " + ".join(parts) or "0"
+
+
+def _bar(group: GroupTerm) -> str:
+    """The group term in lme4 syntax, whichever syntax it was written in."""
+    lhs = " + ".join(t.label for t in group.terms)
+    if INTERCEPT not in group.terms:
+        lhs = f"0 + {lhs}"
+    return f"({lhs} | {group.factor_label})"
 
 
 def _group_names(groups: tuple[GroupTerm, ...]) -> list[str]:
@@ -430,9 +438,17 @@ def model_source(spec: ModelSpec, data) -> str:
     }[family]
     inner.append(f'{likelihood}, observed=y, dims="obs")')
 
-    imports = ["import numpy as np", "import pandas as pd", "import pymc as pm"]
-    if w.uses_pt:
-        imports.append("import pytensor.tensor as pt")
+    code = "\n".join(body + inner)
+    imports = [
+        line
+        for line, alias in (
+            ("import numpy as np", "np."),
+            ("import pandas as pd", "pd."),
+            ("import pymc as pm", "pm."),
+            ("import pytensor.tensor as pt", "pt."),
+        )
+        if alias in code
+    ]
     source = "\n".join(
         [
             _docstring(spec, columns),

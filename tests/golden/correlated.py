@@ -1,0 +1,66 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    y ~ x + (1 + x | g)
+
+family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
+
+Group effects are non-centered (u = z * sigma): the usual cure for divergences
+when a group SD is small. Priors are weakly informative and scaled from the
+data, as commented beside each; change them on their lines.
+"""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+
+def build(data):
+    """The model of y on x, with effects varying by g."""
+    y = data["y"].to_numpy(dtype=float)
+    x = data["x"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    coords = {
+        "obs": data.index.to_numpy(),
+        "g": [str(v) for v in g_levels],
+        "g_effect": ["Intercept", "x"],
+        "g_effect_corr": ["Intercept", "x"],
+    }
+    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
+    y_sd = y.std()
+
+    with pm.Model(coords=coords) as model:
+        x_ = pm.Data("x", x, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+
+        # Population-level effects.
+        # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
+        # may lie far from the data.
+        intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
+        # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
+
+        # (1 + x | g): an intercept and a slope on x per level of g, correlated. The covariance
+        # is an LKJ(2) correlation (mildly favouring small correlations) and half-normal SDs on
+        # the scale of the outcome's SD per SD of each column; the effects are non-centered, u =
+        # z @ chol.T.
+        chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
+            "chol_g",
+            n=2,
+            eta=2.0,
+            sd_dist=pm.HalfNormal.dist(sigma=np.array([y_sd, y_sd / x.std()]), shape=2),
+            compute_corr=True,
+            store_in_trace=False,
+        )
+        pm.Deterministic("sigma_g", sd_g, dims="g_effect")
+        pm.Deterministic("corr_g", corr_g, dims=("g_effect", "g_effect_corr"))
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))
+        u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))
+
+        # The residual SD; its prior mean is the outcome's SD.
+        sigma = pm.Exponential("sigma", lam=1 / y_sd)
+        mu = intercept + b_x * x_ + u_g[g_, 0] + u_g[g_, 1] * x_
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
+
+    return model

@@ -1,0 +1,88 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    y ~ x + a + x:a + b + a:b + (1 | g)
+
+family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
+
+Categorical columns use treatment coding: the first level in sorted order is the
+reference and gets no coefficient (with the data it was written for: a -> 'a1', b ->
+'hi').
+
+Group effects are non-centered (u = z * sigma): the usual cure for divergences
+when a group SD is small. Priors are weakly informative and scaled from the
+data, as commented beside each; change them on their lines.
+"""
+
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+
+def build(data):
+    """The model of y on x, a, x:a, b, a:b, with effects varying by g."""
+    y = data["y"].to_numpy(dtype=float)
+    x = data["x"].to_numpy(dtype=float)
+    # a: treatment coding; the first level in sorted order is the reference (now 'a1'), each
+    # other level's effect is its difference from it.
+    a_idx, a_levels = pd.factorize(data["a"], sort=True)
+    # b: treatment coding; the first level in sorted order is the reference (now 'hi'), each
+    # other level's effect is its difference from it.
+    b_idx, b_levels = pd.factorize(data["b"], sort=True)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    coords = {
+        "obs": data.index.to_numpy(),
+        "a_effect": [str(v) for v in a_levels[1:]],
+        "b_effect": [str(v) for v in b_levels[1:]],
+        "g": [str(v) for v in g_levels],
+    }
+    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
+    y_sd = y.std()
+
+    with pm.Model(coords=coords) as model:
+        x_ = pm.Data("x", x, dims="obs")
+        a_ = pm.Data("a_idx", a_idx, dims="obs")
+        b_ = pm.Data("b_idx", b_idx, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+
+        # Population-level effects.
+        # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
+        # may lie far from the data.
+        intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
+        # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
+        # b_a: weakly informative, a level may differ from the reference by about 2.5 outcome
+        # SDs.
+        b_a = pm.Normal("b_a", mu=0, sigma=2.5 * y_sd, dims="a_effect")
+        # b_x_by_a: weakly informative, 2.5 outcome SDs per SD of x:a (rstanarm's default
+        # scale).
+        b_x_by_a = pm.Normal("b_x_by_a", mu=0, sigma=2.5 * y_sd / x.std(), dims="a_effect")
+        # b_b: weakly informative, a level may differ from the reference by about 2.5 outcome
+        # SDs.
+        b_b = pm.Normal("b_b", mu=0, sigma=2.5 * y_sd, dims="b_effect")
+        # b_a_by_b: weakly informative, a level may differ from the reference by about 2.5
+        # outcome SDs.
+        b_a_by_b = pm.Normal("b_a_by_b", mu=0, sigma=2.5 * y_sd, dims=("a_effect", "b_effect"))
+
+        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
+        # even when sigma is near 0. The SD's half-normal prior has the scale of the outcome's
+        # SD.
+        sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
+        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+
+        # The residual SD; its prior mean is the outcome's SD.
+        sigma = pm.Exponential("sigma", lam=1 / y_sd)
+        mu = (
+            intercept
+            + b_x * x_
+            + pt.concatenate([pt.zeros(1), b_a])[a_]
+            + pt.concatenate([pt.zeros(1), b_x_by_a])[a_] * x_
+            + pt.concatenate([pt.zeros(1), b_b])[b_]
+            + pt.set_subtensor(pt.zeros((len(a_levels), len(b_levels)))[1:, 1:], b_a_by_b)[a_, b_]
+            + u_g[g_]
+        )
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
+
+    return model

@@ -1,0 +1,457 @@
+"""The formula front end: lme4/Stata text -> model.py, checked against independent fits.
+
+Fast tests pin the parser, the error messages and the generated code (golden files in
+tests/golden/; regenerate them with MLM_UPDATE_GOLDEN=1 after an intended change).
+Slow tests sample every generated model, compare posteriors with Bambi (and, for the
+correlated intercept and slope, which Bambi does not model, statsmodels MixedLM), and
+check that the example's formula reproduces example_project's posterior.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST_FIT, REPO, run_mlm
+from mlm.codegen import model_source
+from mlm.errors import MlmError
+from mlm.formula import INTERCEPT, GroupTerm, Term, lme4_formula, parse
+
+GOLDEN = Path(__file__).parent / "golden"
+EXAMPLE_CSV = REPO / "example_project" / "data" / "partially_clustered.csv"
+
+# name -> (formula, --sigma, --family): one row per supported term type.
+FORMULAS = {
+    "intercept_slope": ("y ~ x + (1 | g)", None, None),
+    "no_intercept": ("y ~ 0 + a + x", None, None),
+    "minus_one": ("y ~ -1 + x + (1 | g)", None, None),
+    "categorical": ("y ~ a + b + (1 | g)", None, None),
+    "interaction_star": ("y ~ x * a + a * b + (1 | g)", None, None),
+    "interaction_colon": ("y ~ x + x:a + (1 | g)", None, None),
+    "group_slope": ("y ~ x + (0 + x | g)", None, None),
+    "correlated": ("y ~ x + (1 + x | g)", None, None),
+    "uncorrelated": ("y ~ x + (1 + x || g)", None, None),
+    "nested": ("y ~ x + (1 | g/k)", None, None),
+    "crossed": ("y ~ x + (1 | g) + (1 | h)", None, None),
+    "sigma_model": ("y ~ tx + (0 + tx | g)", "~ b", None),
+    "student_t": ("y ~ x + (1 | g)", None, "student_t"),
+    "bernoulli": ("yb ~ x + (1 | g)", None, "bernoulli"),
+    "poisson": ("yc ~ x + (1 | g)", None, "poisson"),
+}
+
+
+def simulate(seed: int = 7, n_groups: int = 24, per_group: int = 20) -> pd.DataFrame:
+    """Data for every formula above: known effects of each term type."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), per_group)
+    n = g.size
+    h = rng.integers(0, 8, n)  # crossed with g
+    k = rng.integers(0, 3, n)  # k within g: nested
+    x = rng.normal(0, 1, n)
+    a = rng.choice(["a1", "a2", "a3"], n)
+    b = rng.choice(["hi", "lo"], n)
+    tx = rng.integers(0, 2, n)
+    u0, u1 = rng.normal(0, 0.7, n_groups), rng.normal(0, 0.4, n_groups)
+    uh, uk = rng.normal(0, 0.5, 8), rng.normal(0, 0.4, (n_groups, 3))
+    mu = (
+        1 + 0.5 * x + 0.8 * (a == "a2") - 0.4 * (a == "a3") + 0.3 * (b == "lo")
+        + 0.4 * x * (a == "a2") + 0.6 * tx + u0[g] + u1[g] * x + uh[h] + uk[g, k]
+    )
+    sigma = np.where(b == "lo", 0.5, 0.9)
+    eta = 0.4 * x + 0.6 * u0[g]
+    return pd.DataFrame(
+        {
+            "y": (mu + rng.normal(0, 1, n) * sigma).round(4),
+            "x": x.round(4),
+            "tx": tx,
+            "a": a,
+            "b": b,
+            "g": g,
+            "h": h,
+            "k": k,
+            "yb": (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int),
+            "yc": rng.poisson(np.exp(0.5 + eta)),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return simulate()
+
+
+def generate(name: str, data: pd.DataFrame) -> str:
+    formula, sigma, family = FORMULAS[name]
+    return model_source(parse(formula, sigma=sigma, family=family), data)
+
+
+def build(source: str, data: pd.DataFrame):
+    namespace: dict = {}
+    exec(compile(source, "model.py", "exec"), namespace)  # noqa: S102 - the generated model
+    return namespace["build"](data)
+
+
+# parsing --------------------------------------------------------------------------------
+
+
+def test_lme4_terms_parse_to_the_same_description_however_written():
+    assert parse("y ~ 0 + x").terms == parse("y ~ -1 + x").terms == (Term(("x",)),)
+    assert parse("y ~ a*b").terms == parse("y ~ a + b + a:b").terms
+    assert parse("y ~ a*b").terms == (INTERCEPT, Term(("a",)), Term(("b",)), Term(("a", "b")))
+    assert parse("y ~ x + (1 | a/b)").groups == parse("y ~ x + (1 | a) + (1 | a:b)").groups
+
+
+def test_single_bar_correlates_and_double_bar_separates():
+    (one,) = parse("y ~ x + (1 + x | g)").groups
+    assert one == GroupTerm(("g",), (INTERCEPT, Term(("x",))), True)
+    assert parse("y ~ x + (1 + x || g)").groups == (
+        GroupTerm(("g",), (INTERCEPT,), False),
+        GroupTerm(("g",), (Term(("x",)),), False),
+    )
+    (slope,) = parse("y ~ x + (0 + x | g)").groups
+    assert slope == GroupTerm(("g",), (Term(("x",)),), False)
+
+
+def test_stata_mixed_reads_as_the_lme4_formula():
+    issue = parse("mixed y tx || group: tx, nocons residuals(independent, by(tx))")
+    assert issue == parse("y ~ tx + (0 + tx | group)", sigma="~ tx")
+    assert parse("mixed y x || g: x, cov(un)") == parse("y ~ x + (1 + x | g)")
+    assert parse("mixed y x || g: x") == parse("y ~ x + (1 + x || g)")  # Stata: independent
+    assert parse("mixed y x || a: || b:") == parse("y ~ x + (1 | a/b)")
+    assert parse("mixed y c.x##i.a, nocons").terms == parse("y ~ 0 + x*a").terms
+    assert parse("melogit yb x || g:").family == "bernoulli"
+    assert lme4_formula(issue) == "y ~ tx + (0 + tx | group)"
+
+
+def test_stata_form_writes_the_same_model_py_as_the_lme4_form():
+    frame = pd.read_csv(EXAMPLE_CSV).assign(tx=lambda d: (d["condition"] == "treated") * 1)
+    stata = parse("mixed y tx || group: tx, nocons residuals(independent, by(condition))")
+    lme4 = parse("y ~ tx + (0 + tx | group)", sigma="~ condition")
+    assert model_source(stata, frame) == model_source(lme4, frame)
+
+
+@pytest.mark.parametrize(
+    ("formula", "message", "pointed"),
+    [
+        ("y ~ x + (1 |)", "must read (terms | grouping column)", "(1 |)"),
+        ("y ~ x + log(z)", "is a function call", "log(z)"),
+        ("y ~ x | g", "must be in parentheses", "|"),
+        ("y ~ (x + 1", "never closed", "(x + 1"),
+        ("mixed y x || g: x, cov(exchangeable)", "not supported", "exchangeable"),
+        ("mixed y x || g: x, frobnicate", "is not supported", "frobnicate"),
+    ],
+)
+def test_bad_formula_points_at_the_offending_term(formula, message, pointed):
+    with pytest.raises(MlmError) as caught:
+        parse(formula)
+    text = str(caught.value)
+    assert message in text
+    formula_line, caret_line = text.splitlines()[-2:]
+    start = formula_line.index(pointed)
+    assert caret_line[start : start + len(pointed)] == "^" * len(pointed)
+
+
+def test_unknown_columns_are_listed_beside_the_data_columns(data):
+    with pytest.raises(MlmError) as caught:
+        model_source(parse("y ~ dose + (1 | clinic)"), data)
+    text = str(caught.value)
+    assert "'dose', 'clinic', not in the data" in text
+    assert "the data's columns are: y, x, tx, a, b, g, h, k, yb, yc" in text
+
+
+def test_grouping_column_with_one_level_is_explained(data):
+    with pytest.raises(MlmError, match="the grouping 'one' has one level"):
+        model_source(parse("y ~ x + (1 | one)"), data.assign(one=1))
+
+
+def test_slope_on_a_constant_is_explained(data):
+    with pytest.raises(MlmError, match=r"'c' is constant .* slope on a constant .*\(0 \+ c \| g\)"):
+        model_source(parse("y ~ x + (0 + c | g)"), data.assign(c=2.0))
+
+
+def test_categorical_slope_in_a_group_term_asks_for_a_numeric_code(data):
+    with pytest.raises(MlmError, match="'a' is categorical; a group term varies numeric"):
+        model_source(parse("y ~ x + (1 + a | g)"), data)
+
+
+def test_family_and_response_must_agree(data):
+    with pytest.raises(MlmError, match="needs a 0/1 response"):
+        model_source(parse("y ~ x", family="bernoulli"), data)
+    with pytest.raises(MlmError, match="needs a family with a scale"):
+        parse("yc ~ x", sigma="~ b", family="poisson")
+
+
+# generated code --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FORMULAS)
+def test_generated_model_matches_its_golden_file(name, data):
+    source = generate(name, data)
+    golden = GOLDEN / f"{name}.py"
+    if os.environ.get("MLM_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(source)
+    assert source == golden.read_text(), f"regenerate with MLM_UPDATE_GOLDEN=1 if intended: {name}"
+
+
+def test_generated_files_pass_ruff_check_and_are_stable_under_ruff_format(tmp_path, data):
+    for name in FORMULAS:
+        (tmp_path / f"{name}.py").write_text(generate(name, data))
+    ruff = [sys.executable, "-m", "ruff"]
+    lint = subprocess.run([*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP",
+                           "--line-length", "100", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
+    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "100", "--check",
+                          str(tmp_path)], capture_output=True, text=True, check=False)
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_generated_model_reads_levels_from_the_data_it_is_given(data):
+    model = build(generate("categorical", data), data)
+    assert list(model.coords["a_effect"]) == ["a2", "a3"]  # a1 is the reference level
+    fewer = data[data["g"] < 5].reset_index(drop=True)
+    assert len(build(generate("categorical", data), fewer).coords["g"]) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FORMULAS)
+def test_every_generated_model_samples(name, data):
+    import pymc as pm
+
+    with build(generate(name, data), data):
+        idata = pm.sample(draws=100, tune=150, chains=1, random_seed=1, progressbar=False)
+    posterior = idata["posterior"]
+    assert all(np.isfinite(posterior[v].to_numpy()).all() for v in posterior.data_vars)
+
+
+# agreement with independent implementations --------------------------------------------------
+
+
+def _fit(model, draws=1000, seed=11):
+    import pymc as pm
+
+    with model:
+        return pm.sample(draws=draws, tune=1000, chains=2, random_seed=seed, progressbar=False)
+
+
+def _stats(idata, name):
+    """Posterior mean, SD and MC standard error of each cell of a variable, flattened."""
+    import arviz as az
+
+    table = az.summary(idata, var_names=[name], round_to="none", kind="all")
+    return table["mean"].to_numpy(), table["sd"].to_numpy(), table["mcse_mean"].to_numpy()
+
+
+def assert_agree(ours, theirs, pairs, slack=0.1):
+    """Posterior means agree within 3 combined MC SEs plus `slack` posterior SDs.
+
+    The slack allows for the two programs' different weakly informative default priors
+    (the data are large enough for them to move a mean by a fraction of an SD only).
+    """
+    for mine, other in pairs.items():
+        m1, s1, e1 = _stats(ours, mine)
+        m2, s2, e2 = _stats(theirs, other)
+        bound = 3 * np.hypot(e1, e2) + slack * np.maximum(s1, s2)
+        assert m1.shape == m2.shape, (mine, other)
+        assert (np.abs(m1 - m2) <= bound).all(), f"{mine} {m1} vs {other} {m2} (bound {bound})"
+
+
+BAMBI_CASES = {
+    # intercept, numeric and categorical predictors, a*b interaction, group intercepts
+    "interaction_star": {
+        "Intercept": "Intercept", "b_x": "x", "b_a": "a", "b_b": "b", "b_x_by_a": "x:a",
+        "b_a_by_b": "a:b", "sigma_g": "1|g_sigma", "sigma": "sigma", "u_g": "1|g",
+    },
+    "no_intercept": {"b_a": "a", "b_x": "x", "sigma": "sigma"},
+    # uncorrelated intercept and slope
+    "uncorrelated": {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma",
+                     "sigma_g_x": "x|g_sigma", "sigma": "sigma"},
+    "nested": {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma",
+               "sigma_g_by_k": "1|g:k_sigma", "sigma": "sigma"},
+    "crossed": {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma",
+                "sigma_h": "1|h_sigma", "sigma": "sigma"},
+    # group slopes without intercepts, and a distributional residual scale (log link)
+    "sigma_model": {"Intercept": "Intercept", "b_tx": "tx", "sigma_g_tx": "tx|g_sigma",
+                    "log_sigma_Intercept": "sigma_Intercept", "log_sigma_b": "sigma_b"},
+    "student_t": {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma"},
+    "bernoulli": {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma"},
+    "poisson": {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma"},
+}
+BAMBI_FAMILY = {"student_t": "t", "bernoulli": "bernoulli", "poisson": "poisson"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BAMBI_CASES)
+def test_generated_posterior_agrees_with_bambi(name, data):
+    bmb = pytest.importorskip("bambi")
+    formula, sigma, family = FORMULAS[name]
+    ours = _fit(build(generate(name, data), data))
+    bambi_formula = bmb.Formula(formula, f"sigma {sigma}") if sigma else formula
+    reference = bmb.Model(bambi_formula, data, family=BAMBI_FAMILY.get(name, "gaussian"))
+    theirs = reference.fit(draws=1000, tune=1000, chains=2, random_seed=12,
+                           inference_method="nutpie", progressbar=False)
+    slack = 0.2 if family in ("bernoulli", "poisson") else 0.1
+    assert_agree(ours, theirs, BAMBI_CASES[name], slack)
+
+
+@pytest.mark.slow
+def test_correlated_intercept_and_slope_agree_with_statsmodels_mixedlm(data):
+    """Bambi's (1 + x | g) is uncorrelated, so the LKJ model is checked against MixedLM's ML fit."""
+    import statsmodels.formula.api as smf
+
+    ours = _fit(build(generate("correlated", data), data), draws=1500)
+    fit = smf.mixedlm("y ~ x", data, groups=data["g"], re_formula="~x").fit(reml=True)
+    post = ours["posterior"]
+    for name, estimate in (("Intercept", fit.fe_params["Intercept"]), ("b_x", fit.fe_params["x"])):
+        draws = post[name].to_numpy().ravel()
+        assert abs(draws.mean() - estimate) < 0.15 * draws.std() + 0.01, name
+    cov = fit.cov_re.to_numpy()
+    sd = post["sigma_g"].to_numpy().reshape(-1, 2)
+    # REML variance components against posterior medians: within a third of a posterior SD.
+    for j, ml in enumerate(np.sqrt(np.diag(cov))):
+        assert abs(np.median(sd[:, j]) - ml) < 0.35 * sd[:, j].std(), (j, ml)
+    rho = post["corr_g"].to_numpy()[..., 0, 1].ravel()
+    assert abs(np.median(rho) - cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])) < 0.5 * rho.std()
+    assert abs(post["sigma"].to_numpy().mean() - np.sqrt(fit.scale)) < 0.02
+
+
+# the example ----------------------------------------------------------------------------------
+
+# example_project/model.py's structure (group effects in the treated arm only, a residual
+# SD per arm) with the generator's priors instead of the questioner's, written by hand.
+HAND_WRITTEN = '''
+import numpy as np
+import pymc as pm
+
+
+def build(data):
+    treated = (data["condition"] == "treated").to_numpy().astype(int)
+    groups = np.sort(data.loc[treated == 1, "group"].unique())
+    group_idx = np.searchsorted(groups, data["group"].to_numpy()).clip(0, len(groups) - 1)
+    y = data["y"].to_numpy()
+    with pm.Model(coords={"group": groups}) as model:
+        b0 = pm.Normal("b0", mu=y.mean(), sigma=5 * y.std())
+        b1 = pm.Normal("b1", mu=0, sigma=2.5 * y.std() / treated.std())
+        sigma_u = pm.HalfNormal("sigma_u", sigma=y.std() / treated.std())
+        a0 = pm.Normal("a0", mu=np.log(y.std()), sigma=1)
+        a1 = pm.Normal("a1", mu=0, sigma=1)
+        z = pm.Normal("z", 0, 1, dims="group")
+        mu = b0 + b1 * treated + z[group_idx] * sigma_u * treated
+        pm.Normal("y", mu=mu, sigma=pm.math.exp(a0 + a1 * treated), observed=y)
+    return model
+'''
+
+
+def _module(path: Path):
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_issue_formula_on_the_example_csv_gives_the_example_posterior():
+    frame = pd.read_csv(EXAMPLE_CSV)
+    frame["tx"] = (frame["condition"] == "treated").astype(int)
+    spec = parse("y ~ tx + (0 + tx | group)", sigma="~ condition")
+    ours = _fit(build(model_source(spec, frame), frame), draws=2000)
+    namespace: dict = {}
+    exec(HAND_WRITTEN, namespace)  # noqa: S102 - the hand-written model above
+    hand = _fit(namespace["build"](frame), draws=2000, seed=5)
+    # Same model, same priors: within 3 MC SEs.
+    pairs = {"Intercept": "b0", "b_tx": "b1", "sigma_group_tx": "sigma_u",
+             "log_sigma_Intercept": "a0", "log_sigma_condition": "a1"}
+    assert_agree(ours, hand, pairs, slack=0.0)
+    # example_project/model.py itself has the questioner's priors (on variances, Uniform on
+    # the residual variances): its means differ from ours by prior, a fraction of an SD.
+    example = _module(REPO / "example_project" / "model.py")
+    reference = _fit(example.build(_module(REPO / "example_project" / "data.py").load()), 2000)
+    post = ours["posterior"]
+    sigma_e = np.exp(post["log_sigma_Intercept"] + xr_zero_or(post["log_sigma_condition"]))
+    for mine, theirs in ((post["Intercept"], "b0"), (post["b_tx"], "b1"),
+                         (post["sigma_group_tx"], "sigma_u")):
+        draws = reference["posterior"][theirs].to_numpy()
+        assert abs(float(mine.mean()) - draws.mean()) < 0.25 * draws.std(), theirs
+    for level, values in sigma_e.items():
+        draws = reference["posterior"]["sigma_e"].sel(condition=level).to_numpy()
+        assert abs(values.mean() - draws.mean()) < 0.25 * draws.std(), level
+
+
+def xr_zero_or(effect):
+    """The control arm's 0 prepended to the treated arm's log-sigma difference, by level."""
+    treated = effect.sel(condition_effect="treated")
+    return {"control": 0 * treated, "treated": treated}
+
+
+# the command line ---------------------------------------------------------------------------
+
+
+def _issue_csv(folder: Path) -> Path:
+    frame = pd.read_csv(EXAMPLE_CSV)
+    frame["tx"] = (frame["condition"] == "treated").astype(int)
+    path = folder / "trial.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_new_with_formula_and_data_runs_end_to_end_and_its_tests_pass(tmp_path):
+    csv = _issue_csv(tmp_path)
+    done = run_mlm("new", "trial", "--formula", "y ~ tx + (0 + tx | group)",
+                   "--sigma", "~ condition", "--data", str(csv), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "trial"
+    assert (root / "data" / "trial.csv").read_bytes() == csv.read_bytes()
+    assert not (root / "data" / "scores.csv").exists()
+    assert "y ~ tx + (0 + tx | group)" in (root / "model.py").read_text()
+    (root / "fit.py").write_text(FAST_FIT)
+    done = run_mlm("run", cwd=root)
+    assert done.returncode == 0, done.stderr
+    figures = {p.name for p in (root / "figures").glob("*.png")}
+    assert figures == {"coefficients.png", "group_effects.png", "posterior_predictive.png"}
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=root, capture_output=True, text=True, check=False)
+    assert tests.returncode == 0, tests.stdout
+
+
+def test_new_with_a_bad_formula_leaves_nothing_behind(tmp_path):
+    done = run_mlm("new", "trial", "--formula", "y ~ dose + (1 | clinic)", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "'y', 'dose', 'clinic', not in the data" in done.stderr
+    assert "school, hours, score" in done.stderr
+    assert not (tmp_path / "trial").exists()
+
+
+def test_new_with_formula_on_the_template_data(tmp_path):
+    done = run_mlm("new", "trial", "--formula", "score ~ hours + (1 + hours | school)",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    source = (tmp_path / "trial" / "model.py").read_text()
+    assert "pm.LKJCholeskyCov" in source and "score ~ hours + (1 + hours | school)" in source
+
+
+def test_generate_model_writes_model_py_or_a_variant_and_never_overwrites_silently(tmp_path):
+    root = tmp_path / "trial"
+    assert run_mlm("new", "trial", cwd=tmp_path).returncode == 0
+    original = (root / "model.py").read_text()
+    formula = "score ~ hours + (1 | school)"
+    refused = run_mlm("generate", "model", "--formula", formula, cwd=root)
+    assert refused.returncode == 1 and "model.py exists; pass --force" in refused.stderr
+    assert (root / "model.py").read_text() == original
+    variant = run_mlm("generate", "model", "slopes", "--formula",
+                      "score ~ hours + (1 + hours || school)", cwd=root)
+    assert variant.returncode == 0, variant.stderr
+    assert "(1 + hours || school)" in (root / "models" / "slopes.py").read_text()
+    forced = run_mlm("generate", "model", "--formula", formula, "--force", cwd=root)
+    assert forced.returncode == 0, forced.stderr
+    assert "score ~ hours + (1 | school)" in (root / "model.py").read_text()
+    shutil.rmtree(root / "models")
+    unknown = run_mlm("generate", "model", "--formula", "score ~ hour", "--force", cwd=root)
+    assert unknown.returncode == 1 and "'hour', not in the data" in unknown.stderr
