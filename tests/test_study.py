@@ -12,14 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import mlm
 import pytest
 from conftest import REPO, run_mlm
-
-import mlm
 from mlm.errors import MlmError
 from mlm.study import rank_uniformity, study_dir
-
-pytest.importorskip("distributed")
 
 # A normal mean with known sigma and a wide prior: its posterior intervals are calibrated
 # (exactly so under the prior, SBC; near nominal for a fixed truth).

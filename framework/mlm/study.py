@@ -136,7 +136,8 @@ def _storer(root: Path, variant: str, records: list, say, total: int):
             atomic_write_json(replicate_path(root, variant, key, record["index"]), record)
             records.append(record)
             record["computed"] = True
-            say(f"replicate {record['index']} {record['design'] or ''} done "
+            design = " ".join(f"{k}={v}" for k, v in record["design"].items())
+            say(f"replicate {record['index']} {design} done "
                 f"({sum(r.get('computed', False) for r in records)}/{total})")
 
     return store
