@@ -410,7 +410,7 @@ def _print_study(result) -> None:
         for name in ("bias", "rmse", "coverage", "power"):
             value = row.get(name)
             cells.append("-" if value is None else
-                         f"{value:.3f} ± {row.get(name + '_se', float('nan')):.3f}")
+                         f"{value:.3f}±{row.get(name + '_se', float('nan')):.3f}")
         table.add_row(*cells)
     out.print(table)
     p_values = result.rank_p_values() if result.study.sbc else {}

@@ -189,7 +189,8 @@ def _run_on_dask(study: Study, tasks: list, workers: int | None, scheduler: str 
 _LOADERS: dict[str, SlotLoader] = {}
 _COMPILED: dict[tuple, list] = {}  # (root, model file, design key) -> [(ModelShape, compiled)]
 _WORKER_LOCK = threading.Lock()
-KEEP_COMPILED = 4
+KEEP_COMPILED = 4  # compiled models per design point (builds that differ in structure)
+KEEP_DESIGNS = 8  # design points with compiled models kept per worker
 
 
 def fit_replicate(study: Study, design: dict, index: int) -> dict:
@@ -348,6 +349,8 @@ def _compiled_for(study: Study, design: dict, model):
     import numpy as np
 
     key = (study.root, study.model_file, digest(design))
+    if key not in _COMPILED and len(_COMPILED) >= KEEP_DESIGNS:
+        del _COMPILED[next(iter(_COMPILED))]  # bounded memory over a long grid
     cached = _COMPILED.setdefault(key, [])
     graph = _model_graph(model)
     for shape, compiled, *_ in cached:
@@ -544,7 +547,7 @@ def rank_uniformity(ranks: list[int], n_ranks: int, bins: int = 10) -> float:
 
 
 def draw_figures(rows: list[dict], grid: dict, folder: Path, settings: dict, fmt: str = "png",
-                 dpi: int = 150) -> list[Path]:
+                 dpi: int = 150, named: set[str] = frozenset()) -> list[Path]:
     """Coverage (with binomial error bars), SBC rank histograms, and a power curve."""
     import matplotlib.pyplot as plt
     import numpy as np
@@ -572,11 +575,12 @@ def draw_figures(rows: list[dict], grid: dict, folder: Path, settings: dict, fmt
         fig.suptitle("SBC rank histograms (flat when calibrated)")
         written.append(_save(fig, folder / f"ranks.{fmt}", dpi))
     if grid:
+        effects = _effects(rows, named)
         axis = next(iter(grid))
         fig, ax = plt.subplots(figsize=(6, 4))
         by_line: dict[tuple, list] = {}
         for row in rows:
-            if row["parameter"] not in _effects(rows):
+            if row["parameter"] not in effects:
                 continue
             rest = tuple((k, v) for k, v in row["design"].items() if k != axis)
             by_line.setdefault((row["parameter"], rest), []).append(row)
@@ -593,10 +597,13 @@ def draw_figures(rows: list[dict], grid: dict, folder: Path, settings: dict, fmt
     return written
 
 
-def _effects(rows: list[dict]) -> set[str]:
-    """Parameters the power curve shows: those given a truth (all of them without one)."""
-    named = {r["parameter"] for r in rows if "truth" in r}
-    return named or {r["parameter"] for r in rows}
+def _effects(rows: list[dict], named: set[str]) -> set[str]:
+    """Parameters the power curve shows: those named by --truth or --grid (`b1`,
+    `sigma_e_treated` for sigma_e[treated]), else every one with a truth."""
+    chosen = {r["parameter"] for r in rows
+              if r["parameter"].replace("[", "_").rstrip("]") in named}
+    return chosen or {r["parameter"] for r in rows if "truth" in r} or \
+        {r["parameter"] for r in rows}
 
 
 def _label(row: dict) -> str:
@@ -692,7 +699,8 @@ class StudyResult:
             if not project.single_variant:
                 folder = folder / variant
             drawn = draw_figures(rows, study.grid, folder, study.settings,
-                                 project.config.figure_format, project.config.figure_dpi)
+                                 project.config.figure_format, project.config.figure_dpi,
+                                 set(study.truth) | set(study.grid))
         return cls(study, variant, records, rows, drawn)
 
     @property
