@@ -21,6 +21,12 @@ def build(data):
     # Therapy groups are the groups of treated subjects; controls' own groups carry no effect.
     groups = np.sort(data.loc[treated == 1, "group"].unique())
     group_idx = np.searchsorted(groups, data["group"].to_numpy()).clip(0, len(groups) - 1)
+    present = set(data["condition"].astype(str))
+    if not {"control", "treated"} <= present:
+        raise ValueError(
+            f"column 'condition' holds only {sorted(present)}: this model compares two arms "
+            "and needs subjects in both 'control' and 'treated'"
+        )
     coords = {
         "condition": ["control", "treated"],
         "group": [str(g) for g in groups],

@@ -79,12 +79,12 @@ def run_mlm(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 
 
 def cache_snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file under .mlm/ with its size and modification time."""
+    """Every file under .mlm/ with its size and modification time (lock files aside)."""
     cache = root / ".mlm"
     if not cache.exists():
         return {}
     return {
         p.relative_to(cache).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in cache.rglob("*")
-        if p.is_file()
+        if p.is_file() and "locks" not in p.relative_to(cache).parts
     }

@@ -60,7 +60,6 @@ CASES = [
     (break_build_returns_none, ["model.py: build() returned NoneType, expected a pymc.Model", "return model"]),
     (break_syntax, ["model.py, line", "syntax error"]),
     (break_unknown_figure_parameter, ["graphics.py: school_effects() asks for parameter 'trace'", "idata"]),
-    (break_graphics_returns_nothing, ["graphics.py: coefficients() returned NoneType, expected a matplotlib Figure"]),
 ]
 
 
@@ -113,3 +112,18 @@ def test_unknown_stage_is_refused(project_dir):
     done = run_mlm("run", "plots", cwd=project_dir)
     assert done.returncode == 1
     assert "unknown stage 'plots'" in done.stderr
+
+
+def test_a_failing_figure_does_not_stop_the_others_and_is_named(fitted_dir):
+    replace_in(fitted_dir / "graphics.py", "prob=0.89", "prob=0.9")  # every figure is stale
+    break_graphics_returns_nothing(fitted_dir)
+    before = cache_snapshot(fitted_dir)
+    done = run_mlm("run", cwd=fitted_dir)
+    assert done.returncode == 1
+    assert "graphics.py: coefficients() returned NoneType, expected a matplotlib Figure" in done.stderr
+    after = cache_snapshot(fitted_dir)
+    assert after["graphics/model/coefficients.json"] == before["graphics/model/coefficients.json"]
+    for name in ("school_effects", "posterior_predictive"):
+        assert after[f"graphics/model/{name}.json"] != before[f"graphics/model/{name}.json"]
+    assert {k: v for k, v in after.items() if k.startswith("fit/")} == {
+        k: v for k, v in before.items() if k.startswith("fit/")}

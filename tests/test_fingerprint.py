@@ -79,3 +79,78 @@ def test_data_fingerprint_is_content_based():
     assert data_fingerprint(frame) == data_fingerprint(same)
     assert data_fingerprint(frame) != data_fingerprint(changed)
     assert data_fingerprint(frame) != data_fingerprint(frame.astype({"y": "float32"}))
+
+
+# Properties (hypothesis): what may and may not move a fingerprint ---------------------------
+import ast  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mlm.fingerprint import digest, normalized  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = [
+    REPO / "example_project" / name for name in ("data.py", "model.py", "fit.py", "graphics.py")
+] + [REPO / "project_template" / "{{cookiecutter.project_slug}}" / "model.py"]
+SOURCES = [p.read_text() for p in CORPUS]
+
+
+def key_of(source: str) -> str:
+    return digest(normalized(ast.parse(source)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(SOURCES), st.data())
+def test_comments_blank_lines_and_reformatting_keep_the_key(source, data):
+    lines = source.splitlines()
+    for _ in range(data.draw(st.integers(1, 5))):
+        at = data.draw(st.integers(0, len(lines)))
+        indent = data.draw(st.sampled_from(["", "    ", "        "]))
+        text = data.draw(st.text("abc xyz#!?", max_size=20))
+        lines.insert(at, data.draw(st.sampled_from(["", f"{indent}# {text}"])))
+    commented = "\n".join(lines)
+    try:
+        ast.parse(commented)
+    except SyntaxError:  # a comment line inside a bracketed continuation is still valid;
+        return  # anything else hypothesis made is not a program, so not our case
+    assert key_of(commented) == key_of(source)
+    assert key_of(ast.unparse(ast.parse(source))) == key_of(source)  # a full reformat
+
+
+def mutations(tree: ast.AST):
+    """Each kind of semantic edit, as (kind, node, how to apply it)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            yield "literal", node, lambda n: setattr(n, "value", n.value + 1)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value:
+            yield "literal", node, lambda n: setattr(n, "value", n.value + "x")
+        elif isinstance(node, ast.Name):
+            yield "name", node, lambda n: setattr(n, "id", n.id + "_")
+        elif isinstance(node, ast.BinOp):
+            yield "operator", node, lambda n: setattr(
+                n, "op", ast.Sub() if not isinstance(n.op, ast.Sub) else ast.Add())
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            yield "import", node, lambda n: setattr(n.names[0], "name", n.names[0].name + "_")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(SOURCES), st.data())
+def test_any_literal_name_operator_or_import_change_moves_the_key(source, data):
+    tree = ast.parse(source)
+    # Docstrings are not part of the fingerprint by design; leave them out of the mutations.
+    docstrings = {
+        id(n.body[0].value) for n in ast.walk(tree)
+        if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef) and n.body
+        and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+    }
+    options = [m for m in mutations(tree) if id(m[1]) not in docstrings]
+    kind, node, apply = data.draw(st.sampled_from(options))
+    before = key_of(source)
+    apply(node)
+    assert key_of(ast.unparse(tree)) != before, kind
+
+
+def test_every_kind_of_change_is_exercised():
+    kinds = {m[0] for source in SOURCES for m in mutations(ast.parse(source))}
+    assert kinds == {"literal", "name", "operator", "import"}

@@ -6,8 +6,9 @@
     project.idata            # the cached trace (an xarray DataTree)
 """
 
-from mlm.errors import MlmError
-from mlm.project import Project
+__version__ = "0.1.0"  # defined before the imports below, which read it
+
+from mlm.errors import MlmError  # noqa: E402
+from mlm.project import Project  # noqa: E402
 
 __all__ = ["MlmError", "Project", "__version__"]
-__version__ = "0.1.0"

@@ -16,13 +16,27 @@ and renamed into place, so a fit killed half-way leaves every earlier trace inta
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from mlm.errors import MlmError
+from mlm.fingerprint import file_digest
+
 CACHE_DIR = ".mlm"
+# Bumped when the layout or the manifest's meaning changes; other formats are stale.
+FORMAT_VERSION = 1
+
+
+class CorruptTrace(MlmError):
+    """A stored trace whose bytes no longer match the checksum in its manifest."""
 
 
 def _umask() -> int:
@@ -90,8 +104,32 @@ class Store:
         return self.fit_dir(variant) / key
 
     def has_trace(self, variant: str, key: str) -> bool:
+        """Whether a complete, consistent trace is stored under `key`."""
+        return self.trace_problem(variant, key) is None
+
+    def trace_problem(self, variant: str, key: str) -> str | None:
+        """Why the trace under `key` cannot be used ("absent" if there is none), or None.
+
+        Cheap checks only (the manifest and the file's size); the full checksum is
+        verified when the trace is loaded.
+        """
         folder = self.trace_dir(variant, key)
-        return (folder / TRACE_FILE).is_file() and (folder / MANIFEST_FILE).is_file()
+        if not (folder / MANIFEST_FILE).is_file() and not (folder / TRACE_FILE).is_file():
+            return "absent"
+        manifest = read_json(folder / MANIFEST_FILE)
+        if manifest is None:
+            return "its manifest is missing or unreadable"
+        if manifest.get("format") != FORMAT_VERSION:
+            return f"cache format {manifest.get('format')} (this mlm reads {FORMAT_VERSION})"
+        if manifest.get("key") != key:
+            return f"its manifest is for key {manifest.get('key')}"
+        try:
+            size = (folder / TRACE_FILE).stat().st_size
+        except OSError:
+            return "its trace file is missing"
+        if size != manifest.get("trace_bytes"):
+            return "its trace file is truncated or changed (size differs from the manifest)"
+        return None
 
     def trace_manifest(self, variant: str, key: str) -> dict | None:
         return read_json(self.trace_dir(variant, key) / MANIFEST_FILE)
@@ -101,10 +139,21 @@ class Store:
         return record.get("key") if record else None
 
     def load_trace(self, variant: str, key: str):
-        """The trace stored under `key`, read fully into memory (the file stays closed)."""
+        """The trace stored under `key`, checked against its checksum and read fully into
+        memory (the file is closed afterwards). A corrupt trace is moved aside, never loaded.
+        """
         import xarray as xr
 
-        return xr.load_datatree(self.trace_dir(variant, key) / TRACE_FILE)
+        folder = self.trace_dir(variant, key)
+        manifest = read_json(folder / MANIFEST_FILE) or {}
+        if file_digest(folder / TRACE_FILE) != manifest.get("trace_sha256"):
+            quarantine = folder.with_name(f".corrupt-{key}-{int(time.time())}")
+            os.replace(folder, quarantine)
+            raise CorruptTrace(
+                f"the cached trace {folder} does not match its checksum (corrupted or "
+                f"truncated); moved it to {quarantine.name} and it will be refitted"
+            )
+        return xr.load_datatree(folder / TRACE_FILE)
 
     def save_trace(self, variant: str, key: str, idata, manifest: dict) -> Path:
         """Store a trace and its manifest under `key`, atomically, and mark it latest."""
@@ -113,6 +162,14 @@ class Store:
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
         try:
             idata.to_netcdf(staging / TRACE_FILE)
+            with open(staging / TRACE_FILE, "rb") as handle:
+                os.fsync(handle.fileno())
+            manifest = {
+                **manifest,
+                "format": FORMAT_VERSION,
+                "trace_bytes": (staging / TRACE_FILE).stat().st_size,
+                "trace_sha256": file_digest(staging / TRACE_FILE),
+            }
             atomic_write_json(staging / MANIFEST_FILE, manifest)
             if final.exists():
                 # A forced refit of the same key: move the old one aside, never write into it
@@ -123,11 +180,53 @@ class Store:
                 shutil.rmtree(retired, ignore_errors=True)
             else:
                 os.replace(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise MlmError(
+                f"could not write the trace to {final.parent}: {exc.strerror or exc}; "
+                "earlier traces are intact"
+            ) from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         atomic_write_json(self.fit_dir(variant) / "latest.json", {"key": key})
         return final
+
+    @contextmanager
+    def lock(
+        self, name: str, wait: bool = True, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Hold `.mlm/locks/NAME.lock` exclusively: one writer at a time per name.
+
+        A second holder waits (after calling `on_wait` with the holder's pid) or, with
+        `wait=False`, fails at once. The OS releases the lock if its process dies.
+        """
+        path = self.dir / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                if not wait:
+                    raise MlmError(
+                        f"another mlm process (pid {holder}) is writing {name} in this "
+                        "project; try again when it is done (or drop --no-wait to wait)"
+                    ) from None
+                if on_wait:
+                    on_wait(holder)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def trace_keys(self, variant: str) -> list[str]:
         """Stored trace keys of a variant, newest first."""

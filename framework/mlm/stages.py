@@ -19,8 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlm.cache import FILE_MODE, atomic_write_json, read_json
-from mlm.errors import MlmError
+from mlm import __version__ as MLM_VERSION
+from mlm.cache import FILE_MODE, CorruptTrace, atomic_write_json, read_json
+from mlm.errors import MlmError, UserCodeError
 from mlm.fingerprint import (
     FigureFunction,
     code_fingerprints,
@@ -243,7 +244,13 @@ class Pipeline:
         def compute():
             fn = self.slots.function("model", SLOT_FUNCTIONS["model"], self.model_file)
             self._say("model", "building")
-            model = self.slots.call("model", fn, self._providers("model"), self.model_file)
+            try:
+                model = self.slots.call("model", fn, self._providers("model"), self.model_file)
+            except UserCodeError as exc:
+                if isinstance(exc.original, KeyError) and "data" in self._data_memo:
+                    columns = ", ".join(map(str, self._data_memo["data"].columns))
+                    raise MlmError(f"{exc}\n  the data's columns: {columns}") from exc
+                raise
             import pymc as pm
 
             if not isinstance(model, pm.Model):
@@ -252,6 +259,7 @@ class Pipeline:
                     f"{self.model_file}: build() returned {type(model).__name__}, expected a "
                     f"pymc.Model{hint}"
                 )
+            _check_observed(model, self.model_file)
             atomic_write_json(
                 self.store.model_record_path(self.variant),
                 {
@@ -303,10 +311,16 @@ class Pipeline:
 
     def fit_status(self) -> StageStatus:
         key = self.fit_key()
-        if self.store.has_trace(self.variant, key):
+        problem = self.store.trace_problem(self.variant, key)
+        if problem is None:
             manifest = self.store.trace_manifest(self.variant, key) or {}
-            when = manifest.get("created_at", "?")
-            return self._row("fit", "fresh", f"trace of {when}", key)
+            reason = f"trace of {manifest.get('created_at', '?')}"
+            made_by = manifest.get("mlm_version")
+            if made_by != MLM_VERSION:
+                reason += f" (made by mlm {made_by})"
+            return self._row("fit", "fresh", reason, key)
+        if problem != "absent":
+            return self._row("fit", "stale", f"cached trace unusable: {problem}", key)
         latest = self.store.latest_key(self.variant)
         manifest = self.store.trace_manifest(self.variant, latest) if latest else None
         if manifest is None:
@@ -318,15 +332,25 @@ class Pipeline:
         if status.fresh and not force:
             return status
         fn = self.slots.function("fit", SLOT_FUNCTIONS["fit"])
+        with self.store.lock(
+            f"fit-{self.variant}",
+            wait=self.project.wait,
+            on_wait=lambda pid: self._say("fit", f"waiting: mlm (pid {pid}) is fitting this model"),
+        ):
+            if not force and self.fit_status().fresh:
+                return self._row("fit", "fresh", "fitted by another mlm meanwhile", status.key)
+            return self._sample(fn, "forced" if status.fresh else status.reason)
+
+    def _sample(self, fn: Callable, reason: str) -> StageStatus:
         model = self.model()
-        reason = "forced" if status.fresh else status.reason
         self._say("fit", f"sampling ({reason})")
         start = time.perf_counter()
         with _interrupt_guard() as guard:
             idata = self.slots.call("fit", fn, self._providers("fit", model=lambda: model))
         wall = time.perf_counter() - start
         if guard.interrupted:
-            raise MlmError("fit interrupted: nothing was cached, earlier traces are kept")
+            # PyMC returns a partial trace on Ctrl-C; it must never be cached as complete.
+            raise KeyboardInterrupt
         import xarray as xr
 
         from mlm.check import measure
@@ -342,6 +366,7 @@ class Pipeline:
             "variant": self.variant,
             "inputs": self.fit_inputs(),
             "seed": self.project.seed,
+            "mlm_version": MLM_VERSION,
             "created_at": _now(),
             "wall_time_s": round(wall, 3),
             "groups": sorted(idata.children),
@@ -360,7 +385,11 @@ class Pipeline:
                 self.run_fit()
             if "idata" not in self._memo:
                 self._say("fit", f"loading cached trace {key}")
-                self._memo["idata"] = self.store.load_trace(self.variant, key)
+                try:
+                    self._memo["idata"] = self.store.load_trace(self.variant, key)
+                except CorruptTrace as exc:
+                    self._say("fit", f"warning: {exc}")
+                    self.run_fit()
         return self._memo["idata"]
 
     # graphics ---------------------------------------------------------------------------
@@ -499,7 +528,17 @@ class Pipeline:
             chosen = self.select_figures(figure)
             if any("idata" in f.params for f in self._to_draw(chosen, force)):
                 results.append(self.run_fit())
-            results.extend(self.run_figure(fig, force) for fig in chosen)
+            failures = []
+            for fig in chosen:
+                # One failing figure must not cost the others: draw them all, then report.
+                try:
+                    results.append(self.run_figure(fig, force))
+                except MlmError as exc:
+                    failures.append(str(exc))
+                    self._say(f"graphics:{fig.name}", "failed")
+            if failures:
+                names = "" if len(failures) == 1 else f"{len(failures)} figures failed:\n"
+                raise MlmError(names + "\n".join(failures))
         return results
 
     def _to_draw(self, figures: list[FigureFunction], force: bool) -> list[FigureFunction]:
@@ -525,6 +564,34 @@ class Pipeline:
         }
         providers.update(overrides)
         return {name: providers[name] for name in SLOT_PARAMS[slot]}
+
+
+def _check_observed(model, filename: str) -> None:
+    """Refuse a model without data, or with NaN or infinite observations."""
+    import numpy as np
+
+    if not model.observed_RVs:
+        raise MlmError(
+            f"{filename}: build() returned a model with no observed variable; pass the "
+            "outcome to its likelihood as observed=..."
+        )
+    for rv in model.observed_RVs:
+        value = model.rvs_to_values[rv]
+        observed = value.get_value() if hasattr(value, "get_value") else getattr(value, "data", None)
+        if observed is None or not np.issubdtype(np.asarray(observed).dtype, np.number):
+            continue
+        observed = np.asarray(observed, dtype=float)
+        bad = ~np.isfinite(observed)
+        name = rv.name.removesuffix("_observed")
+        imputed = [v.name for v in model.free_RVs if v.name == f"{name}_unobserved"]
+        if bad.any() or imputed:
+            where = np.flatnonzero(bad.reshape(-1))[:10].tolist()
+            what = f"{int(bad.sum())} infinite value(s) at positions {where}" if bad.any() else (
+                "missing (NaN) values, which PyMC would silently impute")
+            raise MlmError(
+                f"{filename}: build(): the observed variable '{name}' has {what}; drop or "
+                "fix those rows in data.py"
+            )
 
 
 def _parse_stage(stage: str) -> tuple[str, str | None]:
