@@ -2,7 +2,7 @@
 
 Written by `mlm` from the formula (lme4 syntax)
 
-    y ~ 0 + x + (1 | g)
+    y ~ 0 + x + (1 | g) + (1 | g:k)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
@@ -16,13 +16,17 @@ import pymc as pm
 
 
 def build(data):
-    """The model of y on x, with effects varying by g."""
+    """The model of y on x, with effects varying by g, g:k."""
     y = data["y"].to_numpy(dtype=float)
     x = data["x"].to_numpy(dtype=float)
     g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    g_by_k_idx, g_by_k_levels = pd.factorize(
+        data["g"].astype(str) + ":" + data["k"].astype(str), sort=True
+    )
     coords = {
         "obs": data.index.to_numpy(),
         "g": [str(v) for v in g_levels],
+        "g_by_k": [str(v) for v in g_by_k_levels],
     }
     # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
     y_sd = y.std()
@@ -30,6 +34,7 @@ def build(data):
     with pm.Model(coords=coords) as model:
         x_ = pm.Data("x", x, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
+        g_by_k_ = pm.Data("g_by_k_idx", g_by_k_idx, dims="obs")
 
         # Population-level effects.
         # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
@@ -42,9 +47,16 @@ def build(data):
         z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
         u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
 
+        # (1 | g:k): an intercept per level of g:k, non-centered (u = z * sigma) so it samples
+        # well even when sigma is near 0. The SD's half-normal prior has the scale of the
+        # outcome's SD.
+        sigma_g_by_k = pm.HalfNormal("sigma_g_by_k", sigma=y_sd)
+        z_g_by_k = pm.Normal("z_g_by_k", mu=0, sigma=1, dims="g_by_k")
+        u_g_by_k = pm.Deterministic("u_g_by_k", z_g_by_k * sigma_g_by_k, dims="g_by_k")
+
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)
-        mu = b_x * x_ + u_g[g_]
+        mu = b_x * x_ + u_g[g_] + u_g_by_k[g_by_k_]
         pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
 
     return model

@@ -2,12 +2,16 @@
 
 Written by `mlm` from the formula (lme4 syntax)
 
-    y ~ 0 + a + x
+    y ~ 0 + a + x + (1 + x || g) + (1 | g:k) + (1 | h)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
 Categorical columns use treatment coding: the first level in sorted order is the
 reference and gets no coefficient (with the data it was written for: a -> 'a1').
+
+Group effects are non-centered (u = z * sigma): the usual cure for divergences
+when a group SD is small. Priors are weakly informative and scaled from the
+data, as commented beside each; change them on their lines.
 """
 
 import pandas as pd
@@ -15,13 +19,21 @@ import pymc as pm
 
 
 def build(data):
-    """The model of y on a, x."""
+    """The model of y on a, x, with effects varying by g, g:k, h."""
     y = data["y"].to_numpy(dtype=float)
     a_idx, a_levels = pd.factorize(data["a"], sort=True)
     x = data["x"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    g_by_k_idx, g_by_k_levels = pd.factorize(
+        data["g"].astype(str) + ":" + data["k"].astype(str), sort=True
+    )
+    h_idx, h_levels = pd.factorize(data["h"], sort=True)
     coords = {
         "obs": data.index.to_numpy(),
         "a": [str(v) for v in a_levels],
+        "g": [str(v) for v in g_levels],
+        "g_by_k": [str(v) for v in g_by_k_levels],
+        "h": [str(v) for v in h_levels],
     }
     # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
     y_sd = y.std()
@@ -29,6 +41,9 @@ def build(data):
     with pm.Model(coords=coords) as model:
         a_ = pm.Data("a_idx", a_idx, dims="obs")
         x_ = pm.Data("x", x, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+        g_by_k_ = pm.Data("g_by_k_idx", g_by_k_idx, dims="obs")
+        h_ = pm.Data("h_idx", h_idx, dims="obs")
 
         # Population-level effects.
         # b_a: the mean outcome at each level of a, weakly informative.
@@ -36,9 +51,37 @@ def build(data):
         # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
         b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
 
+        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
+        # even when sigma is near 0. The SD's half-normal prior has the scale of the outcome's
+        # SD.
+        sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
+        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+
+        # (0 + x | g): a slope on x per level of g, non-centered (u = z * sigma) so it samples
+        # well even when sigma is near 0. The SD's half-normal prior has the scale of the
+        # outcome's SD per SD of x.
+        sigma_g_x = pm.HalfNormal("sigma_g_x", sigma=y_sd / x.std())
+        z_g_x = pm.Normal("z_g_x", mu=0, sigma=1, dims="g")
+        u_g_x = pm.Deterministic("u_g_x", z_g_x * sigma_g_x, dims="g")
+
+        # (1 | g:k): an intercept per level of g:k, non-centered (u = z * sigma) so it samples
+        # well even when sigma is near 0. The SD's half-normal prior has the scale of the
+        # outcome's SD.
+        sigma_g_by_k = pm.HalfNormal("sigma_g_by_k", sigma=y_sd)
+        z_g_by_k = pm.Normal("z_g_by_k", mu=0, sigma=1, dims="g_by_k")
+        u_g_by_k = pm.Deterministic("u_g_by_k", z_g_by_k * sigma_g_by_k, dims="g_by_k")
+
+        # (1 | h): an intercept per level of h, non-centered (u = z * sigma) so it samples well
+        # even when sigma is near 0. The SD's half-normal prior has the scale of the outcome's
+        # SD.
+        sigma_h = pm.HalfNormal("sigma_h", sigma=y_sd)
+        z_h = pm.Normal("z_h", mu=0, sigma=1, dims="h")
+        u_h = pm.Deterministic("u_h", z_h * sigma_h, dims="h")
+
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)
-        mu = b_a[a_] + b_x * x_
+        mu = b_a[a_] + b_x * x_ + u_g[g_] + u_g_x[g_] * x_ + u_g_by_k[g_by_k_] + u_h[h_]
         pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
 
     return model
