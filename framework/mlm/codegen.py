@@ -54,7 +54,6 @@ def check(spec: ModelSpec, data) -> _Columns:
                 "impute them in data.py"
             )
     columns = _Columns()
-    factors = {f for g in spec.groups for f in g.factor}
     slopes = {v for g in spec.groups for t in g.terms for v in t.variables}
     used = (
         {v for t in spec.terms for v in t.variables}
@@ -99,7 +98,6 @@ def check(spec: ModelSpec, data) -> _Columns:
                 f"({key.iloc[0]!r}), so there is no between-group variation to estimate; "
                 "drop the term or group by a column with several levels"
             )
-    del factors
     y = data[spec.response]
     if not pd.api.types.is_numeric_dtype(y) or isinstance(y.dtype, pd.CategoricalDtype):
         raise MlmError(f"the response {spec.response!r} must be numeric")
@@ -156,7 +154,6 @@ class _Writer:
         self.coords: list[str] = ['"obs": data.index.to_numpy(),']
         self.data_lines: list[str] = []
         self.priors: list[str] = []
-        self.uses_pt = False
         self._data_vars: dict[str, str] = {}  # column or factor key -> tensor name
         self._coords: set[str] = set()
         self.glm = spec.family in ("bernoulli", "poisson")
@@ -266,7 +263,6 @@ class _Writer:
             *_comment(why),
             f'{name} = pm.Normal("{name}", mu=0, sigma={scale}, dims={dims})',
         ]
-        self.uses_pt = True
         if len(cats) == 1:
             effect = f"pt.concatenate([pt.zeros(1), {name}])[{indices[0]}]"
         else:
@@ -364,7 +360,6 @@ class _Writer:
             if len(cats) > 1:
                 raise MlmError("--sigma: interactions of two categorical columns are not supported")
             index = self.factor((cats[0],), True)
-            self.uses_pt = True
             self.priors += [
                 *_comment(why),
                 f'{name} = pm.Normal("{name}", mu=0, sigma={scale}, dims="{cats[0]}_effect")',

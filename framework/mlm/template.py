@@ -80,8 +80,8 @@ def new_formula_project(
     root = new_project(name, parent)
     try:
         if data_file is not None:
-            shutil.copyfile(data_file, root / "data" / data_file.name)
             (root / "data" / "scores.csv").unlink()
+            shutil.copyfile(data_file, root / "data" / data_file.name)
             _write_generated(root, "data.py", "data_source", data_file.name)
         _write_project_files(root, spec)
     except BaseException:
