@@ -37,7 +37,7 @@ def forest(idata):
         ("sigma_e (treated)", _sigma_e(post, "treated")),
     ]
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    for y, (label, values) in enumerate(reversed(rows)):
+    for y, (_label, values) in enumerate(reversed(rows)):
         mean, low, high = _interval(values)
         ax.hlines(y, low, high, color="C0", linewidth=2)
         ax.plot(mean, y, "o", color="C0")
@@ -73,7 +73,7 @@ def ppc_by_condition(idata, data):
     grid = np.linspace(data["y"].min() - 1.5, data["y"].max() + 1.5, 200)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     picks = np.linspace(0, y_rep.shape[1] - 1, 100).astype(int)
-    for ax, condition in zip(axes, ["control", "treated"]):
+    for ax, condition in zip(axes, ["control", "treated"], strict=True):
         rows = (data["condition"] == condition).to_numpy()
         for i in picks:
             ax.plot(grid, _density(y_rep[rows, i], grid), color="C0", alpha=0.08)

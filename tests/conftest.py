@@ -65,7 +65,9 @@ def fitted_dir(fitted_template: Path, tmp_path: Path) -> Path:
     return target
 
 
-def run_mlm(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_mlm(
+    *args: str, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run the real `mlm` command line in a subprocess."""
     env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "200"}
     return subprocess.run(

@@ -6,9 +6,10 @@ import sys
 
 import pymc as pm
 import xarray as xr
-from conftest import render
 
 from mlm import Project
+
+from conftest import render
 
 
 def test_project_api_gives_data_model_idata_and_status(fitted_dir):
@@ -19,7 +20,8 @@ def test_project_api_gives_data_model_idata_and_status(fitted_dir):
     idata = project.idata
     assert isinstance(idata, xr.DataTree)
     assert {"posterior", "log_likelihood", "posterior_predictive", "observed_data"} <= set(
-        idata.children)
+        idata.children
+    )
     assert all(row.fresh for row in project.status())
 
 
@@ -32,12 +34,14 @@ def test_two_projects_in_one_process_stay_separate(tmp_path):
         model.write_text(
             model.read_text()
             .replace("import pymc as pm\n", "import pymc as pm\n\nimport priors\n")
-            .replace('sigma=5)', 'sigma=priors.SLOPE_SD)')
+            .replace("sigma=5)", "sigma=priors.SLOPE_SD)")
         )
     a, b = Project(first), Project(second)
     model_a, model_b = a.model, b.model
     # Each model's prior on the slope has the sd its own priors.py says.
-    slope_sd = [float(pm.draw(m["slope"], draws=4000, random_seed=1).std()) for m in (model_a, model_b)]
+    slope_sd = [
+        float(pm.draw(m["slope"], draws=4000, random_seed=1).std()) for m in (model_a, model_b)
+    ]
     assert 4 < slope_sd[0] < 6 and 40 < slope_sd[1] < 60
     # Loading one project never leaves its modules where the other (or the user) would see them.
     assert "priors" not in sys.modules

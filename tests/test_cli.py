@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run_mlm
-
 from mlm import Project
+
+from conftest import run_mlm
 
 NO_HEAVY_IMPORTS = """
 import sys
@@ -49,7 +49,13 @@ def test_dash_c_acts_on_another_folder_and_walks_up_from_subfolders(fitted_dir: 
 def test_summary_shows_the_posterior_and_diagnostics(fitted_dir: Path):
     done = run_mlm("summary", cwd=fitted_dir)
     assert done.returncode == 0, done.stderr
-    for text in ("slope", "sigma_school", "school_effect[school_1]", "r_hat", "2 chains x 200 draws"):
+    for text in (
+        "slope",
+        "sigma_school",
+        "school_effect[school_1]",
+        "r_hat",
+        "2 chains x 200 draws",
+    ):
         assert text in done.stdout
 
 

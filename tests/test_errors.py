@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import cache_snapshot, run_mlm
 
 
@@ -27,8 +28,11 @@ def break_unknown_parameter(root: Path) -> None:
 
 
 def break_exception_in_user_code(root: Path) -> None:
-    replace_in(root / "model.py", '    school_idx, schools = pd.factorize(data["school"], sort=True)',
-               '    school_idx, schools = pd.factorize(data["schoool"], sort=True)')
+    replace_in(
+        root / "model.py",
+        '    school_idx, schools = pd.factorize(data["school"], sort=True)',
+        '    school_idx, schools = pd.factorize(data["schoool"], sort=True)',
+    )
 
 
 def break_load_returns_list(root: Path) -> None:
@@ -48,18 +52,34 @@ def break_unknown_figure_parameter(root: Path) -> None:
 
 
 def break_graphics_returns_nothing(root: Path) -> None:
-    replace_in(root / "graphics.py", "    fig.suptitle(\"Posterior distributions", "    return None\n    fig.suptitle(\"Posterior distributions")
+    replace_in(
+        root / "graphics.py",
+        '    fig.suptitle("Posterior distributions',
+        '    return None\n    fig.suptitle("Posterior distributions',
+    )
 
 
 CASES = [
     (break_missing_model_file, ["model.py not found", "build(data) -> pymc.Model"]),
     (break_missing_build_function, ["model.py has no function build()"]),
-    (break_unknown_parameter, ["model.py: build() asks for parameter 'dataset'", "available here: data, project"]),
-    (break_exception_in_user_code, ["model.py, in build() raised KeyError: 'schoool'", "model.py\", line", 'data["schoool"]']),
+    (
+        break_unknown_parameter,
+        ["model.py: build() asks for parameter 'dataset'", "available here: data, project"],
+    ),
+    (
+        break_exception_in_user_code,
+        ["model.py, in build() raised KeyError: 'schoool'", 'model.py", line', 'data["schoool"]'],
+    ),
     (break_load_returns_list, ["data.py: load() returned list, expected a pandas.DataFrame"]),
-    (break_build_returns_none, ["model.py: build() returned NoneType, expected a pymc.Model", "return model"]),
+    (
+        break_build_returns_none,
+        ["model.py: build() returned NoneType, expected a pymc.Model", "return model"],
+    ),
     (break_syntax, ["model.py, line", "syntax error"]),
-    (break_unknown_figure_parameter, ["graphics.py: school_effects() asks for parameter 'trace'", "idata"]),
+    (
+        break_unknown_figure_parameter,
+        ["graphics.py: school_effects() asks for parameter 'trace'", "idata"],
+    ),
 ]
 
 
@@ -84,9 +104,14 @@ def test_bad_project_gives_one_clear_message_and_exit_1(fitted_dir, breaker, exp
 
 def test_user_traceback_shows_only_the_users_frames(project_dir):
     (project_dir / "helpers.py").write_text("def scale(x):\n    return x / 0\n")
-    replace_in(project_dir / "model.py", "import pymc as pm\n", "import pymc as pm\n\nimport helpers\n")
-    replace_in(project_dir / "model.py", "    with pm.Model(coords=coords) as model:",
-               "    helpers.scale(1)\n    with pm.Model(coords=coords) as model:")
+    replace_in(
+        project_dir / "model.py", "import pymc as pm\n", "import pymc as pm\n\nimport helpers\n"
+    )
+    replace_in(
+        project_dir / "model.py",
+        "    with pm.Model(coords=coords) as model:",
+        "    helpers.scale(1)\n    with pm.Model(coords=coords) as model:",
+    )
     done = run_mlm("run", "model", cwd=project_dir)
     assert done.returncode == 1
     assert "ZeroDivisionError: division by zero" in done.stderr
@@ -120,10 +145,13 @@ def test_a_failing_figure_does_not_stop_the_others_and_is_named(fitted_dir):
     before = cache_snapshot(fitted_dir)
     done = run_mlm("run", cwd=fitted_dir)
     assert done.returncode == 1
-    assert "graphics.py: coefficients() returned NoneType, expected a matplotlib Figure" in done.stderr
+    assert (
+        "graphics.py: coefficients() returned NoneType, expected a matplotlib Figure" in done.stderr
+    )
     after = cache_snapshot(fitted_dir)
     assert after["graphics/model/coefficients.json"] == before["graphics/model/coefficients.json"]
     for name in ("school_effects", "posterior_predictive"):
         assert after[f"graphics/model/{name}.json"] != before[f"graphics/model/{name}.json"]
     assert {k: v for k, v in after.items() if k.startswith("fit/")} == {
-        k: v for k, v in before.items() if k.startswith("fit/")}
+        k: v for k, v in before.items() if k.startswith("fit/")
+    }

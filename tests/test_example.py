@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
-from conftest import REPO
 from scipy import stats
 
 from mlm import Project
+
+from conftest import REPO
 
 EXAMPLE = REPO / "example_project"
 RUN1 = REPO.parent / "shared" / "seed" / "run1.csv"
@@ -43,8 +44,7 @@ TRUTH = data_py.TRUTH
 def sample(model, draws=2000, tune=1000, chains=4, seed=1):
     """The example's fit.py settings (4 chains x 2,000 draws after 1,000 tuning steps)."""
     with model:
-        return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                         progressbar=False)
+        return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=False)
 
 
 def draws_of(idata, name: str, **sel) -> np.ndarray:
@@ -125,8 +125,9 @@ def reml_fit(data: pd.DataFrame):
     frame = data.assign(treated=(data["condition"] == "treated").astype(float))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return smf.mixedlm("y ~ treated", frame, groups=frame["group"],
-                           re_formula="0 + treated").fit(reml=True)
+        return smf.mixedlm(
+            "y ~ treated", frame, groups=frame["group"], re_formula="0 + treated"
+        ).fit(reml=True)
 
 
 def test_shared_sigma_posterior_agrees_with_statsmodels_reml():
@@ -173,8 +174,12 @@ def test_example_project_runs_with_clean_diagnostics_and_draws_its_figures(tmp_p
         assert diagnostics["min_ess_bulk"] >= 400, variant
         assert diagnostics["divergences"] == 0, variant
         figures = sorted(p.name for p in (root / "figures" / variant).iterdir())
-        assert figures == ["forest.png", "group_effects.png", "ppc_by_condition.png",
-                           "sigma_e_difference.png"]
+        assert figures == [
+            "forest.png",
+            "group_effects.png",
+            "ppc_by_condition.png",
+            "sigma_e_difference.png",
+        ]
     assert (root / "figures" / "compare.png").is_file()
     # Unequal residual SDs in the data: LOO prefers the model with one per condition.
     assert project.comparison()["order"][0] == "model"

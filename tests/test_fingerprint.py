@@ -61,7 +61,9 @@ def test_local_imports_are_followed_transitively(tmp_path: Path):
 
 def test_each_figure_function_has_its_own_fingerprint(tmp_path: Path):
     path = tmp_path / "graphics.py"
-    path.write_text("def a(idata):\n    return 1\n\ndef b(data):\n    return 2\n\ndef _h():\n    pass\n")
+    path.write_text(
+        "def a(idata):\n    return 1\n\ndef b(data):\n    return 2\n\ndef _h():\n    pass\n"
+    )
     first, context = figure_functions(path)
     path.write_text(path.read_text().replace("return 1", "return 10"))
     second, context_after = figure_functions(path)
@@ -121,15 +123,24 @@ def test_comments_blank_lines_and_reformatting_keep_the_key(source, data):
 def mutations(tree: ast.AST):
     """Each kind of semantic edit, as (kind, node, how to apply it)."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)
+        ):
             yield "literal", node, lambda n: setattr(n, "value", n.value + 1)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value:
             yield "literal", node, lambda n: setattr(n, "value", n.value + "x")
         elif isinstance(node, ast.Name):
             yield "name", node, lambda n: setattr(n, "id", n.id + "_")
         elif isinstance(node, ast.BinOp):
-            yield "operator", node, lambda n: setattr(
-                n, "op", ast.Sub() if not isinstance(n.op, ast.Sub) else ast.Add())
+            yield (
+                "operator",
+                node,
+                lambda n: setattr(
+                    n, "op", ast.Sub() if not isinstance(n.op, ast.Sub) else ast.Add()
+                ),
+            )
         elif isinstance(node, ast.Import | ast.ImportFrom):
             yield "import", node, lambda n: setattr(n.names[0], "name", n.names[0].name + "_")
 
@@ -140,9 +151,12 @@ def test_any_literal_name_operator_or_import_change_moves_the_key(source, data):
     tree = ast.parse(source)
     # Docstrings are not part of the fingerprint by design; leave them out of the mutations.
     docstrings = {
-        id(n.body[0].value) for n in ast.walk(tree)
-        if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef) and n.body
-        and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef)
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
     }
     options = [m for m in mutations(tree) if id(m[1]) not in docstrings]
     kind, node, apply = data.draw(st.sampled_from(options))

@@ -7,11 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import run_mlm
 
 EXPECTED = {
-    "mlm.toml", "data.py", "model.py", "fit.py", "graphics.py", "README.md", ".gitignore",
-    "data/scores.csv", "tests/test_model.py", "tests/conftest.py",
+    "mlm.toml",
+    "data.py",
+    "model.py",
+    "fit.py",
+    "graphics.py",
+    "README.md",
+    ".gitignore",
+    "data/scores.csv",
+    "tests/test_model.py",
+    "tests/conftest.py",
 }
 
 
@@ -30,11 +39,17 @@ def test_generated_python_is_formatted_and_lint_clean(tmp_path: Path):
     run_mlm("new", "trial", cwd=tmp_path)
     root = tmp_path / "trial"
     ruff = [sys.executable, "-m", "ruff"]
-    lint = subprocess.run([*ruff, "check", "--isolated", "--line-length", "100", str(root)],
-                          capture_output=True, text=True)
+    lint = subprocess.run(
+        [*ruff, "check", "--isolated", "--line-length", "100", str(root)],
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout
-    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "100", "--check",
-                          str(root)], capture_output=True, text=True)
+    fmt = subprocess.run(
+        [*ruff, "format", "--isolated", "--line-length", "100", "--check", str(root)],
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stdout
 
 
@@ -68,14 +83,22 @@ def test_new_project_runs_end_to_end_and_its_own_tests_pass(tmp_path: Path):
     done = run_mlm("run", cwd=root)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (root / "figures").iterdir()) == [
-        "coefficients.png", "posterior_predictive.png", "school_effects.png"]
+        "coefficients.png",
+        "posterior_predictive.png",
+        "school_effects.png",
+    ]
     status = run_mlm("status", cwd=root)
     assert status.stdout.count("fresh") == 6, status.stdout
     assert "stale" not in status.stdout and "missing" not in status.stdout
     again = run_mlm("run", "graphics", cwd=root)
     assert "nothing to do" in again.stdout
     assert "sampling" not in again.stderr and "loading cached trace" not in again.stderr
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                           cwd=root, capture_output=True, text=True, timeout=600)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "3 passed" in tests.stdout

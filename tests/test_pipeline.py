@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cache_snapshot, run_mlm
 
 from mlm import Project
+
+from conftest import cache_snapshot, run_mlm
 
 
 def states(project: Project) -> dict[str, tuple[str, str]]:
@@ -40,7 +41,9 @@ def test_full_run_leaves_every_stage_fresh(fitted_dir: Path):
 def test_comment_edit_of_model_keeps_trace_fresh(fitted_dir: Path):
     model = fitted_dir / "model.py"
     source = model.read_text()
-    edited = "# a note to myself\n" + source.replace("    return model", "\n\n    return model  # done")
+    edited = "# a note to myself\n" + source.replace(
+        "    return model", "\n\n    return model  # done"
+    )
     model.write_text(edited)
     before = trace_file(fitted_dir).stat().st_mtime_ns
     project = Project(fitted_dir)
@@ -83,7 +86,9 @@ def test_refactor_of_data_py_with_same_data_changes_nothing(fitted_dir: Path):
 
 def test_editing_one_figure_function_redraws_only_that_figure(fitted_dir: Path):
     graphics = fitted_dir / "graphics.py"
-    graphics.write_text(graphics.read_text().replace('ax.set_title("School effects', 'ax.set_title("Effects'))
+    graphics.write_text(
+        graphics.read_text().replace('ax.set_title("School effects', 'ax.set_title("Effects')
+    )
     figures = fitted_dir / "figures"
     before = {p.name: p.stat().st_mtime_ns for p in figures.iterdir()}
     project = Project(fitted_dir)
@@ -111,7 +116,9 @@ def test_editing_a_helper_module_that_model_imports_makes_fit_stale(fitted_dir: 
     model.write_text(
         model.read_text()
         .replace("import pymc as pm\n", "import pymc as pm\n\nimport priors\n")
-        .replace('pm.Normal("slope", mu=0, sigma=5)', 'pm.Normal("slope", mu=0, sigma=priors.SLOPE_SD)')
+        .replace(
+            'pm.Normal("slope", mu=0, sigma=5)', 'pm.Normal("slope", mu=0, sigma=priors.SLOPE_SD)'
+        )
     )
     project = Project(fitted_dir)
     assert states(project)["fit"] == ("stale", "model.py changed, priors.py changed")
@@ -152,8 +159,9 @@ def test_graphics_on_a_fresh_trace_neither_imports_pymc_nor_compiles(fitted_dir:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[-2] == str(["graphics:coefficients", "graphics:posterior_predictive",
-                             "graphics:school_effects"])
+    assert lines[-2] == str(
+        ["graphics:coefficients", "graphics:posterior_predictive", "graphics:school_effects"]
+    )
     assert lines[-1] == "False False"
 
 
@@ -190,7 +198,9 @@ def test_fit_killed_mid_sampling_leaves_previous_trace_and_manifest_intact(fitte
     fit = fitted_dir / "fit.py"
     fit.write_text(
         fit.read_text()
-        .replace("    with model:\n", f"    open({str(started)!r}, 'w').close()\n    with model:\n", 1)
+        .replace(
+            "    with model:\n", f"    open({str(started)!r}, 'w').close()\n    with model:\n", 1
+        )
         .replace("draws=200, tune=200", "draws=200000, tune=1000")
     )
     proc = subprocess.Popen(

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from conftest import REPO, cache_snapshot, render, run_mlm
 
 from mlm import MlmError, Project
+
+from conftest import REPO, cache_snapshot, render, run_mlm
 
 EXAMPLE = REPO / "example_project"
 
@@ -32,15 +33,23 @@ def slow_fit(root: Path, marker: Path, draws: int = 200_000) -> None:
     fit = root / "fit.py"
     fit.write_text(
         fit.read_text()
-        .replace("    with model:\n", f"    open({str(marker)!r}, 'w').close()\n    with model:\n", 1)
+        .replace(
+            "    with model:\n", f"    open({str(marker)!r}, 'w').close()\n    with model:\n", 1
+        )
         .replace("draws=200, tune=200", f"draws={draws}, tune=500")
     )
 
 
 def start_mlm(root: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "mlm", *args], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlm", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
@@ -65,7 +74,8 @@ def test_ctrl_c_during_sampling_exits_130_and_caches_nothing(fitted_dir: Path):
     assert "interrupted" in stderr and "Traceback" not in stderr
     after = cache_snapshot(fitted_dir)
     assert {k: v for k, v in after.items() if k.startswith("fit/")} == {
-        k: v for k, v in before.items() if k.startswith("fit/")}
+        k: v for k, v in before.items() if k.startswith("fit/")
+    }
     assert not list((fitted_dir / ".mlm" / "fit" / "model").glob(".tmp-*"))
     assert Project(fitted_dir).status()[2].state == "stale"
 
@@ -99,28 +109,32 @@ def test_truncated_trace_is_stale_in_status_and_refitted(fitted_dir: Path):
 
 def test_a_failing_write_keeps_the_old_cache_and_says_why(fitted_dir: Path, monkeypatch):
     before = cache_snapshot(fitted_dir)
-    (fitted_dir / "fit.py").write_text((fitted_dir / "fit.py").read_text()
-                                       .replace("draws=200", "draws=210"))
+    (fitted_dir / "fit.py").write_text(
+        (fitted_dir / "fit.py").read_text().replace("draws=200", "draws=210")
+    )
 
     def disk_full(self, path, *args, **kwargs):
         Path(path).write_bytes(b"half a file")
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(xr.DataTree, "to_netcdf", disk_full)
-    with pytest.raises(MlmError, match="could not write the trace .*No space left on device"):
+    with pytest.raises(MlmError, match=r"could not write the trace .*No space left on device"):
         Project(fitted_dir).run("fit")
     after = cache_snapshot(fitted_dir)
     assert {k: v for k, v in after.items() if k.startswith("fit/")} == {
-        k: v for k, v in before.items() if k.startswith("fit/")}
+        k: v for k, v in before.items() if k.startswith("fit/")
+    }
     assert not list((fitted_dir / ".mlm" / "fit" / "model").glob(".tmp-*"))
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("format", 0, "cache format 0"),
-    ("key", "0000000000000000", "its manifest is for key 0000000000000000"),
-])
-def test_manifest_of_another_format_or_key_is_stale_with_a_reason(fitted_dir, field, value,
-                                                                  reason):
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("format", 0, "cache format 0"),
+        ("key", "0000000000000000", "its manifest is for key 0000000000000000"),
+    ],
+)
+def test_manifest_of_another_format_or_key_is_stale_with_a_reason(fitted_dir, field, value, reason):
     path = trace_folder(fitted_dir) / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest[field] = value
@@ -193,19 +207,33 @@ def edit_csv(root: Path, change) -> None:
     change(frame).to_csv(path, index=False)
 
 
-@pytest.mark.parametrize("case, change, expected", [
-    ("nan", lambda f: f.assign(y=f["y"].where(f.index != 3)),
-     "model.py: build(): the observed variable 'y' has missing (NaN) values"),
-    ("inf", lambda f: f.assign(y=f["y"].where(f.index != 5, float("inf"))),
-     "model.py: build(): the observed variable 'y' has 1 infinite value(s) at positions [5]"),
-    ("missing column", lambda f: f.drop(columns="group"),
-     "the data's columns: subject, condition, y"),
-    ("string outcome", lambda f: f.assign(y="high"),
-     "model.py, in build() raised"),
-    ("one condition", lambda f: f.assign(condition="treated"),
-     "column 'condition' holds only ['treated']"),
-    ("empty", lambda f: f.iloc[:0], "data.py: load() returned an empty DataFrame"),
-])
+@pytest.mark.parametrize(
+    "case, change, expected",
+    [
+        (
+            "nan",
+            lambda f: f.assign(y=f["y"].where(f.index != 3)),
+            "model.py: build(): the observed variable 'y' has missing (NaN) values",
+        ),
+        (
+            "inf",
+            lambda f: f.assign(y=f["y"].where(f.index != 5, float("inf"))),
+            "model.py: build(): the observed variable 'y' has 1 infinite value(s) at positions [5]",
+        ),
+        (
+            "missing column",
+            lambda f: f.drop(columns="group"),
+            "the data's columns: subject, condition, y",
+        ),
+        ("string outcome", lambda f: f.assign(y="high"), "model.py, in build() raised"),
+        (
+            "one condition",
+            lambda f: f.assign(condition="treated"),
+            "column 'condition' holds only ['treated']",
+        ),
+        ("empty", lambda f: f.iloc[:0], "data.py: load() returned an empty DataFrame"),
+    ],
+)
 def test_bad_data_gives_one_message_and_exit_1(tmp_path, case, change, expected):
     root = example_copy(tmp_path)
     edit_csv(root, change)
@@ -248,8 +276,14 @@ def test_no_step_needs_the_network(tmp_path: Path):
     env = {**os.environ, "MPLBACKEND": "Agg"}
     for args in (["new", "other"], ["run"], ["report"]):
         cwd = tmp_path if args[0] == "new" else root
-        done = subprocess.run(["unshare", "--net", sys.executable, "-m", "mlm", *args], cwd=cwd,
-                              env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            ["unshare", "--net", sys.executable, "-m", "mlm", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, (args, done.stderr[-2000:])
 
 
@@ -258,5 +292,7 @@ def test_the_cache_holds_no_pickles(fitted_dir: Path):
     for path in (fitted_dir / ".mlm").rglob("*"):
         if path.is_file():
             head = path.read_bytes()[:2]
-            assert not (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")), path
+            assert not (
+                head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+            ), path
             assert path.suffix in (".json", ".nc", ".lock"), path

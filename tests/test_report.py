@@ -7,16 +7,22 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_mlm
-from test_variants import two_variant_template, variants_dir  # noqa: F401 (fixtures)
 
 from mlm import Project
 from mlm.report import _graph
 
+from conftest import run_mlm
+from test_variants import two_variant_template, variants_dir  # noqa: F401 (fixtures)
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -29,10 +35,23 @@ def report_file(variants_dir: Path) -> Path:  # noqa: F811
 
 def test_report_holds_code_graph_summary_checks_comparison_and_provenance(report_file: Path):
     page = report_file.read_text()
-    for text in ("<h2>Model: model", "<h2>Model: wide", "models/wide.py", "Posterior summary",
-                 "Diagnostics", "Model comparison (PSIS-LOO)", "Provenance", "pymc version",
-                 "arviz version", "mlm version", "data hash", "trace key", "fit wall time",
-                 "model.py fingerprint", "sigma=50"):
+    for text in (
+        "<h2>Model: model",
+        "<h2>Model: wide",
+        "models/wide.py",
+        "Posterior summary",
+        "Diagnostics",
+        "Model comparison (PSIS-LOO)",
+        "Provenance",
+        "pymc version",
+        "arviz version",
+        "mlm version",
+        "data hash",
+        "trace key",
+        "fit wall time",
+        "model.py fingerprint",
+        "sigma=50",
+    ):
         assert text in page, text
     # Self-contained: no scripts, no external stylesheets or images.
     assert "<script" not in page
@@ -47,17 +66,23 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report_file
     errors: list[str] = []
     outside: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
         try:
             page = browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("request", lambda r: outside.append(r.url)
-                    if not r.url.startswith(("data:", "file:")) else None)
+            page.on(
+                "request",
+                lambda r: (
+                    outside.append(r.url) if not r.url.startswith(("data:", "file:")) else None
+                ),
+            )
             page.goto(report_file.as_uri(), wait_until="load")
             images = page.evaluate(
-                "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+                "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
+            )
             headings = page.locator("h2").all_inner_texts()
             svg_graphs = page.locator(".graph svg").count()
             title = page.title()

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, render, run_mlm
 
 from mlm import Project
+
+from conftest import REPO, render, run_mlm
 
 EXAMPLE = REPO / "example_project"
 
@@ -25,8 +26,11 @@ def two_variant_template(tmp_path_factory) -> Path:
     root = render(tmp_path_factory.mktemp("variants"))
     project = Project(root)
     path = project.new_variant("wide")
-    path.write_text(path.read_text().replace('pm.Normal("slope", mu=0, sigma=5)',
-                                             'pm.Normal("slope", mu=0, sigma=50)'))
+    path.write_text(
+        path.read_text().replace(
+            'pm.Normal("slope", mu=0, sigma=5)', 'pm.Normal("slope", mu=0, sigma=50)'
+        )
+    )
     project.run()
     return root
 
@@ -43,8 +47,11 @@ def test_each_variant_is_fitted_drawn_and_listed(variants_dir: Path):
     assert project.variants() == ["model", "wide"]
     rows = project.status()
     assert all(r.fresh for r in rows)
-    assert {(r.variant, r.stage) for r in rows} >= {("model", "fit"), ("wide", "fit"),
-                                                   (None, "compare")}
+    assert {(r.variant, r.stage) for r in rows} >= {
+        ("model", "fit"),
+        ("wide", "fit"),
+        (None, "compare"),
+    }
     for variant in ("model", "wide"):
         assert (variants_dir / "figures" / variant / "coefficients.png").is_file()
     assert (variants_dir / "figures" / "compare.png").is_file()
@@ -67,8 +74,9 @@ def test_editing_one_variant_leaves_the_other_fresh(variants_dir: Path):
 
 
 def test_run_fit_for_one_model_only(variants_dir: Path):
-    (variants_dir / "fit.py").write_text((variants_dir / "fit.py").read_text()
-                                         .replace("draws=200", "draws=150"))
+    (variants_dir / "fit.py").write_text(
+        (variants_dir / "fit.py").read_text().replace("draws=200", "draws=150")
+    )
     done = ran(Project(variants_dir).run("fit", models=["wide"]))
     assert done == [("wide", "fit")]
     cli = run_mlm("run", "fit", "--model", "nope", cwd=variants_dir)
@@ -79,7 +87,8 @@ def test_generate_model_copies_a_variant_and_never_overwrites(variants_dir: Path
     done = run_mlm("generate", "model", "narrow", "--from", "wide", cwd=variants_dir)
     assert done.returncode == 0, done.stderr
     assert (variants_dir / "models" / "narrow.py").read_text() == (
-        variants_dir / "models" / "wide.py").read_text()
+        variants_dir / "models" / "wide.py"
+    ).read_text()
     again = run_mlm("generate", "model", "narrow", cwd=variants_dir)
     assert again.returncode == 1 and "exists" in again.stderr
     bad = run_mlm("generate", "model", "no-dash", cwd=variants_dir)
@@ -114,9 +123,9 @@ def test_compare_prefers_a_residual_sd_per_arm_when_the_arms_differ(tmp_path: Pa
     spec = importlib.util.spec_from_file_location("trial_data", root / "data.py")
     data_py = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(data_py)
-    data_py.simulate(np.random.default_rng(99), sigma_e_treated=0.6,
-                     sigma_e_control=1.2).to_csv(root / "data" / "partially_clustered.csv",
-                                                 index=False)
+    data_py.simulate(np.random.default_rng(99), sigma_e_treated=0.6, sigma_e_control=1.2).to_csv(
+        root / "data" / "partially_clustered.csv", index=False
+    )
     (root / "fit.py").write_text((root / "fit.py").read_text().replace("draws=2000", "draws=500"))
     project = Project(root)
     project.run("compare")
@@ -140,20 +149,21 @@ def build(data):
     return model
 '''
 
-BAD_FIT = '''import pymc as pm
+BAD_FIT = """import pymc as pm
 
 
 def sample(model, project):
     with model:
         return pm.sample(draws=100, tune=20, chains=2, random_seed=project.seed)
-'''
+"""
 
 
 def test_check_fails_on_a_badly_parameterized_model_with_advice(project_dir: Path):
     (project_dir / "model.py").write_text(BAD_MODEL)
     (project_dir / "fit.py").write_text(BAD_FIT)
     (project_dir / "graphics.py").write_text(
-        "import matplotlib.pyplot as plt\n\n\ndef empty(idata):\n    return plt.figure()\n")
+        "import matplotlib.pyplot as plt\n\n\ndef empty(idata):\n    return plt.figure()\n"
+    )
     assert run_mlm("run", "fit", cwd=project_dir).returncode == 0
     done = run_mlm("check", cwd=project_dir)
     assert done.returncode == 1, done.stdout
@@ -185,7 +195,8 @@ def test_check_passes_on_the_example(tmp_path: Path):
 
 
 def test_check_refuses_a_stale_trace(fitted_dir: Path):
-    (fitted_dir / "fit.py").write_text((fitted_dir / "fit.py").read_text()
-                                       .replace("draws=200", "draws=222"))
+    (fitted_dir / "fit.py").write_text(
+        (fitted_dir / "fit.py").read_text().replace("draws=200", "draws=222")
+    )
     done = run_mlm("check", cwd=fitted_dir)
     assert done.returncode == 1 and "no fresh trace to check" in done.stderr

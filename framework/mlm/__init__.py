@@ -1,14 +1,14 @@
 """mlm: convention over configuration for Bayesian multilevel-model analyses on PyMC.
 
-    import mlm
-    project = mlm.Project("example_project")
-    project.run()            # data -> model -> fit -> graphics, only what is stale
-    project.idata            # the cached trace (an xarray DataTree)
+import mlm
+project = mlm.Project("example_project")
+project.run()            # data -> model -> fit -> graphics, only what is stale
+project.idata            # the cached trace (an xarray DataTree)
 """
 
 __version__ = "0.1.0"  # defined before the imports below, which read it
 
-from mlm.errors import MlmError  # noqa: E402
-from mlm.project import Project  # noqa: E402
+from mlm.errors import MlmError
+from mlm.project import Project
 
 __all__ = ["MlmError", "Project", "__version__"]

@@ -43,13 +43,16 @@ def handled() -> Iterator[None]:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]: nothing half-written was kept; earlier results "
-                  "are intact")
+        err.print(
+            "[bold red]interrupted[/]: nothing half-written was kept; earlier results are intact"
+        )
         raise typer.Exit(130) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        err.print(f"[bold red]error:[/] {escape(where)}{escape(exc.strerror or str(exc))}",
-                  highlight=False)
+        err.print(
+            f"[bold red]error:[/] {escape(where)}{escape(exc.strerror or str(exc))}",
+            highlight=False,
+        )
         raise typer.Exit(1) from None
     except (typer.Exit, typer.Abort):
         raise
@@ -83,8 +86,12 @@ AllModelsOption = Annotated[
 
 ProjectOption = Annotated[
     Optional[Path],  # noqa: UP045 (typer needs Optional on older releases)
-    typer.Option("-C", "--project", help="Act on the project in PATH (default: walk up from here).",
-                 metavar="PATH"),
+    typer.Option(
+        "-C",
+        "--project",
+        help="Act on the project in PATH (default: walk up from here).",
+        metavar="PATH",
+    ),
 ]
 
 
@@ -96,13 +103,18 @@ def options(ctx: typer.Context, project: ProjectOption = None) -> None:
 
 FormulaOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--formula", help="lme4 ('y ~ x + (1 | g)') or Stata ('mixed y x || g:') "
-                 "model; model.py is written from it.", metavar="F"),
+    typer.Option(
+        "--formula",
+        help="lme4 ('y ~ x + (1 | g)') or Stata ('mixed y x || g:') "
+        "model; model.py is written from it.",
+        metavar="F",
+    ),
 ]
 SigmaOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--sigma", help="One-sided formula for log(residual SD), e.g. '~ condition'.",
-                 metavar="G"),
+    typer.Option(
+        "--sigma", help="One-sided formula for log(residual SD), e.g. '~ condition'.", metavar="G"
+    ),
 ]
 FamilyOption = Annotated[
     Optional[str],  # noqa: UP045
@@ -118,8 +130,11 @@ def new(
     family: FamilyOption = None,
     data: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--data", help="A CSV to analyse (copied to data/; needs --formula).",
-                     metavar="FILE.csv"),
+        typer.Option(
+            "--data",
+            help="A CSV to analyse (copied to data/; needs --formula).",
+            metavar="FILE.csv",
+        ),
     ] = None,
 ) -> None:
     """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`).
@@ -147,7 +162,9 @@ def run(
     stage: Annotated[
         str, typer.Argument(help="data, model, fit or graphics (graphics:NAME for one figure).")
     ] = "graphics",
-    force: Annotated[bool, typer.Option("--force", "-f", help="Rerun STAGE even if fresh.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Rerun STAGE even if fresh.")
+    ] = False,
     dry: Annotated[bool, typer.Option("--dry", help="Show what would run, run nothing.")] = False,
     model: ModelsOption = None,
     all_models: AllModelsOption = False,
@@ -171,8 +188,9 @@ def run(
                 out.print("nothing to run: everything is fresh")
             for row in plan:
                 where = f" [{row.variant}]" if row.variant and not project.single_variant else ""
-                out.print(f"would run {escape(row.stage + where)} ({escape(row.reason)})",
-                          highlight=False)
+                out.print(
+                    f"would run {escape(row.stage + where)} ({escape(row.reason)})", highlight=False
+                )
             return
         results = project.run(stage, force=force, models=models)
         if stage == "compare":
@@ -215,16 +233,19 @@ def summary(
     ctx: typer.Context,
     model: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--model", "-m", help="The model variant (default: the first).",
-                     metavar="NAME"),
+        typer.Option(
+            "--model", "-m", help="The model variant (default: the first).", metavar="NAME"
+        ),
     ] = None,
 ) -> None:
     """Posterior summary and diagnostics of the cached trace."""
     with handled():
         table_df, manifest, fresh = _project(ctx).summary(model)
         if not fresh:
-            err.print("[yellow]warning:[/] the trace is stale; showing the latest one "
-                      "(run `mlm run fit` to refresh it)")
+            err.print(
+                "[yellow]warning:[/] the trace is stale; showing the latest one "
+                "(run `mlm run fit` to refresh it)"
+            )
         columns = [c for c in SUMMARY_COLUMNS if c in table_df.columns]
         table = Table(show_edge=False, header_style="bold")
         table.add_column("parameter", no_wrap=True)
@@ -291,14 +312,18 @@ def generate_model(
             if source is not None:
                 raise MlmError("give either --from (copy a variant) or --formula, not both")
             path = write_formula_model(project, name, formula, sigma, family, force)
-            out.print(f"wrote {path.relative_to(project.root)} from {escape(formula)}; edit it, "
-                      "then `mlm run` fits it")
+            out.print(
+                f"wrote {path.relative_to(project.root)} from {escape(formula)}; edit it, "
+                "then `mlm run` fits it"
+            )
             return
         if name is None or sigma or family or force:
             raise MlmError("give NAME (to copy model.py to models/NAME.py) or --formula")
         path = project.new_variant(name, source)
-        out.print(f"wrote {path.relative_to(project.root)}; edit it, then `mlm run` fits and "
-                  "compares every variant")
+        out.print(
+            f"wrote {path.relative_to(project.root)}; edit it, then `mlm run` fits and "
+            "compares every variant"
+        )
 
 
 @app.command()
@@ -312,11 +337,19 @@ def check(
         rows = project.check(model)
         table = Table(show_edge=False, header_style="bold")
         for column in ("model", "check", "value", "threshold", "verdict", "where"):
-            table.add_column(column, justify="right" if column in ("value", "threshold") else "left")
+            table.add_column(
+                column, justify="right" if column in ("value", "threshold") else "left"
+            )
         for row in rows:
             verdict = "[green]pass[/]" if row.passed else "[bold red]FAIL[/]"
-            table.add_row(row.variant, row.name, _number(row.name, row.value),
-                          _number(row.name, row.threshold), verdict, escape(row.detail))
+            table.add_row(
+                row.variant,
+                row.name,
+                _number(row.name, row.value),
+                _number(row.name, row.threshold),
+                verdict,
+                escape(row.detail),
+            )
         out.print(table)
         failed = [r for r in rows if not r.passed]
         for row in failed:
@@ -347,22 +380,35 @@ def report(
 @app.command()
 def study(
     ctx: typer.Context,
-    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
-                                            help="Datasets per design point.")] = 100,
+    replicates: Annotated[
+        int, typer.Option("--replicates", "-n", min=1, help="Datasets per design point.")
+    ] = 100,
     truth: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--truth", "-t", metavar="NAME=VALUE",
-                     help="A simulate() argument (repeatable); none: SBC from the prior."),
+        typer.Option(
+            "--truth",
+            "-t",
+            metavar="NAME=VALUE",
+            help="A simulate() argument (repeatable); none: SBC from the prior.",
+        ),
     ] = None,
     grid: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--grid", "-g", metavar="NAME=V1,V2",
-                     help="A design axis (repeatable), e.g. n_groups=5,10,20."),
+        typer.Option(
+            "--grid",
+            "-g",
+            metavar="NAME=V1,V2",
+            help="A design axis (repeatable), e.g. n_groups=5,10,20.",
+        ),
     ] = None,
     workers: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--workers", "-w", min=0,
-                     help="Local Dask workers (default: one per core; 0: in this process)."),
+        typer.Option(
+            "--workers",
+            "-w",
+            min=0,
+            help="Local Dask workers (default: one per core; 0: in this process).",
+        ),
     ] = None,
     scheduler: Annotated[
         Optional[str],  # noqa: UP045
@@ -373,8 +419,9 @@ def study(
     chains: Annotated[Optional[int], typer.Option(min=1, help="Chains per fit.")] = None,  # noqa: UP045
     model: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--model", "-m", help="The model variant (default: the first).",
-                     metavar="NAME"),
+        typer.Option(
+            "--model", "-m", help="The model variant (default: the first).", metavar="NAME"
+        ),
     ] = None,
 ) -> None:
     """Simulation study: power, bias, RMSE, coverage (and SBC ranks) over many fits.
@@ -389,39 +436,54 @@ def study(
 
         project = _project(ctx, report=True)
         result = project.study(
-            replicates, parse_values(truth or [], False), parse_values(grid or [], True),
-            workers, scheduler, model, draws=draws, tune=tune, chains=chains)
+            replicates,
+            parse_values(truth or [], False),
+            parse_values(grid or [], True),
+            workers,
+            scheduler,
+            model,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+        )
         _print_study(result)
 
 
 def _print_study(result) -> None:
     interval = result.study.settings["interval"]
-    table = Table(show_edge=False, header_style="bold",
-                  title=f"{len(result.records)} replicates, {interval:.0%} intervals, "
-                        "± Monte Carlo standard error")
+    table = Table(
+        show_edge=False,
+        header_style="bold",
+        title=f"{len(result.records)} replicates, {interval:.0%} intervals, "
+        "± Monte Carlo standard error",
+    )
     design_keys = list(result.study.grid)
     for column in (*design_keys, "parameter", "truth", "bias", "rmse", "coverage", "power"):
-        table.add_column(column, justify="left" if column == "parameter" else "right",
-                         no_wrap=True)
+        table.add_column(column, justify="left" if column == "parameter" else "right", no_wrap=True)
     shown = [r for r in result.rows if "truth" in r]
     for row in shown or result.rows:
         cells = [str(row["design"][k]) for k in design_keys] + [escape(row["parameter"])]
         cells.append(_number("truth", row.get("truth")))
         for name in ("bias", "rmse", "coverage", "power"):
             value = row.get(name)
-            cells.append("-" if value is None else
-                         f"{value:.3f}±{row.get(name + '_se', float('nan')):.3f}")
+            cells.append(
+                "-" if value is None else f"{value:.3f}±{row.get(name + '_se', float('nan')):.3f}"
+            )
         table.add_row(*cells)
     out.print(table)
     p_values = result.rank_p_values() if result.study.sbc else {}
     for label, p in p_values.items():
         if p < 0.01:
-            err.print(f"[yellow]warning:[/] SBC ranks of {escape(label)} are not uniform "
-                      f"(chi-square p = {p:.3g})")
+            err.print(
+                f"[yellow]warning:[/] SBC ranks of {escape(label)} are not uniform "
+                f"(chi-square p = {p:.3g})"
+            )
     for path in result.figures:
         out.print(f"drew {escape(str(path))}")
-    out.print(f"[green]done[/]: {result.computed} replicate(s) fitted, "
-              f"{len(result.records) - result.computed} from the cache")
+    out.print(
+        f"[green]done[/]: {result.computed} replicate(s) fitted, "
+        f"{len(result.records) - result.computed} from the cache"
+    )
 
 
 def _print_comparison(record: dict) -> None:

@@ -141,7 +141,9 @@ def data_fingerprint(frame) -> str:
     try:
         rows = pd.util.hash_pandas_object(frame, index=True).to_numpy()
     except TypeError as exc:
-        raise MlmError(f"data.py: load() returned a DataFrame that cannot be hashed: {exc}") from None
+        raise MlmError(
+            f"data.py: load() returned a DataFrame that cannot be hashed: {exc}"
+        ) from None
     sha = hashlib.sha256(rows.tobytes())
     sha.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
     return sha.hexdigest()[:16]

@@ -96,8 +96,7 @@ class Project:
         unknown = [m for m in models if m not in known]
         if unknown:
             raise MlmError(
-                f"no model variant named {', '.join(unknown)}; this project has: "
-                f"{', '.join(known)}"
+                f"no model variant named {', '.join(unknown)}; this project has: {', '.join(known)}"
             )
         return [m for m in known if m in models]
 
@@ -148,7 +147,7 @@ class Project:
             pipelines = self.pipelines()
             results = [pipelines[0].run_data()]
             results += [p.run_fit() for p in pipelines]
-            return results + [compare.run(self, pipelines, force)]
+            return [*results, compare.run(self, pipelines, force)]
         pipelines = self.pipelines(models)
         results = [pipelines[0].run_data(force and stage == "data")]
         for pipeline in pipelines:

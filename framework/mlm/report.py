@@ -67,7 +67,7 @@ def render(project: Project) -> str:
     verdict = all(c.passed for c in checks)
     parts.append(
         f'<p>Diagnostics: <span class="{"pass" if verdict else "fail"}">'
-        f'{"all checks passed" if verdict else "some checks failed"}</span>.</p>'
+        f"{'all checks passed' if verdict else 'some checks failed'}</span>.</p>"
     )
     for pipeline in project.pipelines():
         mine = [c for c in checks if c.variant == pipeline.variant]
@@ -83,7 +83,7 @@ def _variant_section(project: Project, pipeline, checks) -> list[str]:
     e = html.escape
     variant = pipeline.variant
     source = (project.root / pipeline.model_file).read_text(encoding="utf-8")
-    summary, manifest, _ = project.summary(variant)
+    summary, _manifest, _ = project.summary(variant)
     parts = [
         f"<h2>Model: {e(variant)} <small>({e(pipeline.model_file)})</small></h2>",
         "<h3>Code</h3>",
@@ -95,8 +95,11 @@ def _variant_section(project: Project, pipeline, checks) -> list[str]:
         "<h3>Diagnostics</h3>",
         _checks_table(checks),
     ]
-    parts += [f'<p class="warning">{e(c.variant)}: {e(c.name)}: {e(c.advice)}</p>'
-              for c in checks if not c.passed]
+    parts += [
+        f'<p class="warning">{e(c.variant)}: {e(c.name)}: {e(c.advice)}</p>'
+        for c in checks
+        if not c.passed
+    ]
     parts.append("<h3>Figures</h3>")
     for figure in pipeline.figures():
         parts.append(_figure(pipeline.figure_path(figure), figure.name))
@@ -127,8 +130,11 @@ def _provenance_section(project: Project) -> list[str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     data = read_json(project.store.data_record_path) or {}
-    rows = [("seed (mlm.toml)", str(project.seed)), ("data hash", data.get("key", "?")),
-            ("data rows", str(data.get("rows", "?")))]
+    rows = [
+        ("seed (mlm.toml)", str(project.seed)),
+        ("data hash", data.get("key", "?")),
+        ("data rows", str(data.get("rows", "?"))),
+    ]
     rows += [(f"{name} version", version) for name, version in versions.items()]
     for pipeline in project.pipelines():
         key = pipeline.fit_key()
@@ -142,8 +148,12 @@ def _provenance_section(project: Project) -> list[str]:
         for figure in pipeline.figures():
             record = read_json(project.store.figure_record_path(pipeline.variant, figure.name))
             if record:
-                rows.append((f"{pipeline.variant}: {figure.name}() wall time",
-                             f"{record.get('wall_time_s', '?')} s"))
+                rows.append(
+                    (
+                        f"{pipeline.variant}: {figure.name}() wall time",
+                        f"{record.get('wall_time_s', '?')} s",
+                    )
+                )
     body = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in rows)
     return ["<h2>Provenance</h2>", f"<table><tr><th>what</th><th>value</th></tr>{body}</table>"]
 
@@ -155,8 +165,8 @@ def _graph(model) -> str:
             import pymc as pm
 
             svg = pm.model_to_graphviz(model).pipe(format="svg").decode("utf-8")
-            return f'<div class="graph">{svg[svg.find("<svg"):]}</div>'
-        except Exception:  # noqa: BLE001 - fall back to the text form below
+            return f'<div class="graph">{svg[svg.find("<svg") :]}</div>'
+        except Exception:
             pass
     return _graph_text(model)
 
@@ -167,15 +177,27 @@ def _graph_text(model) -> str:
     free = {v.name for v in model.free_RVs}
     rows = []
     for name, var in model.named_vars.items():
-        kind = ("observed" if name in observed else "free" if name in free
-                else "data" if name in model.data_vars else "deterministic")
+        kind = (
+            "observed"
+            if name in observed
+            else "free"
+            if name in free
+            else "data"
+            if name in model.data_vars
+            else "deterministic"
+        )
         op = getattr(getattr(var, "owner", None), "op", None)
         what = type(op).__name__ if op is not None else "data"
         dims = ", ".join(model.named_vars_to_dims.get(name, ())) or "-"
-        rows.append(f"<tr><td>{e(name)}</td><td>{kind}</td><td>{e(what)}</td><td>{e(dims)}</td></tr>")
-    return ("<p>(Graphviz is not installed: the model's variables as a table.)</p>"
-            "<table><tr><th>variable</th><th>kind</th><th>op</th><th>dims</th></tr>"
-            + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>{kind}</td><td>{e(what)}</td><td>{e(dims)}</td></tr>"
+        )
+    return (
+        "<p>(Graphviz is not installed: the model's variables as a table.)</p>"
+        "<table><tr><th>variable</th><th>kind</th><th>op</th><th>dims</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _checks_table(checks) -> str:
@@ -186,13 +208,16 @@ def _checks_table(checks) -> str:
         f"<td>{e(c.detail)}</td></tr>"
         for c in checks
     )
-    return ("<table><tr><th>check</th><th>value</th><th>threshold</th><th>verdict</th>"
-            f"<th>where</th></tr>{rows}</table>")
+    return (
+        "<table><tr><th>check</th><th>value</th><th>threshold</th><th>verdict</th>"
+        f"<th>where</th></tr>{rows}</table>"
+    )
 
 
 def _table(frame, digits: int) -> str:
-    return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.{digits}f}",
-                         na_rep="-", escape=True)
+    return frame.to_html(
+        index=False, border=0, float_format=lambda v: f"{v:.{digits}f}", na_rep="-", escape=True
+    )
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -201,5 +226,7 @@ def _figure(path: Path, caption: str) -> str:
     if mime is None or not path.is_file():
         return f"<p>{e(caption)}: see <code>{e(str(path))}</code></p>"
     encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{e(caption)}" src="data:{mime};base64,{encoded}">'
-            f"<figcaption>{e(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{e(caption)}" src="data:{mime};base64,{encoded}">'
+        f"<figcaption>{e(caption)}</figcaption></figure>"
+    )

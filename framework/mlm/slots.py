@@ -103,8 +103,7 @@ class SlotLoader:
         if not callable(fn):
             what = "has no function" if fn is None else "defines a non-function"
             raise MlmError(
-                f"{filename} {what} {name}(); mlm expects {filename} to define "
-                f"{SLOT_PURPOSE[slot]}"
+                f"{filename} {what} {name}(); mlm expects {filename} to define {SLOT_PURPOSE[slot]}"
             )
         check_params(filename, name, _signature_params(fn), SLOT_PARAMS[slot])
         return fn
@@ -119,7 +118,10 @@ class SlotLoader:
         """Call a slot function with each parameter it names, shown as the user's own error."""
         kwargs = {}
         for param in inspect.signature(fn).parameters.values():
-            if param.name in providers and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            if param.name in providers and param.kind not in (
+                param.VAR_POSITIONAL,
+                param.VAR_KEYWORD,
+            ):
                 kwargs[param.name] = providers[param.name]()
         where = f"{filename or SLOT_FILES[slot]}, in {fn.__name__}()"
         with self.active():
@@ -136,7 +138,9 @@ def _signature_params(fn: Callable) -> list[tuple[str, bool]]:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         if param.kind is param.POSITIONAL_ONLY:
-            raise MlmError(f"{fn.__name__}(): positional-only parameters cannot be injected by name")
+            raise MlmError(
+                f"{fn.__name__}(): positional-only parameters cannot be injected by name"
+            )
         result.append((param.name, param.default is param.empty))
     return result
 

@@ -137,9 +137,11 @@ class Pipeline:
     # data -------------------------------------------------------------------------------
     def data_stamp(self) -> dict:
         """What load() reads: data.py's code and the files under data/ (by content)."""
-        stamp = dict(code_fingerprints(self.root / SLOT_FILES["data"], self.root)) if (
-            self.root / SLOT_FILES["data"]
-        ).is_file() else {}
+        stamp = (
+            dict(code_fingerprints(self.root / SLOT_FILES["data"], self.root))
+            if (self.root / SLOT_FILES["data"]).is_file()
+            else {}
+        )
         record = read_json(self.store.data_record_path) or {}
         known = record.get("files", {})
         files = {}
@@ -181,8 +183,7 @@ class Pipeline:
             frame = self.slots.call("data", fn, self._providers("data"))
             if not isinstance(frame, pd.DataFrame):
                 raise MlmError(
-                    f"data.py: load() returned {type(frame).__name__}, expected a "
-                    "pandas.DataFrame"
+                    f"data.py: load() returned {type(frame).__name__}, expected a pandas.DataFrame"
                 )
             if frame.empty:
                 raise MlmError("data.py: load() returned an empty DataFrame")
@@ -414,7 +415,9 @@ class Pipeline:
     def figure_inputs(self, figure: FigureFunction) -> dict:
         self.figures()
         inputs = {f"{figure.name}()": figure.fingerprint, **self._data_memo["graphics context"]}
-        inputs["figure format"] = f"{self.project.config.figure_format}@{self.project.config.figure_dpi}"
+        inputs["figure format"] = (
+            f"{self.project.config.figure_format}@{self.project.config.figure_dpi}"
+        )
         if "idata" in figure.params:
             inputs.update(self.fit_inputs())
         if "model" in figure.params:
@@ -473,8 +476,9 @@ class Pipeline:
             },
         )
         self._say(f"graphics:{figure.name}", f"drew {path.relative_to(self.root)}")
-        return self._row(f"graphics:{figure.name}", "fresh", self._figure_label(figure),
-                         status.key, True)
+        return self._row(
+            f"graphics:{figure.name}", "fresh", self._figure_label(figure), status.key, True
+        )
 
     def _figure_label(self, figure: FigureFunction) -> str:
         return self.figure_path(figure).relative_to(self.project.figures_dir).as_posix()
@@ -577,7 +581,9 @@ def _check_observed(model, filename: str) -> None:
         )
     for rv in model.observed_RVs:
         value = model.rvs_to_values[rv]
-        observed = value.get_value() if hasattr(value, "get_value") else getattr(value, "data", None)
+        observed = (
+            value.get_value() if hasattr(value, "get_value") else getattr(value, "data", None)
+        )
         if observed is None or not np.issubdtype(np.asarray(observed).dtype, np.number):
             continue
         observed = np.asarray(observed, dtype=float)
@@ -586,8 +592,11 @@ def _check_observed(model, filename: str) -> None:
         imputed = [v.name for v in model.free_RVs if v.name == f"{name}_unobserved"]
         if bad.any() or imputed:
             where = np.flatnonzero(bad.reshape(-1))[:10].tolist()
-            what = f"{int(bad.sum())} infinite value(s) at positions {where}" if bad.any() else (
-                "missing (NaN) values, which PyMC would silently impute")
+            what = (
+                f"{int(bad.sum())} infinite value(s) at positions {where}"
+                if bad.any()
+                else ("missing (NaN) values, which PyMC would silently impute")
+            )
             raise MlmError(
                 f"{filename}: build(): the observed variable '{name}' has {what}; drop or "
                 "fix those rows in data.py"

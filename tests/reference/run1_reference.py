@@ -52,8 +52,13 @@ def main() -> None:
         "settings": "example_project/model.py on run1.csv; nutpie, 8 chains x 10,000 draws, "
         "2,000 tuning steps, random_seed 20111130",
         "quantities": {
-            str(name): {"mean": row["mean"], "sd": row["sd"], "mcse_mean": row["mcse_mean"],
-                        "ess_bulk": row["ess_bulk"], "r_hat": row["r_hat"]}
+            str(name): {
+                "mean": row["mean"],
+                "sd": row["sd"],
+                "mcse_mean": row["mcse_mean"],
+                "ess_bulk": row["ess_bulk"],
+                "r_hat": row["r_hat"],
+            }
             for name, row in table.iterrows()
         },
     }
