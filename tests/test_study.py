@@ -12,17 +12,19 @@ import sys
 import time
 from pathlib import Path
 
-import mlm
 import pytest
-from conftest import REPO, run_mlm
+
+import mlm
 from mlm.errors import MlmError
 from mlm.study import rank_uniformity, study_dir
+
+from conftest import REPO, run_mlm
 
 # A normal mean with known sigma and a wide prior: its posterior intervals are calibrated
 # (exactly so under the prior, SBC; near nominal for a fixed truth).
 NORMAL_MEAN = {
     "mlm.toml": '[project]\nname = "normal_mean"\nseed = 7\n\n[study]\ndraws = 300\n'
-                "tune = 300\nchains = 2\n",
+    "tune = 300\nchains = 2\n",
     "data.py": '''"""Twenty draws around a mean."""
 
 import numpy as np
@@ -48,13 +50,13 @@ def build(data):
         pm.Normal("y", mu, 1.0, observed=data["y"].to_numpy())
     return model
 ''',
-    "fit.py": '''import pymc as pm
+    "fit.py": """import pymc as pm
 
 
 def sample(model, project):
     with model:
         return pm.sample(draws=200, tune=200, chains=2, random_seed=project.seed)
-''',
+""",
 }
 
 
@@ -126,15 +128,31 @@ def test_local_dask_cluster_gives_the_in_process_results(normal_mean):
     dask = project.study(4, truth={"mu": 0.2}, workers=2, figures=False)
     assert dask.computed == 4
     for a, b in zip(local.records, dask.records, strict=True):
-        assert (a["index"], a["data_seed"], a["sample_seed"]) == \
-            (b["index"], b["data_seed"], b["sample_seed"])
-        assert a["parameters"]["mu"]["mean"] == pytest.approx(b["parameters"]["mu"]["mean"],
-                                                             abs=1e-12)
+        assert (a["index"], a["data_seed"], a["sample_seed"]) == (
+            b["index"],
+            b["data_seed"],
+            b["sample_seed"],
+        )
+        assert a["parameters"]["mu"]["mean"] == pytest.approx(
+            b["parameters"]["mu"]["mean"], abs=1e-12
+        )
+    # A mistake found on a worker comes back as the same clear error.
+    with pytest.raises(MlmError, match="simulate\\(\\) has no parameter nu"):
+        project.study(1, truth={"nu": 1.0}, workers=1, figures=False)
 
 
 def test_bad_scheduler_address_gives_one_clear_error(normal_mean):
-    done = run_mlm("study", "-n", "2", "--truth", "mu=0.9", "--scheduler", "tcp://127.0.0.1:9",
-                   cwd=normal_mean, timeout=120)
+    done = run_mlm(
+        "study",
+        "-n",
+        "2",
+        "--truth",
+        "mu=0.9",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+        cwd=normal_mean,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -143,8 +161,9 @@ def test_bad_scheduler_address_gives_one_clear_error(normal_mean):
 
 
 def test_cli_study_prints_power_and_coverage(normal_mean):
-    done = run_mlm("study", "-n", "3", "--truth", "mu=1.5", "--workers", "0", cwd=normal_mean,
-                   timeout=300)
+    done = run_mlm(
+        "study", "-n", "3", "--truth", "mu=1.5", "--workers", "0", cwd=normal_mean, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "coverage" in done.stdout and "power" in done.stdout
     assert "3 replicate(s) fitted, 0 from the cache" in done.stdout
@@ -157,8 +176,11 @@ def test_cli_study_prints_power_and_coverage(normal_mean):
 @pytest.mark.slow
 def test_sbc_ranks_of_the_example_model_are_uniform(tmp_path):
     root = tmp_path / "example"
-    shutil.copytree(REPO / "example_project", root,
-                    ignore=shutil.ignore_patterns(".mlm", "models", "figures", "report.html"))
+    shutil.copytree(
+        REPO / "example_project",
+        root,
+        ignore=shutil.ignore_patterns(".mlm", "models", "figures", "report.html"),
+    )
     result = mlm.Project(root).study(100, workers=0, draws=300, tune=300)
     assert len(result.records) == 100
     p_values = result.rank_p_values()
@@ -180,15 +202,31 @@ def test_study_on_a_dask_cluster_survives_a_killed_worker(normal_mean, tmp_path)
     dask = str(Path(sys.executable).parent / "dask")
     address = f"tcp://127.0.0.1:{_free_port()}"
     log = (tmp_path / "dask.log").open("w")
-    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
-                                   address.rsplit(":", 1)[1], "--no-dashboard"],
-                                  stdout=log, stderr=log)]
+    processes = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                address.rsplit(":", 1)[1],
+                "--no-dashboard",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+    ]
     try:
         time.sleep(3)
         for _ in range(2):
-            processes.append(subprocess.Popen(
-                [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
-                stdout=log, stderr=log))
+            processes.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                    stdout=log,
+                    stderr=log,
+                )
+            )
         victim = processes[1]
         killed = []
 
@@ -202,8 +240,10 @@ def test_study_on_a_dask_cluster_survives_a_killed_worker(normal_mean, tmp_path)
         assert killed and victim.wait(10) == -signal.SIGKILL
         assert len(result.records) == 10
         assert sorted(r["index"] for r in result.records) == list(range(10))
-        assert mlm.Project(normal_mean).study(10, truth={"mu": 0.6}, workers=0,
-                                              figures=False).computed == 0
+        assert (
+            mlm.Project(normal_mean).study(10, truth={"mu": 0.6}, workers=0, figures=False).computed
+            == 0
+        )
     finally:
         for process in reversed(processes):
             process.kill()

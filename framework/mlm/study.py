@@ -33,8 +33,14 @@ from mlm.fingerprint import code_fingerprints, digest
 from mlm.slots import SlotLoader
 
 LIBRARIES = ("pymc", "pytensor", "nutpie", "numpy")
-DEFAULTS = {"draws": 500, "tune": 500, "chains": 2, "interval": 0.9, "max_size": 20,
-            "sbc_draws": 99}
+DEFAULTS = {
+    "draws": 500,
+    "tune": 500,
+    "chains": 2,
+    "interval": 0.9,
+    "max_size": 20,
+    "sbc_draws": 99,
+}
 OBSERVED_PREFIX = "mlm_observed_"
 
 
@@ -57,7 +63,8 @@ class Study:
     def designs(self) -> list[dict]:
         """Every point of the grid (one empty design without a grid)."""
         keys = list(self.grid)
-        return [dict(zip(keys, values)) for values in itertools.product(*self.grid.values())]
+        points = itertools.product(*self.grid.values())
+        return [dict(zip(keys, values, strict=True)) for values in points]
 
     def inputs(self) -> dict:
         """What every replicate's result depends on, besides its design and index."""
@@ -67,9 +74,14 @@ class Study:
         code = code_fingerprints(root / self.model_file, root)
         if (root / "data.py").is_file():
             code.update(code_fingerprints(root / "data.py", root))
-        return {"code": code, "truth": self.truth, "settings": self.settings,
-                "seed": self.seed, "mode": "sbc" if self.sbc else "truth",
-                **library_versions(LIBRARIES)}
+        return {
+            "code": code,
+            "truth": self.truth,
+            "settings": self.settings,
+            "seed": self.seed,
+            "mode": "sbc" if self.sbc else "truth",
+            **library_versions(LIBRARIES),
+        }
 
     def point_key(self, design: dict, inputs: dict | None = None) -> str:
         return digest(inputs or self.inputs(), design)
@@ -106,8 +118,9 @@ def run_study(
     tasks, records = [], []
     for design in study.designs():
         key = study.point_key(design, inputs)
-        atomic_write_json(study_dir(root, variant) / key / "point.json",
-                          {"key": key, "design": design, **inputs})
+        atomic_write_json(
+            study_dir(root, variant) / key / "point.json", {"key": key, "design": design, **inputs}
+        )
         for index in range(replicates):
             record = read_json(replicate_path(root, variant, key, index))
             if record is None:
@@ -123,8 +136,10 @@ def run_study(
                 store(key, fit_replicate(study, design, index))
         else:
             _run_on_dask(study, tasks, workers, scheduler, store)
-    order = {(digest(d), i): n for n, (d, i) in enumerate(
-        (d, i) for d in study.designs() for i in range(replicates))}
+    order = {
+        (digest(d), i): n
+        for n, (d, i) in enumerate((d, i) for d in study.designs() for i in range(replicates))
+    }
     return sorted(records, key=lambda r: order.get((digest(r["design"]), r["index"]), 0))
 
 
@@ -137,14 +152,17 @@ def _storer(root: Path, variant: str, records: list, say, total: int):
             records.append(record)
             record["computed"] = True
             design = " ".join(f"{k}={v}" for k, v in record["design"].items())
-            say(f"replicate {record['index']} {design} done "
-                f"({sum(r.get('computed', False) for r in records)}/{total})")
+            say(
+                f"replicate {record['index']} {design} done "
+                f"({sum(r.get('computed', False) for r in records)}/{total})"
+            )
 
     return store
 
 
-def _run_on_dask(study: Study, tasks: list, workers: int | None, scheduler: str | None,
-                 store) -> None:
+def _run_on_dask(
+    study: Study, tasks: list, workers: int | None, scheduler: str | None, store
+) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -157,8 +175,9 @@ def _run_on_dask(study: Study, tasks: list, workers: int | None, scheduler: str 
         import os
 
         n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     else:
         try:
@@ -171,8 +190,9 @@ def _run_on_dask(study: Study, tasks: list, workers: int | None, scheduler: str 
             ) from None
     try:
         futures = {
-            client.submit(fit_replicate, study, design, index, pure=False,
-                          key=f"mlm-{key}-{index}"): key
+            client.submit(
+                fit_replicate, study, design, index, pure=False, key=f"mlm-{key}-{index}"
+            ): key
             for design, key, index in tasks
         }
         for future in as_completed(futures):
@@ -202,15 +222,25 @@ def fit_replicate(study: Study, design: dict, index: int) -> dict:
     data_seed, sample_seed = int(seeds[0]), int(seeds[1])
     with _WORKER_LOCK:
         loader = _LOADERS.setdefault(study.root, SlotLoader(Path(study.root)))
-        if study.sbc:
-            compiled, shape, truth = _prior_replicate(study, loader, design, data_seed)
-        else:
-            compiled, shape, truth = _truth_replicate(study, loader, design, data_seed)
+        try:
+            if study.sbc:
+                compiled, shape, truth = _prior_replicate(study, loader, design, data_seed)
+            else:
+                compiled, shape, truth = _truth_replicate(study, loader, design, data_seed)
+        except MlmError as exc:
+            # A plain MlmError travels back from a Dask worker (UserCodeError cannot be
+            # rebuilt from its message alone).
+            raise MlmError(str(exc)) from None
         trace = _sample(compiled, study.settings, sample_seed)
     record = summarize(trace, shape, truth, study.settings)
-    record.update(index=index, design=design, data_seed=data_seed, sample_seed=sample_seed,
-                  wall_time_s=round(time.perf_counter() - started, 3),
-                  compiled_here=shape.compiled_here)
+    record.update(
+        index=index,
+        design=design,
+        data_seed=data_seed,
+        sample_seed=sample_seed,
+        wall_time_s=round(time.perf_counter() - started, 3),
+        compiled_here=shape.compiled_here,
+    )
     shape.compiled_here = False
     return record
 
@@ -225,10 +255,13 @@ def _simulate(study: Study, loader: SlotLoader, design: dict, seed: int):
     known = inspect.signature(simulate).parameters
     unknown = [k for k in arguments if k not in known]
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in known.values()):
-        raise MlmError(f"data.py: simulate() has no parameter {', '.join(unknown)}; it takes "
-                       f"{', '.join(list(known)[1:])}")
-    return _call("data.py, in simulate()", simulate, study,
-                 np.random.default_rng(seed), **arguments)
+        raise MlmError(
+            f"data.py: simulate() has no parameter {', '.join(unknown)}; it takes "
+            f"{', '.join(list(known)[1:])}"
+        )
+    return _call(
+        "data.py, in simulate()", simulate, study, np.random.default_rng(seed), **arguments
+    )
 
 
 def _call(where: str, fn, study: Study, *args, **kwargs):
@@ -278,7 +311,7 @@ def _prior_replicate(study: Study, loader: SlotLoader, design: dict, seed: int):
         _COMPILED[key] = [(shape, compiled, _prior_draw_function(model))]
     shape, compiled, (names, draw) = _COMPILED[key][0]
     values = draw(seed)
-    prior = dict(zip(names, values))
+    prior = dict(zip(names, values, strict=True))
     observed = {f"{OBSERVED_PREFIX}{name}": prior[name] for name in shape.observed}
     truth = {}
     for name in shape.summarized:
@@ -324,8 +357,9 @@ def _model_graph(model):
     outputs = [model.logp(), *model.replace_rvs_by_values(model.deterministics)]
     observed = [model.rvs_to_values[rv] for rv in model.observed_RVs]
     values = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    shared = sorted((v for v in ancestors(outputs) if isinstance(v, SharedVariable)),
-                    key=lambda v: v.name or "")
+    shared = sorted(
+        (v for v in ancestors(outputs) if isinstance(v, SharedVariable)), key=lambda v: v.name or ""
+    )
     return outputs, observed, values, shared
 
 
@@ -357,7 +391,7 @@ def _compiled_for(study: Study, design: dict, model):
         if _same_structure(shape.graph, graph):
             _, observed, _, shared = graph
             updates = {s.name: s.get_value() for s in shared}
-            for rv, value in zip(model.observed_RVs, observed):
+            for rv, value in zip(model.observed_RVs, observed, strict=True):
                 updates[f"{OBSERVED_PREFIX}{rv.name}"] = np.asarray(value.data)
             known = {var.name for var in compiled.shared_var_keys}
             return compiled.with_data(**{k: v for k, v in updates.items() if k in known}), shape
@@ -377,26 +411,40 @@ def _compile(model, settings: dict):
     for rv in model.observed_RVs:
         value = model.rvs_to_values[rv]
         if not hasattr(value, "data"):
-            raise MlmError(f"observed variable {rv.name} is not a plain array; a study "
-                           "needs build(data) to pass observed values as arrays")
-        observed[rv.name] = pytensor.shared(np.asarray(value.data),
-                                            name=f"{OBSERVED_PREFIX}{rv.name}")
+            raise MlmError(
+                f"observed variable {rv.name} is not a plain array; a study "
+                "needs build(data) to pass observed values as arrays"
+            )
+        observed[rv.name] = pytensor.shared(
+            np.asarray(value.data), name=f"{OBSERVED_PREFIX}{rv.name}"
+        )
     swappable = pm.observe(model, observed) if observed else model
     compiled = nutpie.compile_pymc_model(swappable)
     # Elements of variables larger than settings["max_size"] are left out of summaries.
     summarized = [v.name for v in (*model.free_RVs, *model.deterministics)]
     dims = model.named_vars_to_dims
-    coords = {name: [str(c) for c in model.coords[dims[name][0]]]
-              if len(dims.get(name, ())) == 1 else None for name in summarized}
+    coords = {
+        name: [str(c) for c in model.coords[dims[name][0]]]
+        if len(dims.get(name, ())) == 1
+        else None
+        for name in summarized
+    }
     return compiled, ModelShape(_model_graph(model), list(observed), summarized, coords)
 
 
 def _sample(compiled, settings: dict, seed: int):
     import nutpie
 
-    return nutpie.sample(compiled, draws=settings["draws"], tune=settings["tune"],
-                         chains=settings["chains"], cores=1, seed=seed, progress_bar=False,
-                         save_warmup=False)
+    return nutpie.sample(
+        compiled,
+        draws=settings["draws"],
+        tune=settings["tune"],
+        chains=settings["chains"],
+        cores=1,
+        seed=seed,
+        progress_bar=False,
+        save_warmup=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -405,8 +453,11 @@ def _sample(compiled, settings: dict, seed: int):
 
 def simulate_defaults(simulate) -> dict:
     """The default values of simulate()'s parameters: the truth unless overridden."""
-    return {name: p.default for name, p in list(inspect.signature(simulate).parameters.items())[1:]
-            if p.default is not p.empty and isinstance(p.default, int | float)}
+    return {
+        name: p.default
+        for name, p in list(inspect.signature(simulate).parameters.items())[1:]
+        if p.default is not p.empty and isinstance(p.default, int | float)
+    }
 
 
 def match_truth(truth: dict, shape: ModelShape) -> dict:
@@ -458,18 +509,26 @@ def summarize(trace, shape: ModelShape, truth: dict, settings: dict) -> dict:
             continue
         labels = shape.coords.get(name)
         for j in range(flat.shape[1]):
-            label = (f"{name}[{labels[j]}]" if labels is not None else f"{name}[{j}]") \
-                if flat.shape[1] > 1 or draws.ndim > 2 else name
+            label = (
+                (f"{name}[{labels[j]}]" if labels is not None else f"{name}[{j}]")
+                if flat.shape[1] > 1 or draws.ndim > 2
+                else name
+            )
             x = flat[:, j]
             lower, upper = np.quantile(x, [tail, 1 - tail])
-            row = {"mean": float(x.mean()), "sd": float(x.std(ddof=1)),
-                   "lower": float(lower), "upper": float(upper),
-                   "excludes_zero": bool(lower > 0 or upper < 0)}
+            row = {
+                "mean": float(x.mean()),
+                "sd": float(x.std(ddof=1)),
+                "lower": float(lower),
+                "upper": float(upper),
+                "excludes_zero": bool(lower > 0 or upper < 0),
+            }
             if label in truth:
                 t = truth[label]
                 thinned = x[np.linspace(0, x.size - 1, n_rank).round().astype(int)]
-                row.update(truth=t, covered=bool(lower <= t <= upper),
-                           rank=int((thinned < t).sum()))
+                row.update(
+                    truth=t, covered=bool(lower <= t <= upper), rank=int((thinned < t).sum())
+                )
             rows[label] = row
     stats = trace["sample_stats"].to_dataset()
     r_hat = az.rhat(posterior)
@@ -496,13 +555,19 @@ def aggregate(records: list[dict], interval: float = 0.9) -> list[dict]:
     for record in records:
         for name, row in record["parameters"].items():
             groups.setdefault((digest(record["design"]), name), []).append(
-                {**row, "design": record["design"]})
+                {**row, "design": record["design"]}
+            )
     rows = []
     for (_, name), items in groups.items():
         n = len(items)
         power = float(np.mean([i["excludes_zero"] for i in items]))
-        row = {"design": items[0]["design"], "parameter": name, "n": n,
-               "power": power, "power_se": math.sqrt(power * (1 - power) / n)}
+        row = {
+            "design": items[0]["design"],
+            "parameter": name,
+            "n": n,
+            "power": power,
+            "power_se": math.sqrt(power * (1 - power) / n),
+        }
         if all("truth" in i for i in items):
             error = np.array([i["mean"] - i["truth"] for i in items])
             rmse = float(np.sqrt(np.mean(error**2)))
@@ -515,7 +580,8 @@ def aggregate(records: list[dict], interval: float = 0.9) -> list[dict]:
                 bias_se=float(error.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
                 rmse=rmse,
                 rmse_se=float(np.std(error**2, ddof=1) / (2 * rmse * math.sqrt(n)))
-                if n > 1 and rmse > 0 else float("nan"),
+                if n > 1 and rmse > 0
+                else float("nan"),
                 coverage=coverage,
                 coverage_se=math.sqrt(interval * (1 - interval) / n),
                 coverage_interval=list(wilson(hits, n)),
@@ -546,8 +612,15 @@ def rank_uniformity(ranks: list[int], n_ranks: int, bins: int = 10) -> float:
     return float(stats.chisquare(counts).pvalue)
 
 
-def draw_figures(rows: list[dict], grid: dict, folder: Path, settings: dict, fmt: str = "png",
-                 dpi: int = 150, named: set[str] = frozenset()) -> list[Path]:
+def draw_figures(
+    rows: list[dict],
+    grid: dict,
+    folder: Path,
+    settings: dict,
+    fmt: str = "png",
+    dpi: int = 150,
+    named: set[str] = frozenset(),
+) -> list[Path]:
     """Coverage (with binomial error bars), SBC rank histograms, and a power curve."""
     import matplotlib.pyplot as plt
     import numpy as np
@@ -566,9 +639,10 @@ def draw_figures(rows: list[dict], grid: dict, folder: Path, settings: dict, fmt
         ax.set_yticks(y, labels)
         ax.set_xlabel(f"coverage of the {settings['interval']:.0%} intervals (Wilson 95%)")
         written.append(_save(fig, folder / f"coverage.{fmt}", dpi))
-        fig, axes = plt.subplots(1, min(len(calibrated), 6), squeeze=False,
-                                 figsize=(2.5 * min(len(calibrated), 6), 2.4))
-        for ax, row in zip(axes[0], calibrated):
+        fig, axes = plt.subplots(
+            1, min(len(calibrated), 6), squeeze=False, figsize=(2.5 * min(len(calibrated), 6), 2.4)
+        )
+        for ax, row in zip(axes[0], calibrated, strict=False):
             ax.hist(row["ranks"], bins=10, range=(0, settings["sbc_draws"] + 1))
             ax.axhline(row["n"] / 10, color="grey", linestyle="--")
             ax.set_title(_label(row), fontsize=8)
@@ -586,9 +660,14 @@ def draw_figures(rows: list[dict], grid: dict, folder: Path, settings: dict, fmt
             by_line.setdefault((row["parameter"], rest), []).append(row)
         for (name, rest), items in sorted(by_line.items(), key=str):
             items.sort(key=lambda r: r["design"][axis])
-            ax.errorbar([r["design"][axis] for r in items], [r["power"] for r in items],
-                        yerr=[1.96 * r["power_se"] for r in items], marker="o", capsize=3,
-                        label=" ".join([name, *(f"{k}={v}" for k, v in rest)]))
+            ax.errorbar(
+                [r["design"][axis] for r in items],
+                [r["power"] for r in items],
+                yerr=[1.96 * r["power_se"] for r in items],
+                marker="o",
+                capsize=3,
+                label=" ".join([name, *(f"{k}={v}" for k, v in rest)]),
+            )
         ax.set_xlabel(axis)
         ax.set_ylabel(f"power (share of {settings['interval']:.0%} intervals excluding 0)")
         ax.set_ylim(0, 1.05)
@@ -600,10 +679,10 @@ def draw_figures(rows: list[dict], grid: dict, folder: Path, settings: dict, fmt
 def _effects(rows: list[dict], named: set[str]) -> set[str]:
     """Parameters the power curve shows: those named by --truth or --grid (`b1`,
     `sigma_e_treated` for sigma_e[treated]), else every one with a truth."""
-    chosen = {r["parameter"] for r in rows
-              if r["parameter"].replace("[", "_").rstrip("]") in named}
-    return chosen or {r["parameter"] for r in rows if "truth" in r} or \
-        {r["parameter"] for r in rows}
+    chosen = {r["parameter"] for r in rows if r["parameter"].replace("[", "_").rstrip("]") in named}
+    return (
+        chosen or {r["parameter"] for r in rows if "truth" in r} or {r["parameter"] for r in rows}
+    )
 
 
 def _label(row: dict) -> str:
@@ -636,8 +715,11 @@ def parse_values(pairs: list[str], several: bool) -> dict:
         name, sep, text = pair.partition("=")
         if not sep or not name.strip() or not text.strip():
             raise MlmError(f"{pair!r}: expected NAME=VALUE{',VALUE...' if several else ''}")
-        values = [_number(v.strip(), pair) for v in text.split(",")] if several else \
-            _number(text.strip(), pair)
+        values = (
+            [_number(v.strip(), pair) for v in text.split(",")]
+            if several
+            else _number(text.strip(), pair)
+        )
         result[name.strip()] = values
     return result
 
@@ -661,21 +743,23 @@ def study_for(project, model_file: str, truth: dict, grid: dict, overrides: dict
     settings = dict(DEFAULTS)
     for name, value in {**table, **{k: v for k, v in overrides.items() if v is not None}}.items():
         if name not in DEFAULTS:
-            raise MlmError(f"unknown study setting {name!r} (mlm.toml [study] or argument); "
-                           f"known: {', '.join(DEFAULTS)}")
+            raise MlmError(
+                f"unknown study setting {name!r} (mlm.toml [study] or argument); "
+                f"known: {', '.join(DEFAULTS)}"
+            )
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             raise MlmError(f"study setting {name} must be a positive number, got {value!r}")
         settings[name] = value
     if not 0 < settings["interval"] < 1:
-        raise MlmError(f"study setting interval must lie between 0 and 1, got "
-                       f"{settings['interval']!r}")
+        raise MlmError(
+            f"study setting interval must lie between 0 and 1, got {settings['interval']!r}"
+        )
     for name, values in grid.items():
         if name in truth:
             raise MlmError(f"{name} is given both as a truth and as a grid axis")
         if not isinstance(values, list) or not values:
             raise MlmError(f"grid axis {name} needs a list of values")
-    return Study(str(project.root), model_file, dict(truth), dict(grid), settings,
-                 project.seed)
+    return Study(str(project.root), model_file, dict(truth), dict(grid), settings, project.seed)
 
 
 @dataclass
@@ -690,17 +774,24 @@ class StudyResult:
     figures: list[Path]
 
     @classmethod
-    def of(cls, project, study: Study, variant: str, records: list[dict],
-           figures: bool = True) -> StudyResult:
+    def of(
+        cls, project, study: Study, variant: str, records: list[dict], figures: bool = True
+    ) -> StudyResult:
         rows = aggregate(records, study.settings["interval"])
         drawn = []
         if figures and records:
             folder = project.figures_dir / "study"
             if not project.single_variant:
                 folder = folder / variant
-            drawn = draw_figures(rows, study.grid, folder, study.settings,
-                                 project.config.figure_format, project.config.figure_dpi,
-                                 set(study.truth) | set(study.grid))
+            drawn = draw_figures(
+                rows,
+                study.grid,
+                folder,
+                study.settings,
+                project.config.figure_format,
+                project.config.figure_dpi,
+                set(study.truth) | set(study.grid),
+            )
         return cls(study, variant, records, rows, drawn)
 
     @property
@@ -711,8 +802,9 @@ class StudyResult:
     def row(self, parameter: str, **design) -> dict:
         """The aggregate row of one parameter (at one design point, given a grid)."""
         for row in self.rows:
-            if row["parameter"] == parameter and all(row["design"].get(k) == v
-                                                     for k, v in design.items()):
+            if row["parameter"] == parameter and all(
+                row["design"].get(k) == v for k, v in design.items()
+            ):
                 return row
         raise KeyError(f"no study row for {parameter} at {design}")
 
@@ -720,13 +812,25 @@ class StudyResult:
         """The rows as a pandas DataFrame (without the SBC ranks)."""
         import pandas as pd
 
-        frame = pd.DataFrame([{**r["design"], **{k: v for k, v in r.items()
-                                                 if k not in ("design", "ranks",
-                                                              "coverage_interval")}}
-                              for r in self.rows])
+        frame = pd.DataFrame(
+            [
+                {
+                    **r["design"],
+                    **{
+                        k: v
+                        for k, v in r.items()
+                        if k not in ("design", "ranks", "coverage_interval")
+                    },
+                }
+                for r in self.rows
+            ]
+        )
         return frame
 
     def rank_p_values(self) -> dict[str, float]:
         """Chi-square p-values of SBC rank uniformity, per parameter row with a truth."""
-        return {_label(r): rank_uniformity(r["ranks"], self.study.settings["sbc_draws"])
-                for r in self.rows if "ranks" in r}
+        return {
+            _label(r): rank_uniformity(r["ranks"], self.study.settings["sbc_draws"])
+            for r in self.rows
+            if "ranks" in r
+        }
