@@ -389,7 +389,7 @@ def study(
             "--truth",
             "-t",
             metavar="NAME=VALUE",
-            help="A simulate() argument (repeatable); none: SBC from the prior.",
+            help="A simulate() argument (repeatable); no --truth or --grid: SBC.",
         ),
     ] = None,
     grid: Annotated[
@@ -426,9 +426,10 @@ def study(
 ) -> None:
     """Simulation study: power, bias, RMSE, coverage (and SBC ranks) over many fits.
 
-    Each dataset comes from data.simulate(rng, **truth, **design), or, with no --truth,
-    from the model's prior predictive (simulation-based calibration). Finished replicates
-    are cached: a rerun, or a run with more replicates, computes only the missing ones.
+    Each dataset comes from data.simulate(rng, **truth, **design), or, with neither --truth
+    nor --grid, from the model's prior predictive (simulation-based calibration).
+    Finished replicates are cached: a rerun, or a run with more replicates, computes only
+    the missing ones.
     """
     os.environ.setdefault("MPLBACKEND", "Agg")
     with handled():
