@@ -218,13 +218,22 @@ class _Writer:
         if term.is_intercept:
             if spec.family == "bernoulli":
                 prior = "pm.Normal(\"Intercept\", mu=0, sigma=2.5)"
-                why = "Intercept: the log-odds when every predictor is 0; sd 2.5 spans probabilities 0.01 to 0.99."
+                why = (
+                    "Intercept: the log-odds when every predictor is 0; sd 2.5 spans "
+                    "probabilities 0.01 to 0.99."
+                )
             elif spec.family == "poisson":
                 prior = 'pm.Normal("Intercept", mu=np.log(y.mean()), sigma=2.5)'
-                why = "Intercept: the log mean count when every predictor is 0, centred on the data's."
+                why = (
+                    "Intercept: the log mean count when every predictor is 0, centred on the "
+                    "data's."
+                )
             else:
                 prior = 'pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)'
-                why = "Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0 may lie far from the data."
+                why = (
+                    "Intercept: the outcome when every predictor is 0 (and at reference levels); "
+                    "wide, as 0 may lie far from the data."
+                )
             self.priors += [*_comment(why), f"intercept = {prior}"]
             return "intercept"
         cats = [v for v in term.variables if v in self.columns.categorical]
@@ -354,7 +363,8 @@ class _Writer:
                 f"SD of {term.label}." if arrays else "level."
             )
             if not cats:
-                self.priors += [*_comment(why), f'{name} = pm.Normal("{name}", mu=0, sigma={scale})']
+                prior = f'{name} = pm.Normal("{name}", mu=0, sigma={scale})'
+                self.priors += [*_comment(why), prior]
                 parts.append(f"{name} * {tensors}")
                 continue
             if len(cats) > 1:
@@ -398,7 +408,7 @@ def model_source(spec: ModelSpec, data) -> str:
     w = _Writer(spec, columns)
     w.prep.append(f'y = data["{spec.response}"].to_numpy(dtype=float)')
     linear = [w.fixed(t) for t in spec.terms]
-    for group, name in zip(spec.groups, _group_names(spec.groups)):
+    for group, name in zip(spec.groups, _group_names(spec.groups), strict=True):
         linear += w.group(group, name)
     log_sigma = w.log_sigma(spec.sigma) if spec.sigma else None
 
@@ -653,7 +663,8 @@ def posterior_predictive(idata, data):
 def tests_source(spec: ModelSpec) -> str:
     """tests/test_model.py for a generated project."""
     columns = ", ".join(f'"{c}"' for c in spec.variables)
-    return formatted(f'''"""Tests of this analysis: run them with `pytest` from the project folder."""
+    doc = '"""Tests of this analysis: run them with `pytest` from the project folder."""'
+    return formatted(f'''{doc}
 
 import data
 import model
@@ -676,6 +687,6 @@ def test_model_has_finite_log_probability_at_its_initial_point():
 
 def test_model_samples_without_divergences():
     with model.build(data.load()):
-        idata = pm.sample(draws=300, tune=500, chains=2, random_seed=1, progressbar=False)
+        idata = pm.sample(draws=200, tune=300, chains=2, random_seed=1, progressbar=False)
     assert int(idata["sample_stats"]["diverging"].sum()) <= 3
 ''')

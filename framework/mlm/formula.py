@@ -167,7 +167,7 @@ def _parse_lme4(text: str) -> ModelSpec:
         )
     fixed, bars = _split_bars(rhs, text)
     placeholders = [f"mlm_bar_{i}" for i in range(len(bars))]
-    for placeholder, (start, end, _) in reversed(list(zip(placeholders, bars))):
+    for placeholder, (start, end, _) in reversed(list(zip(placeholders, bars, strict=True))):
         fixed = fixed[:start] + placeholder + fixed[end:]
     terms = [
         t for t in _terms(f"{lhs} ~ {fixed}", text) if not set(t.variables) & set(placeholders)
@@ -247,7 +247,7 @@ def _description(formula: str, text: str, where: str):
 
     try:
         return formulae.model_description(formula)
-    except Exception as exc:  # noqa: BLE001 - formulae's scan, parse and resolve errors share no base
+    except Exception as exc:
         raise MlmError(_point(text, where, f"cannot parse {where.strip()!r}: {exc}")) from None
 
 
