@@ -78,3 +78,14 @@ def test_run_of_a_fresh_project_says_nothing_to_do(fitted_dir: Path):
     done = run_mlm("run", cwd=fitted_dir)
     assert done.returncode == 0
     assert "nothing to do" in done.stdout
+
+
+def test_run_simulate_is_the_simulation_study_command(tmp_path: Path):
+    from mlm.cli import _with_simulate_alias
+
+    assert _with_simulate_alias(["run", "simulate", "-n", "5"]) == ["study", "-n", "5"]
+    assert _with_simulate_alias(["-C", "run", "status"]) == ["-C", "run", "status"]
+    assert _with_simulate_alias(["-C", "x", "run", "simulate"]) == ["-C", "x", "study"]
+    assert _with_simulate_alias(["run", "fit"]) == ["run", "fit"]
+    done = run_mlm("run", "simulate", "--help", cwd=tmp_path)
+    assert done.returncode == 0 and "--replicates" in done.stdout and "--scheduler" in done.stdout

@@ -172,7 +172,8 @@ def run(
         bool, typer.Option("--no-wait", help="Fail at once if another mlm is fitting.")
     ] = False,
 ) -> None:
-    """Run STAGE (data, model, fit, graphics, compare) and every stale stage before it.
+    """Run STAGE (data, model, fit, graphics, compare; simulate: see `mlm study`) and every
+    stale stage before it.
 
     Fresh results come from the cache. With several model variants, every variant is run
     (and, for graphics, compared) unless --model picks some.
@@ -518,7 +519,21 @@ def _number(column: str, value) -> str:
 
 
 def main() -> None:
-    app(prog_name="mlm")
+    app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
+
+
+def _with_simulate_alias(args: list[str]) -> list[str]:
+    """`mlm run simulate ...` is the simulation study, `mlm study ...`, with its own options."""
+    for i, arg in enumerate(args):
+        if arg in ("-C", "--project"):
+            continue
+        if i and args[i - 1] in ("-C", "--project"):
+            continue
+        if arg == "run" and args[i + 1 : i + 2] == ["simulate"]:
+            return [*args[:i], "study", *args[i + 2 :]]
+        if not arg.startswith("-"):
+            break
+    return args
 
 
 if __name__ == "__main__":
