@@ -3,8 +3,9 @@
 The result is the PyMC a careful person writes by hand: named coords from the data's
 levels (computed inside build(), so the model follows the data when they change),
 vectorized indexing, non-centered group effects, one commented line per prior, formatted
-by ruff when it is installed. The data are read here only to check the formula against
-them and to pick numeric or categorical handling per column; no value is hard-coded.
+by ruff (a dependency of mlm; without it the code is valid but not line-wrapped). The
+data are read here only to check the formula against them and to pick numeric or
+categorical handling per column; no value is hard-coded.
 """
 
 from __future__ import annotations
