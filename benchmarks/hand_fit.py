@@ -39,9 +39,8 @@ with pm.Model(coords=coords) as model:
     mu = b0 + b1 * treated_ + u[group_] * treated_
     pm.Normal("y", mu=mu, sigma=sigma_e[treated_], observed=data["y"].to_numpy(), dims="obs")
 
-    idata = pm.sample(draws=2000, tune=1000, chains=4, random_seed=SEED, progressbar=False)
-    pm.compute_log_likelihood(idata, progressbar=False)
-    pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=SEED,
-                                   progressbar=False)
+    idata = pm.sample(draws=2000, tune=1000, chains=4, random_seed=SEED)
+    pm.compute_log_likelihood(idata)
+    pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=SEED)
 
 idata.to_netcdf(sys.argv[2])

@@ -9,9 +9,15 @@
 
 Runs on a copy of example_project in a temporary folder; commands are interleaved and
 the medians reported. Writes benchmarks/results/overhead.json.
+
+    python benchmarks/overhead.py --candidate DIR
+
+adds `mlm (candidate)` rows to 1 and 2: the same mlm command run with PYTHONPATH=DIR, a
+copy of framework/ holding a proposed change, to measure a fix before making it.
 """
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +34,7 @@ def ratio_rows(runs: dict, base: str) -> list[list]:
     return rows
 
 
-def main(quick: bool) -> None:
+def main(quick: bool, candidate: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mlm-bench-"))
     proj = project_copy(tmp / "trial")
     csv = proj / "data" / "partially_clustered.csv"
@@ -39,19 +45,29 @@ def main(quick: bool) -> None:
     measure([PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace)])
 
     print("1. fit: mlm vs hand-written script", flush=True)
-    fit = interleave({
+    fit_commands = {
         "mlm run fit --force": {"cmd": mlm + ["run", "fit", "--force", "--model", "model"]},
         "hand_fit.py": {"cmd": [PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace)]},
-    }, 2 if quick else 4)
+    }
+    graphics_commands = {
+        "mlm run graphics --force": {"cmd": mlm + ["run", "graphics", "--force", "--model",
+                                                   "model"]},
+    }
+    if candidate:
+        env = {**os.environ, "PYTHONPATH": candidate}
+        fit_commands["mlm run fit --force (candidate)"] = {
+            **fit_commands["mlm run fit --force"], "env": env}
+        graphics_commands["mlm run graphics --force (candidate)"] = {
+            **graphics_commands["mlm run graphics --force"], "env": env}
+    fit = interleave(fit_commands, 2 if quick else 4)
 
     print("2. graphics from the cached trace: mlm vs bare script", flush=True)
     key = json.loads((proj / ".mlm" / "fit" / "model" / "latest.json").read_text())["key"]
     trace = proj / ".mlm" / "fit" / "model" / key / "trace.nc"
-    graphics = interleave({
-        "mlm run graphics --force": {"cmd": mlm + ["run", "graphics", "--force", "--model", "model"]},
-        "bare_graphics.py": {"cmd": [PYTHON, str(HERE / "bare_graphics.py"), str(proj), str(trace),
-                                     str(tmp / "bare_figures")]},
-    }, 3 if quick else 5)
+    graphics_commands["bare_graphics.py"] = {
+        "cmd": [PYTHON, str(HERE / "bare_graphics.py"), str(proj), str(trace),
+                str(tmp / "bare_figures")]}
+    graphics = interleave(graphics_commands, 3 if quick else 5)
     probe = tmp / "probe.json"
     measure([PYTHON, str(HERE / "probe_modules.py"), str(probe), "-C", str(proj), "run",
              "graphics", "--force", "--model", "model"])
@@ -78,10 +94,11 @@ def main(quick: bool) -> None:
         [[n, f"{median(r, 'wall_s'):.3f}", f"{median(r, 'wall_s') - base:+.3f}",
           f"{median(r, 'peak_mb'):.0f}"] for n, r in cli.items()]))
     print(f"\nmlm status imported: {status_imports}\nmlm --help imported: {help_imports}")
-    save("overhead", {"quick": quick, "fit": fit, "graphics": graphics, "cli": cli,
+    save("overhead", {"quick": quick, "candidate": candidate, "fit": fit, "graphics": graphics, "cli": cli,
                       "imports": {"run graphics": graphics_imports, "status": status_imports,
                                   "--help": help_imports}})
 
 
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    chosen = sys.argv[sys.argv.index("--candidate") + 1] if "--candidate" in sys.argv else None
+    main("--quick" in sys.argv, chosen)
