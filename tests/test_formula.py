@@ -65,8 +65,17 @@ def simulate(seed: int = 7, n_groups: int = 24, per_group: int = 20) -> pd.DataF
     u0, u1 = rng.normal(0, 0.7, n_groups), rng.normal(0, 0.4, n_groups)
     uh, uk = rng.normal(0, 0.5, 8), rng.normal(0, 0.4, (n_groups, 3))
     mu = (
-        1 + 0.5 * x + 0.8 * (a == "a2") - 0.4 * (a == "a3") + 0.3 * (b == "lo")
-        + 0.4 * x * (a == "a2") + 0.6 * tx + u0[g] + u1[g] * x + uh[h] + uk[g, k]
+        1
+        + 0.5 * x
+        + 0.8 * (a == "a2")
+        - 0.4 * (a == "a3")
+        + 0.3 * (b == "lo")
+        + 0.4 * x * (a == "a2")
+        + 0.6 * tx
+        + u0[g]
+        + u1[g] * x
+        + uh[h]
+        + uk[g, k]
     )
     sigma = np.where(b == "lo", 0.5, 0.9)
     eta = 0.4 * x + 0.6 * u0[g]
@@ -209,12 +218,28 @@ def test_generated_files_pass_ruff_check_and_are_stable_under_ruff_format(tmp_pa
     for name in FORMULAS:
         (tmp_path / f"{name}.py").write_text(generate(name, data))
     ruff = [sys.executable, "-m", "ruff"]
-    lint = subprocess.run([*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP",
-                           "--line-length", "100", str(tmp_path)],
-                          capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [
+            *ruff,
+            "check",
+            "--isolated",
+            "--select",
+            "E,F,W,I,B,UP",
+            "--line-length",
+            "100",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert lint.returncode == 0, lint.stdout
-    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "100", "--check",
-                          str(tmp_path)], capture_output=True, text=True, check=False)
+    fmt = subprocess.run(
+        [*ruff, "format", "--isolated", "--line-length", "100", "--check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert fmt.returncode == 0, fmt.stdout
 
 
@@ -283,18 +308,39 @@ GLM_PAIRS = {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma"}
 BAMBI_CASES = {
     "interaction_star": (
         "y ~ x * a + a * b + (1 | g)",
-        {"Intercept": "Intercept", "b_x": "x", "b_a": "a", "b_b": "b", "b_x_by_a": "x:a",
-         "b_a_by_b": "a:b", "sigma_g": "1|g_sigma", "sigma": "sigma", "u_g": "1|g"},
+        {
+            "Intercept": "Intercept",
+            "b_x": "x",
+            "b_a": "a",
+            "b_b": "b",
+            "b_x_by_a": "x:a",
+            "b_a_by_b": "a:b",
+            "sigma_g": "1|g_sigma",
+            "sigma": "sigma",
+            "u_g": "1|g",
+        },
     ),
     "no_intercept": (
         "y ~ 0 + a + x + (1 | g) + (0 + x | g) + (1 | g:k) + (1 | h)",
-        {"b_a": "a", "b_x": "x", "sigma_g": "1|g_sigma", "sigma_g_x": "x|g_sigma",
-         "sigma_g_by_k": "1|g:k_sigma", "sigma_h": "1|h_sigma", "sigma": "sigma"},
+        {
+            "b_a": "a",
+            "b_x": "x",
+            "sigma_g": "1|g_sigma",
+            "sigma_g_x": "x|g_sigma",
+            "sigma_g_by_k": "1|g:k_sigma",
+            "sigma_h": "1|h_sigma",
+            "sigma": "sigma",
+        },
     ),
     "sigma_model": (
         "y ~ tx + (0 + tx | g)",
-        {"Intercept": "Intercept", "b_tx": "tx", "sigma_g_tx": "tx|g_sigma",
-         "log_sigma_Intercept": "sigma_Intercept", "log_sigma_b": "sigma_b"},
+        {
+            "Intercept": "Intercept",
+            "b_tx": "tx",
+            "sigma_g_tx": "tx|g_sigma",
+            "log_sigma_Intercept": "sigma_Intercept",
+            "log_sigma_b": "sigma_b",
+        },
     ),
     "student_t": ("y ~ x + (1 | g)", GLM_PAIRS),
     "bernoulli": ("yb ~ x + (1 | g)", GLM_PAIRS),
@@ -314,8 +360,14 @@ def test_generated_posterior_agrees_with_bambi(name, data):
     ours = _fit(build(generate(name, data), data))
     bambi_formula = bmb.Formula(formula, f"sigma {sigma}") if sigma else formula
     reference = bmb.Model(bambi_formula, data, family=BAMBI_FAMILY.get(name, "gaussian"))
-    theirs = reference.fit(draws=DRAWS, tune=DRAWS, chains=2, random_seed=12,
-                           inference_method="nutpie", progressbar=False)
+    theirs = reference.fit(
+        draws=DRAWS,
+        tune=DRAWS,
+        chains=2,
+        random_seed=12,
+        inference_method="nutpie",
+        progressbar=False,
+    )
     slack = 0.2 if family in ("bernoulli", "poisson") else 0.1
     assert_agree(ours, theirs, pairs, slack)
 
@@ -345,7 +397,7 @@ def test_correlated_intercept_and_slope_agree_with_statsmodels_mixedlm(data):
 
 # example_project/model.py's structure (group effects in the treated arm only, a residual
 # SD per arm) with the generator's priors instead of the questioner's, written by hand.
-HAND_WRITTEN = '''
+HAND_WRITTEN = """
 import numpy as np
 import pymc as pm
 
@@ -365,7 +417,7 @@ def build(data):
         mu = b0 + b1 * treated + z[group_idx] * sigma_u * treated
         pm.Normal("y", mu=mu, sigma=pm.math.exp(a0 + a1 * treated), observed=y)
     return model
-'''
+"""
 
 
 def _module(path: Path):
@@ -385,8 +437,13 @@ def test_issue_formula_on_the_example_csv_gives_the_example_posterior():
     exec(HAND_WRITTEN, namespace)
     hand = _fit(namespace["build"](frame), draws=1500, seed=5)
     # Same model, same priors: within 3 MC SEs.
-    pairs = {"Intercept": "b0", "b_tx": "b1", "sigma_group_tx": "sigma_u",
-             "log_sigma_Intercept": "a0", "log_sigma_condition": "a1"}
+    pairs = {
+        "Intercept": "b0",
+        "b_tx": "b1",
+        "sigma_group_tx": "sigma_u",
+        "log_sigma_Intercept": "a0",
+        "log_sigma_condition": "a1",
+    }
     assert_agree(ours, hand, pairs, slack=0.0)
     # example_project/model.py itself has the questioner's priors (on variances, Uniform on
     # the residual variances): its means differ from ours by prior, a fraction of an SD.
@@ -398,8 +455,11 @@ def test_issue_formula_on_the_example_csv_gives_the_example_posterior():
         "control": np.exp(log_sigma),
         "treated": np.exp(log_sigma + post["log_sigma_condition"].to_numpy()[..., 0]),
     }
-    for mine, theirs in ((post["Intercept"], "b0"), (post["b_tx"], "b1"),
-                         (post["sigma_group_tx"], "sigma_u")):
+    for mine, theirs in (
+        (post["Intercept"], "b0"),
+        (post["b_tx"], "b1"),
+        (post["sigma_group_tx"], "sigma_u"),
+    ):
         draws = reference["posterior"][theirs].to_numpy()
         assert abs(float(mine.mean()) - draws.mean()) < 0.25 * draws.std(), theirs
     for level, values in sigma_e.items():
@@ -421,8 +481,17 @@ def _issue_csv(folder: Path) -> Path:
 @pytest.mark.slow
 def test_new_with_formula_and_data_runs_end_to_end_and_its_tests_pass(tmp_path):
     csv = _issue_csv(tmp_path)
-    done = run_mlm("new", "trial", "--formula", "y ~ tx + (0 + tx | group)",
-                   "--sigma", "~ condition", "--data", str(csv), cwd=tmp_path)
+    done = run_mlm(
+        "new",
+        "trial",
+        "--formula",
+        "y ~ tx + (0 + tx | group)",
+        "--sigma",
+        "~ condition",
+        "--data",
+        str(csv),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     root = tmp_path / "trial"
     assert (root / "data" / "trial.csv").read_bytes() == csv.read_bytes()
@@ -433,8 +502,13 @@ def test_new_with_formula_and_data_runs_end_to_end_and_its_tests_pass(tmp_path):
     assert done.returncode == 0, done.stderr
     figures = {p.name for p in (root / "figures").glob("*.png")}
     assert figures == {"coefficients.png", "group_effects.png", "posterior_predictive.png"}
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                           cwd=root, capture_output=True, text=True, check=False)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert tests.returncode == 0, tests.stdout
 
 
@@ -447,8 +521,9 @@ def test_new_with_a_bad_formula_leaves_nothing_behind(tmp_path):
 
 
 def test_new_with_formula_on_the_template_data(tmp_path):
-    done = run_mlm("new", "trial", "--formula", "score ~ hours + (1 + hours | school)",
-                   cwd=tmp_path)
+    done = run_mlm(
+        "new", "trial", "--formula", "score ~ hours + (1 + hours | school)", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     source = (tmp_path / "trial" / "model.py").read_text()
     assert "pm.LKJCholeskyCov" in source and "score ~ hours + (1 + hours | school)" in source
@@ -462,8 +537,14 @@ def test_generate_model_writes_model_py_or_a_variant_and_never_overwrites_silent
     refused = run_mlm("generate", "model", "--formula", formula, cwd=root)
     assert refused.returncode == 1 and "model.py exists; pass --force" in refused.stderr
     assert (root / "model.py").read_text() == original
-    variant = run_mlm("generate", "model", "slopes", "--formula",
-                      "score ~ hours + (1 + hours || school)", cwd=root)
+    variant = run_mlm(
+        "generate",
+        "model",
+        "slopes",
+        "--formula",
+        "score ~ hours + (1 + hours || school)",
+        cwd=root,
+    )
     assert variant.returncode == 0, variant.stderr
     assert "(1 + hours || school)" in (root / "models" / "slopes.py").read_text()
     forced = run_mlm("generate", "model", "--formula", formula, "--force", cwd=root)

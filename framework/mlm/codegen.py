@@ -21,8 +21,20 @@ from mlm.formula import INTERCEPT, GroupTerm, ModelSpec, Term, lme4_formula
 
 # Names the generated build() uses itself; a column with one of them gets a suffix.
 RESERVED = {
-    "data", "model", "coords", "mu", "eta", "sigma", "nu", "y_sd", "np", "pd", "pm", "pt",
-    "intercept", "build",
+    "data",
+    "model",
+    "coords",
+    "mu",
+    "eta",
+    "sigma",
+    "nu",
+    "y_sd",
+    "np",
+    "pd",
+    "pm",
+    "pt",
+    "intercept",
+    "build",
 }
 LINKS = {"gaussian": "identity", "student_t": "identity", "bernoulli": "logit", "poisson": "log"}
 
@@ -108,8 +120,9 @@ def check(spec: ModelSpec, data) -> _Columns:
     if spec.family == "poisson" and (
         (values < 0).any() or (values != values.round()).any() or values.sum() == 0
     ):
-        raise MlmError(f"family poisson needs counts (integers >= 0, not all 0) in "
-                       f"{spec.response!r}")
+        raise MlmError(
+            f"family poisson needs counts (integers >= 0, not all 0) in {spec.response!r}"
+        )
     if spec.family in ("gaussian", "student_t") and np.ptp(values) == 0:
         raise MlmError(f"the response {spec.response!r} is constant")
     return columns
@@ -192,9 +205,7 @@ class _Writer:
                     "difference from it."
                 )
             self.prep.append(f"{name}_idx, {name}_levels = pd.factorize({source}, sort=True)")
-            self.data_lines.append(
-                f'{name}_ = pm.Data("{name}_idx", {name}_idx, dims="obs")'
-            )
+            self.data_lines.append(f'{name}_ = pm.Data("{name}_idx", {name}_idx, dims="obs")')
             self._data_vars[key] = f"{name}_"
         coord = f"{name}_effect" if effect_coord else name
         if coord not in self._coords:
@@ -218,7 +229,7 @@ class _Writer:
         spec, glm = self.spec, self.glm
         if term.is_intercept:
             if spec.family == "bernoulli":
-                prior = "pm.Normal(\"Intercept\", mu=0, sigma=2.5)"
+                prior = 'pm.Normal("Intercept", mu=0, sigma=2.5)'
                 why = (
                     "Intercept: the log-odds when every predictor is 0; sd 2.5 spans "
                     "probabilities 0.01 to 0.99."
@@ -262,8 +273,10 @@ class _Writer:
             centre = "0" if glm else "y.mean()"
             self.priors += [
                 *_comment(why),
-                (f'{name} = pm.Normal("{name}", mu={centre}, sigma={scale.replace("2.5", "5")}, '
-                f'dims="{cats[0]}")'),
+                (
+                    f'{name} = pm.Normal("{name}", mu={centre}, sigma={scale.replace("2.5", "5")}, '
+                    f'dims="{cats[0]}")'
+                ),
             ]
             return f"{name}[{index}]"
         indices = [self.factor((c,), True) for c in cats]
@@ -278,9 +291,7 @@ class _Writer:
         else:
             shape = ", ".join(f"len({c}_levels)" for c in cats)
             inner = ", ".join("1:" for _ in cats)
-            effect = (
-                f"pt.set_subtensor(pt.zeros(({shape}))[{inner}], {name})[{', '.join(indices)}]"
-            )
+            effect = f"pt.set_subtensor(pt.zeros(({shape}))[{inner}], {name})[{', '.join(indices)}]"
         return f"{effect} * {tensors}" if tensors else effect
 
     # group terms ----------------------------------------------------------------------
@@ -311,8 +322,10 @@ class _Writer:
                 ),
                 f'sigma_{name} = pm.HalfNormal("sigma_{name}", sigma={scale})',
                 f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims="{coord}")',
-                (f'u_{name} = pm.Deterministic("u_{name}", z_{name} * sigma_{name}, '
-                f'dims="{coord}")'),
+                (
+                    f'u_{name} = pm.Deterministic("u_{name}", z_{name} * sigma_{name}, '
+                    f'dims="{coord}")'
+                ),
             ]
             return [f"u_{name}[{index}]" + (f" * {tensors}" if tensors else "")]
         effect = f"{name}_effect"
@@ -328,14 +341,18 @@ class _Writer:
                 f"and half-normal SDs on the scale of {unit} per SD of each column; the "
                 "effects are non-centered, u = z @ chol.T."
             ),
-            (f'chol_{name}, corr_{name}, sd_{name} = pm.LKJCholeskyCov("chol_{name}", n={n}, '
-            f"eta=2.0, sd_dist=pm.HalfNormal.dist(sigma=np.array([{', '.join(scales)}]), "
-            f"shape={n}), compute_corr=True, store_in_trace=False)"),
+            (
+                f'chol_{name}, corr_{name}, sd_{name} = pm.LKJCholeskyCov("chol_{name}", n={n}, '
+                f"eta=2.0, sd_dist=pm.HalfNormal.dist(sigma=np.array([{', '.join(scales)}]), "
+                f"shape={n}), compute_corr=True, store_in_trace=False)"
+            ),
             f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
             f'pm.Deterministic("corr_{name}", corr_{name}, dims=("{effect}", "{effect}_corr"))',
             f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims=("{coord}", "{effect}"))',
-            (f'u_{name} = pm.Deterministic("u_{name}", z_{name} @ chol_{name}.T, '
-            f'dims=("{coord}", "{effect}"))'),
+            (
+                f'u_{name} = pm.Deterministic("u_{name}", z_{name} @ chol_{name}.T, '
+                f'dims=("{coord}", "{effect}"))'
+            ),
         ]
         return [
             f"u_{name}[{index}, {k}]" + (f" * {tensors}" if tensors else "")
@@ -351,8 +368,10 @@ class _Writer:
             if term.is_intercept:
                 self.priors += [
                     "# log_sigma_Intercept: around the log of the outcome's SD.",
-                    ('log_sigma_Intercept = pm.Normal("log_sigma_Intercept", mu=np.log(y_sd), '
-                    "sigma=1)"),
+                    (
+                        'log_sigma_Intercept = pm.Normal("log_sigma_Intercept", mu=np.log(y_sd), '
+                        "sigma=1)"
+                    ),
                 ]
                 parts.append("log_sigma_Intercept")
                 continue
@@ -531,9 +550,23 @@ def formatted(source: str) -> str:
     """`source` run through `ruff format` when ruff is installed, else as it is."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "ruff", "format", "--isolated", "--line-length", "100",
-             "--stdin-filename", "model.py", "-"],
-            input=source, capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "format",
+                "--isolated",
+                "--line-length",
+                "100",
+                "--stdin-filename",
+                "model.py",
+                "-",
+            ],
+            input=source,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return source
@@ -572,7 +605,8 @@ def load():
 def graphics_source(spec: ModelSpec) -> str:
     """graphics.py with figures that fit any generated model of `spec`."""
     response = spec.response
-    group_figure = '''
+    group_figure = (
+        '''
 
 def group_effects(idata):
     """Each group effect u_* (caterpillar plots), sorted, with 89% intervals."""
@@ -592,7 +626,10 @@ def group_effects(idata):
     fig.suptitle("Group effects, 89% intervals")
     fig.tight_layout()
     return fig
-''' if spec.groups else ""
+'''
+        if spec.groups
+        else ""
+    )
     return formatted(f'''"""Graphics: each public function draws one figure and returns it.
 
 mlm saves `name()`'s figure as figures/name.png. Ask for what you need by parameter
@@ -665,7 +702,7 @@ def tests_source(spec: ModelSpec) -> str:
     """tests/test_model.py for a generated project."""
     columns = ", ".join(f'"{c}"' for c in spec.variables)
     doc = '"""Tests of this analysis: run them with `pytest` from the project folder."""'
-    return formatted(f'''{doc}
+    return formatted(f"""{doc}
 
 import data
 import model
@@ -690,4 +727,4 @@ def test_model_samples_without_divergences():
     with model.build(data.load()):
         idata = pm.sample(draws=200, tune=300, chains=2, random_seed=1, progressbar=False)
     assert int(idata["sample_stats"]["diverging"].sum()) <= 3
-''')
+""")

@@ -83,9 +83,7 @@ class ModelSpec:
         return list(dict.fromkeys(names))
 
 
-def parse(
-    formula: str, sigma: str | None = None, family: str | None = None
-) -> ModelSpec:
+def parse(formula: str, sigma: str | None = None, family: str | None = None) -> ModelSpec:
     """The model a formula describes, in lme4 (`y ~ x + (1 | g)`) or Stata (`mixed ...`) form.
 
     `sigma` is a one-sided formula for log(residual SD), `"~ condition"`; `family` is
@@ -109,8 +107,7 @@ def parse(
             raise MlmError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
         if first in STATA_COMMANDS and family != STATA_COMMANDS[first]:
             raise MlmError(
-                f"--family {family} contradicts Stata's {first}, which fits "
-                f"{STATA_COMMANDS[first]}"
+                f"--family {family} contradicts Stata's {first}, which fits {STATA_COMMANDS[first]}"
             )
         spec = _replace(spec, family=family)
     if sigma is not None:
@@ -162,9 +159,7 @@ def _parse_lme4(text: str) -> ModelSpec:
         raise MlmError(f"the formula {text!r} must have exactly one '~' (response ~ terms)")
     lhs, rhs = (part.strip() for part in text.split("~"))
     if not _NAME.match(lhs):
-        raise MlmError(
-            f"the response {lhs!r} must be one column name (transform it in data.py)"
-        )
+        raise MlmError(f"the response {lhs!r} must be one column name (transform it in data.py)")
     fixed, bars = _split_bars(rhs, text)
     placeholders = [f"mlm_bar_{i}" for i in range(len(bars))]
     for placeholder, (start, end, _) in reversed(list(zip(placeholders, bars, strict=True))):
@@ -329,8 +324,12 @@ def _parse_stata(text: str) -> ModelSpec:
             raise MlmError(_point(text, level, f"'|| {level}' must read '|| group: [slopes]'"))
         if factor == "_all":
             raise MlmError(
-                _point(text, level, "Stata's _all: R.x form is not supported; write the "
-                       "crossed groups as lme4 terms, (1 | a) + (1 | b)")
+                _point(
+                    text,
+                    level,
+                    "Stata's _all: R.x form is not supported; write the "
+                    "crossed groups as lme4 terms, (1 | a) + (1 | b)",
+                )
             )
         varlist, level_options = _stata_options(rest, text)
         if "residuals" in level_options:
@@ -344,8 +343,12 @@ def _parse_stata(text: str) -> ModelSpec:
         _no_more(level_options, text, level)
         if structure not in ("independent", "unstructured"):
             raise MlmError(
-                _point(text, structure, f"covariance({structure}) is not supported; use "
-                       "independent (Stata's default) or unstructured")
+                _point(
+                    text,
+                    structure,
+                    f"covariance({structure}) is not supported; use "
+                    "independent (Stata's default) or unstructured",
+                )
             )
         if not columns:
             raise MlmError(_point(text, level, f"'|| {level}' has no effect that varies"))
@@ -373,14 +376,26 @@ def _parse_stata(text: str) -> ModelSpec:
 
 _OPTION = re.compile(r"([A-Za-z]+)\s*(\((?:[^()]|\([^()]*\))*\))?")
 _OPTION_NAMES = {
-    "nocons": "noconstant", "noconstant": "noconstant", "nocon": "noconstant",
-    "cov": "covariance", "covariance": "covariance", "covar": "covariance",
-    "res": "residuals", "resid": "residuals", "residuals": "residuals",
-    "reml": "reml", "mle": "mle",
+    "nocons": "noconstant",
+    "noconstant": "noconstant",
+    "nocon": "noconstant",
+    "cov": "covariance",
+    "covariance": "covariance",
+    "covar": "covariance",
+    "res": "residuals",
+    "resid": "residuals",
+    "residuals": "residuals",
+    "reml": "reml",
+    "mle": "mle",
 }
-_STRUCTURES = {"ind": "independent", "independent": "independent",
-               "un": "unstructured", "unstructured": "unstructured",
-               "exchangeable": "exchangeable", "identity": "identity"}
+_STRUCTURES = {
+    "ind": "independent",
+    "independent": "independent",
+    "un": "unstructured",
+    "unstructured": "unstructured",
+    "exchangeable": "exchangeable",
+    "identity": "identity",
+}
 
 
 def _stata_options(part: str, text: str) -> tuple[str, dict[str, str]]:
@@ -395,14 +410,18 @@ def _stata_options(part: str, text: str) -> tuple[str, dict[str, str]]:
         name = _OPTION_NAMES.get(match.group(1).lower())
         if name is None:
             raise MlmError(
-                _point(text, match.group(0), f"the Stata option '{match.group(1)}' is not "
-                       "supported (supported: noconstant, covariance(), residuals())")
+                _point(
+                    text,
+                    match.group(0),
+                    f"the Stata option '{match.group(1)}' is not "
+                    "supported (supported: noconstant, covariance(), residuals())",
+                )
             )
         argument = (match.group(2) or "()")[1:-1].strip()
         if name == "covariance":
             argument = _STRUCTURES.get(argument.lower(), argument)
         options[name] = argument
-        rest = rest[match.end():].strip()
+        rest = rest[match.end() :].strip()
     options.pop("reml", None)  # the estimator; a Bayesian fit has its own
     options.pop("mle", None)
     return varlist.strip(), options
@@ -446,8 +465,12 @@ def _stata_residuals(argument: str, categorical: set[str], text: str) -> tuple[T
     match = re.fullmatch(r"\s*(\w+)\s*(?:,\s*by\s*\(\s*(\w+)\s*\))?\s*", argument)
     if not match or _STRUCTURES.get(match.group(1).lower()) != "independent":
         raise MlmError(
-            _point(text, argument, "only residuals(independent, by(column)) is supported: "
-                   "one residual SD per level of a column")
+            _point(
+                text,
+                argument,
+                "only residuals(independent, by(column)) is supported: "
+                "one residual SD per level of a column",
+            )
         )
     if match.group(2) is None:
         return (INTERCEPT,)
