@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,18 +108,33 @@ def test_truncated_trace_is_stale_in_status_and_refitted(fitted_dir: Path):
     assert Project(fitted_dir).status()[2].fresh
 
 
-def test_a_failing_write_keeps_the_old_cache_and_says_why(fitted_dir: Path, monkeypatch):
+def disk_full(self, path, *args, **kwargs):
+    Path(path).write_bytes(b"half a file")
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system", kwargs.get("dir"))
+
+
+@pytest.mark.parametrize(
+    "target, attribute, fault, message",
+    [
+        (xr.DataTree, "to_netcdf", disk_full, "No space left on device"),
+        (tempfile, "mkdtemp", read_only, "Read-only file system"),
+    ],
+    ids=["disk full", "read-only folder"],
+)
+def test_a_failing_write_keeps_the_old_cache_and_says_why(
+    fitted_dir: Path, monkeypatch, target, attribute, fault, message
+):
     before = cache_snapshot(fitted_dir)
     (fitted_dir / "fit.py").write_text(
         (fitted_dir / "fit.py").read_text().replace("draws=200", "draws=210")
     )
 
-    def disk_full(self, path, *args, **kwargs):
-        Path(path).write_bytes(b"half a file")
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-    monkeypatch.setattr(xr.DataTree, "to_netcdf", disk_full)
-    with pytest.raises(MlmError, match=r"could not write the trace .*No space left on device"):
+    monkeypatch.setattr(target, attribute, fault)
+    with pytest.raises(MlmError, match=rf"could not write the trace .*{message}"):
         Project(fitted_dir).run("fit")
     after = cache_snapshot(fitted_dir)
     assert {k: v for k, v in after.items() if k.startswith("fit/")} == {

@@ -158,9 +158,10 @@ class Store:
     def save_trace(self, variant: str, key: str, idata, manifest: dict) -> Path:
         """Store a trace and its manifest under `key`, atomically, and mark it latest."""
         final = self.trace_dir(variant, key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
+        staging = final.parent / f".tmp-{key}-unmade"
         try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
             idata.to_netcdf(staging / TRACE_FILE)
             with open(staging / TRACE_FILE, "rb") as handle:
                 os.fsync(handle.fileno())
