@@ -14,9 +14,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import xarray as xr
 
 project, trace, out = (Path(a) for a in sys.argv[1:4])
 out.mkdir(parents=True, exist_ok=True)

@@ -30,11 +30,11 @@ def main(quick: bool) -> None:
     mlm = [MLM, "-C", str(proj), "run", "fit", "--model", "model"]
     runs = {"cold (empty PyTensor cache)": [], "warm (--force)": [], "data-only change": []}
     edits = 0
-    for round_ in range(1 if quick else 2):
+    for _ in range(1 if quick else 2):
         shutil.rmtree(compiledir, ignore_errors=True)
-        r = measure(mlm + ["--force"], env=env)
+        r = measure([*mlm, "--force"], env=env)
         runs["cold (empty PyTensor cache)"].append(r)
-        r = measure(mlm + ["--force"], env=env)
+        r = measure([*mlm, "--force"], env=env)
         runs["warm (--force)"].append(r)
         edits += 1
         lines = original.splitlines()

@@ -39,8 +39,8 @@ def phases() -> dict:
     out, t = {}, clock()
     import numba
     import nutpie
-    import pymc as pm
     import nutpie.compile_pymc as compile_pymc
+    import pymc as pm
 
     out["import"] = t()
     t = clock()

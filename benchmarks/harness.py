@@ -43,7 +43,8 @@ def measure(cmd: list[str], cwd: Path | None = None, env: dict | None = None) ->
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
                            f"{out.decode(errors='replace')[-3000:]}")
-    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024, "output": out.decode(errors="replace")}
+    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024,
+            "output": out.decode(errors="replace")}
 
 
 def interleave(commands: dict[str, dict], repeats: int, before=None) -> dict[str, list[dict]]:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import MLM, PYTHON, HERE, interleave, measure, median, project_copy, save, table
+from harness import HERE, MLM, PYTHON, interleave, measure, median, project_copy, save, table
 
 
 def ratio_rows(runs: dict, base: str) -> list[list]:
@@ -41,17 +41,17 @@ def main(quick: bool, candidate: str | None) -> None:
     hand_trace = tmp / "hand.nc"
     mlm = [MLM, "-C", str(proj)]
     print("warming up (first fit fills PyTensor's on-disk cache)", flush=True)
-    measure(mlm + ["run", "fit", "--model", "model"])
+    measure([*mlm, "run", "fit", "--model", "model"])
     measure([PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace)])
 
     print("1. fit: mlm vs hand-written script", flush=True)
     fit_commands = {
-        "mlm run fit --force": {"cmd": mlm + ["run", "fit", "--force", "--model", "model"]},
+        "mlm run fit --force": {"cmd": [*mlm, "run", "fit", "--force", "--model", "model"]},
         "hand_fit.py": {"cmd": [PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace)]},
     }
     graphics_commands = {
-        "mlm run graphics --force": {"cmd": mlm + ["run", "graphics", "--force", "--model",
-                                                   "model"]},
+        "mlm run graphics --force": {
+            "cmd": [*mlm, "run", "graphics", "--force", "--model", "model"]},
     }
     if candidate:
         env = {**os.environ, "PYTHONPATH": candidate}
@@ -77,7 +77,7 @@ def main(quick: bool, candidate: str | None) -> None:
     cli = interleave({
         "python -c pass": {"cmd": [PYTHON, "-c", "pass"]},
         "mlm --help": {"cmd": [MLM, "--help"]},
-        "mlm status": {"cmd": mlm + ["status"]},
+        "mlm status": {"cmd": [*mlm, "status"]},
     }, 5 if quick else 9)
     measure([PYTHON, str(HERE / "probe_modules.py"), str(probe), "-C", str(proj), "status"])
     status_imports = json.loads(probe.read_text())
@@ -94,7 +94,8 @@ def main(quick: bool, candidate: str | None) -> None:
         [[n, f"{median(r, 'wall_s'):.3f}", f"{median(r, 'wall_s') - base:+.3f}",
           f"{median(r, 'peak_mb'):.0f}"] for n, r in cli.items()]))
     print(f"\nmlm status imported: {status_imports}\nmlm --help imported: {help_imports}")
-    save("overhead", {"quick": quick, "candidate": candidate, "fit": fit, "graphics": graphics, "cli": cli,
+    save("overhead", {"quick": quick, "candidate": candidate, "fit": fit, "graphics": graphics,
+                      "cli": cli,
                       "imports": {"run graphics": graphics_imports, "status": status_imports,
                                   "--help": help_imports}})
 

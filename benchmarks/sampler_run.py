@@ -88,6 +88,7 @@ def run_ess(name: str, draws: int, tune: int, chains: int) -> dict:
         names = [n for n in COMMON if n in names] + ["sigma_Intercept", "sigma_condition"]
         ess, worst = min_ess(idata, names)
         return {"wall_s": wall, "min_ess_bulk": ess, "worst": worst,
+                "sampling_time_s": post.attrs.get("sampling_time"),
                 "sampler": "bambi default (PyMC NUTS via pm.sample)"}
     model = build(name, data)
     sampler = {"pymc": "pymc", "numpyro": "numpyro"}.get(name, "nutpie")
