@@ -116,8 +116,9 @@ def machine() -> dict:
 
 
 def save(name: str, payload: dict) -> Path:
+    """Write results/NAME.json (results/NAME.quick.json for a --quick run)."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{name}{'.quick' if payload.get('quick') else ''}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
     print(f"wrote {path.relative_to(REPO)}")
     return path

@@ -1,9 +1,9 @@
-"""Run every benchmark in turn (about 15 minutes on 2 busy cores; --quick about 6).
+"""Run every benchmark in turn (see RESULTS.md for how long each takes).
 
     python benchmarks/run_all.py [--quick]
 
-Each script prints its markdown tables and writes benchmarks/results/NAME.json;
-benchmarks/RESULTS.md is written by hand from them.
+Each script prints its markdown tables and writes benchmarks/results/NAME.json
+(NAME.quick.json with --quick); benchmarks/RESULTS.md is written by hand from them.
 """
 
 import subprocess

@@ -138,7 +138,7 @@ def logp_dlogp(name: str, model):
 
         def joined(flat):
             parts, i = [], 0
-            for shape, size in zip(shapes, sizes):
+            for shape, size in zip(shapes, sizes, strict=True):
                 parts.append(flat[i:i + size].reshape(shape))
                 i += size
             return logp(parts)
