@@ -8,7 +8,8 @@ the example's fit.py at study-sized settings (2 chains, 500 tune, 500 draws; it 
 stores the pointwise log-likelihood and a posterior predictive draw per observation,
 so the trace grows with rows x draws). Reported: wall time and peak RSS of the mlm
 process, the NetCDF's size, and its size when written zlib-compressed (level 1).
-Writes benchmarks/results/scale.json and benchmarks/scale.png.
+Writes benchmarks/results/scale.json and benchmarks/scale.png (with --quick,
+results/scale.quick.json and results/scale.quick.png).
 """
 
 import json
@@ -79,11 +80,11 @@ def main(quick: bool) -> None:
         [[f"{r['rows']:,}", r["groups"], f"{r['wall_s']:.1f}", f"{r['sampling_s']:.1f}",
           f"{r['peak_mb']:.0f}", f"{r['trace_mb']:.1f}", f"{r['compressed_mb']:.1f}",
           f"{r['peak_mb'] / r['trace_mb']:.1f}"] for r in rows]))
-    figure(rows)
+    figure(rows, HERE / "results" / "scale.quick.png" if quick else HERE / "scale.png")
     save("scale", {"quick": quick, "settings": SETTINGS, "rows": rows})
 
 
-def figure(rows: list[dict]) -> None:
+def figure(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,8 +107,8 @@ def figure(rows: list[dict]) -> None:
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle(f"example model, {SETTINGS}")
     fig.tight_layout()
-    fig.savefig(HERE / "scale.png", dpi=120)
-    print(f"wrote {HERE / 'scale.png'}")
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
