@@ -49,3 +49,19 @@ def test_two_projects_in_one_process_stay_separate(tmp_path):
     # And again, in the other order, with the modules already loaded once.
     assert 40 < float(pm.draw(b.model["slope"], draws=4000, random_seed=2).std()) < 60
     assert 4 < float(pm.draw(a.model["slope"], draws=4000, random_seed=2).std()) < 6
+
+
+def test_running_a_slot_never_imports_lazily_loaded_modules(fitted_dir, tmp_path):
+    import importlib.util
+
+    (tmp_path / "lazy_probe.py").write_text("raise RuntimeError('imported')\n")
+    spec = importlib.util.spec_from_file_location("lazy_probe", tmp_path / "lazy_probe.py")
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # registers it, loads nothing yet
+    sys.modules["lazy_probe"] = module
+    try:
+        assert len(Project(fitted_dir).data) == 120  # runs load() inside the slot machinery
+        assert isinstance(sys.modules["lazy_probe"], importlib.util._LazyModule)
+    finally:
+        del sys.modules["lazy_probe"]

@@ -21,6 +21,9 @@ from typing import Any
 from mlm.errors import MlmError, UserCodeError, is_project_file
 from mlm.fingerprint import digest, parse
 
+# importlib's lazily loaded module type: reading its attributes would import it.
+_LAZY_MODULE = getattr(importlib.util, "_LazyModule", ())
+
 # What each slot file must define, and the parameter names its function may ask for.
 SLOT_FILES = {"data": "data.py", "model": "model.py", "fit": "fit.py", "graphics": "graphics.py"}
 SLOT_FUNCTIONS = {"data": "load", "model": "build", "fit": "sample"}
@@ -58,6 +61,7 @@ class SlotLoader:
         """Make the project's own modules importable for the duration of the block."""
         root = str(self.root)
         shadowed = {name: sys.modules[name] for name in self._modules if name in sys.modules}
+        before = set(sys.modules)
         sys.modules.update(self._modules)
         sys.path.insert(0, root)
         importlib.invalidate_caches()
@@ -66,7 +70,13 @@ class SlotLoader:
         finally:
             if root in sys.path:
                 sys.path.remove(root)
-            for name, module in list(sys.modules.items()):
+            # Only modules imported in the block (or put back above) can be the project's;
+            # skipping the rest avoids resolving thousands of paths and touching lazily
+            # loaded modules (arviz registers jax as one), which would import them.
+            for name in (set(sys.modules) - before) | set(self._modules):
+                module = sys.modules.get(name)
+                if module is None or isinstance(module, _LAZY_MODULE):
+                    continue
                 if is_project_file(getattr(module, "__file__", None), self.root):
                     self._modules[name] = module
                     del sys.modules[name]
