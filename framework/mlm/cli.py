@@ -76,6 +76,10 @@ def _project(ctx: typer.Context, report: bool = False):
     return Project(ctx.obj or Path.cwd(), report=show if report else None)
 
 
+ModelOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--model", "-m", help="The model variant (default: the first).", metavar="NAME"),
+]
 ModelsOption = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option("--model", "-m", help="Only this model variant (repeatable).", metavar="NAME"),
@@ -232,12 +236,7 @@ def status(
 @app.command()
 def summary(
     ctx: typer.Context,
-    model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--model", "-m", help="The model variant (default: the first).", metavar="NAME"
-        ),
-    ] = None,
+    model: ModelOption = None,
 ) -> None:
     """Posterior summary and diagnostics of the cached trace."""
     with handled():
@@ -418,12 +417,7 @@ def study(
     draws: Annotated[Optional[int], typer.Option(min=1, help="Draws per chain.")] = None,  # noqa: UP045
     tune: Annotated[Optional[int], typer.Option(min=1, help="Tuning steps per chain.")] = None,  # noqa: UP045
     chains: Annotated[Optional[int], typer.Option(min=1, help="Chains per fit.")] = None,  # noqa: UP045
-    model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--model", "-m", help="The model variant (default: the first).", metavar="NAME"
-        ),
-    ] = None,
+    model: ModelOption = None,
 ) -> None:
     """Simulation study: power, bias, RMSE, coverage (and SBC ranks) over many fits.
 
