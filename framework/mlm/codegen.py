@@ -5,7 +5,9 @@ levels (computed inside build(), so the model follows the data when they change)
 vectorized indexing, non-centered group effects, one commented line per prior, formatted
 by ruff (a dependency of mlm; without it the code is valid but not line-wrapped). The
 data are read here only to check the formula against them and to pick numeric or
-categorical handling per column; no value is hard-coded.
+categorical handling per column; no value is hard-coded. A `--prior` (`spec.priors`)
+replaces one parameter's default prior; PyMC is asked, lazily, whether the distribution
+exists and takes the arguments given.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 
 from mlm.errors import MlmError
-from mlm.formula import INTERCEPT, GroupTerm, ModelSpec, Term, lme4_formula
+from mlm.formula import INTERCEPT, GroupTerm, ModelSpec, Prior, Term, lme4_formula
 
 # Names the generated build() uses itself; a column with one of them gets a suffix.
 RESERVED = {
@@ -27,6 +29,7 @@ RESERVED = {
     "mu",
     "eta",
     "sigma",
+    "sigma2",
     "nu",
     "y_sd",
     "np",
@@ -158,6 +161,83 @@ def _joined(names: tuple[str, ...]) -> str:
     return "_by_".join(names)
 
 
+# priors set with --prior -------------------------------------------------------------------
+
+
+def prior_arguments(prior: Prior, kind: str) -> str:
+    """The keyword arguments of `prior`'s PyMC distribution, checked, as code: "alpha=1, beta=1".
+
+    `kind` is what the parameter is: "real", "positive" (nu) or "sd" (a standard deviation,
+    the only kind whose prior may be on its variance).
+    """
+    import inspect
+
+    import numpy as np
+    import pymc as pm
+
+    where = f"--prior {prior.source!r}"
+    if prior.variance and kind != "sd":
+        raise MlmError(
+            f"{where}: only a standard deviation (sigma, sigma_*) takes a prior on its "
+            f"variance; {prior.name} is not one. Write {prior.name}=..."
+        )
+    dist = getattr(pm, prior.distribution, None)
+    if not _is_distribution(dist, pm):
+        import difflib
+
+        known = [n for n in dir(pm) if _is_distribution(getattr(pm, n, None), pm)]
+        close = difflib.get_close_matches(prior.distribution, known, n=3)
+        raise MlmError(
+            f"{where}: PyMC has no distribution {prior.distribution!r}"
+            + (f"; did you mean {' or '.join(close)}?" if close else "")
+        )
+    if issubclass(dist, pm.Discrete):
+        raise MlmError(
+            f"{where}: {prior.distribution} is discrete; a parameter's prior must be continuous"
+        )
+    named = [
+        p
+        for p in inspect.signature(dist.dist).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    try:
+        bound = inspect.Signature(named).bind(*prior.args, **dict(prior.kwargs))
+    except TypeError as exc:
+        raise MlmError(
+            f"{where}: {prior.distribution} takes {', '.join(p.name for p in named)}; {exc}"
+        ) from None
+    arguments = ", ".join(f"{k}={v!r}" for k, v in bound.arguments.items())
+    shown = f"{prior.distribution}({arguments})"
+    try:
+        rv = dist.dist(**bound.arguments)
+    except Exception as exc:
+        raise MlmError(f"{where}: PyMC cannot make {shown}: {exc}") from None
+    if getattr(rv.owner.op, "ndim_supp", 0):
+        raise MlmError(f"{where}: {prior.distribution} is multivariate; give a univariate prior")
+    if kind != "real" and np.isfinite(pm.logp(rv, -1.0).eval()).any():
+        what = {"sd": " is a standard deviation and", "positive": ""}[kind]
+        if prior.variance:
+            what = "^2 is a variance and"
+        half = f"Half{prior.distribution}"
+        better = ["HalfNormal", "Exponential"]
+        if half not in better and _is_distribution(getattr(pm, half, None), pm):
+            better.insert(0, half)  # HalfCauchy for Cauchy, HalfStudentT for StudentT
+        raise MlmError(
+            f"{where}: {prior.name}{what} must be positive, but {shown} puts mass on "
+            f"negative values; use a positive distribution such as {', '.join(better)}, "
+            "Gamma or Uniform(0, upper)"
+        )
+    return arguments
+
+
+def _is_distribution(value, pm) -> bool:
+    return isinstance(value, type) and issubclass(value, pm.Distribution)
+
+
+def _call(distribution: str, *arguments: str) -> str:
+    return f"pm.{distribution}({', '.join(a for a in arguments if a)})"
+
+
 class _Writer:
     """Lines of build()'s body, before and inside the `with pm.Model` block."""
 
@@ -171,11 +251,38 @@ class _Writer:
         self._data_vars: dict[str, str] = {}  # column or factor key -> tensor name
         self._coords: set[str] = set()
         self.glm = spec.family in ("bernoulli", "poisson")
+        self.given = {p.name: p for p in spec.priors}  # --prior, by parameter name
+        self.names: list[str] = []  # every parameter a --prior may name, in order
         # Without an intercept, the first categorical main effect is coded by all its levels.
         self.full_coding = None
         if INTERCEPT not in spec.terms:
             mains = [t.variables[0] for t in spec.terms if len(t.variables) == 1]
             self.full_coding = next((v for v in mains if v in columns.categorical), None)
+
+    # parameters ---------------------------------------------------------------------
+    def rv(self, name, dist, args, why="", dims="", kind="real", var=None) -> list[str]:
+        """`var = pm.DIST("name", ARGS)` under its comment `why`, or the prior --prior gave."""
+        self.names.append(name)
+        if name in self.given:
+            return self.given_prior(name, var or name, dims, kind, f"{dist}({args})")
+        dims = f"dims={dims}" if dims else ""
+        return [*_comment(why), f"{var or name} = {_call(dist, f'"{name}"', args, dims)}"]
+
+    def given_prior(self, name: str, var: str, dims: str, kind: str, default: str) -> list[str]:
+        """The lines of the prior --prior gave `name`, said so in their comment."""
+        prior = self.given[name]
+        arguments = prior_arguments(prior, kind)
+        dims = f"dims={dims}" if dims else ""
+        square = var.replace("sigma", "sigma2", 1)
+        on = f", on the variance {square} ({name} is its square root)" if prior.variance else ""
+        note = _comment(f"{name}: set by --prior '{prior.source}'{on}; mlm's default: {default}.")
+        if not prior.variance:
+            return [*note, f"{var} = {_call(prior.distribution, f'"{name}"', arguments, dims)}"]
+        return [
+            *note,
+            f"{square} = {_call(prior.distribution, f'"{square}"', arguments, dims)}",
+            f"{var} = {_call('Deterministic', f'"{name}"', f'pm.math.sqrt({square})', dims)}",
+        ]
 
     # data ---------------------------------------------------------------------------
     def numeric(self, column: str) -> str:
@@ -229,24 +336,24 @@ class _Writer:
         spec, glm = self.spec, self.glm
         if term.is_intercept:
             if spec.family == "bernoulli":
-                prior = 'pm.Normal("Intercept", mu=0, sigma=2.5)'
+                args = "mu=0, sigma=2.5"
                 why = (
                     "Intercept: the log-odds when every predictor is 0; sd 2.5 spans "
                     "probabilities 0.01 to 0.99."
                 )
             elif spec.family == "poisson":
-                prior = 'pm.Normal("Intercept", mu=np.log(y.mean()), sigma=2.5)'
+                args = "mu=np.log(y.mean()), sigma=2.5"
                 why = (
                     "Intercept: the log mean count when every predictor is 0, centred on the "
                     "data's."
                 )
             else:
-                prior = 'pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)'
+                args = "mu=y.mean(), sigma=5 * y_sd"
                 why = (
                     "Intercept: the outcome when every predictor is 0 (and at reference levels); "
                     "wide, as 0 may lie far from the data."
                 )
-            self.priors += [*_comment(why), f"intercept = {prior}"]
+            self.priors += self.rv("Intercept", "Normal", args, why, var="intercept")
             return "intercept"
         cats = [v for v in term.variables if v in self.columns.categorical]
         tensors, arrays = self.product(term.variables)
@@ -264,28 +371,20 @@ class _Writer:
                 f"2.5 {'units of the link' if glm else 'outcome SDs'}."
             )
         if not cats:
-            self.priors += [*_comment(why), f'{name} = pm.Normal("{name}", mu=0, sigma={scale})']
+            self.priors += self.rv(name, "Normal", f"mu=0, sigma={scale}", why)
             return f"{name} * {tensors}"
         if term.variables == (cats[0],) and self.full_coding == cats[0]:
             # No intercept: this factor's levels all get a coefficient (cell means), as in lme4.
             index = self.factor((cats[0],), False)
             why = f"{name}: the mean outcome at each level of {cats[0]}, weakly informative."
             centre = "0" if glm else "y.mean()"
-            self.priors += [
-                *_comment(why),
-                (
-                    f'{name} = pm.Normal("{name}", mu={centre}, sigma={scale.replace("2.5", "5")}, '
-                    f'dims="{cats[0]}")'
-                ),
-            ]
+            args = f"mu={centre}, sigma={scale.replace('2.5', '5')}"
+            self.priors += self.rv(name, "Normal", args, why, dims=f'"{cats[0]}"')
             return f"{name}[{index}]"
         indices = [self.factor((c,), True) for c in cats]
         dims = ", ".join(f'"{c}_effect"' for c in cats)
         dims = f"({dims})" if len(cats) > 1 else dims
-        self.priors += [
-            *_comment(why),
-            f'{name} = pm.Normal("{name}", mu=0, sigma={scale}, dims={dims})',
-        ]
+        self.priors += self.rv(name, "Normal", f"mu=0, sigma={scale}", why, dims=dims)
         if len(cats) == 1:
             effect = f"pt.concatenate([pt.zeros(1), {name}])[{indices[0]}]"
         else:
@@ -312,15 +411,17 @@ class _Writer:
         if not group.correlated:
             (term,), (scale,), (tensors,) = group.terms, scales, products
             what = "an intercept" if term.is_intercept else f"a slope on {term.label}"
+            default_sd = f"The SD's half-normal prior has the scale of {unit}" + (
+                "." if term.is_intercept else f" per SD of {term.label}."
+            )
             self.priors += [
                 "",
                 *_comment(
                     f"{_bar(group)}: {what} per level of {group.factor_label}, non-centered "
-                    "(u = z * sigma) so it samples well even when sigma is near 0. The SD's "
-                    f"half-normal prior has the scale of {unit}"
-                    + ("." if term.is_intercept else f" per SD of {term.label}.")
+                    "(u = z * sigma) so it samples well even when sigma is near 0."
+                    + ("" if f"sigma_{name}" in self.given else f" {default_sd}")
                 ),
-                f'sigma_{name} = pm.HalfNormal("sigma_{name}", sigma={scale})',
+                *self.rv(f"sigma_{name}", "HalfNormal", f"sigma={scale}", kind="sd"),
                 f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims="{coord}")',
                 (
                     f'u_{name} = pm.Deterministic("u_{name}", z_{name} * sigma_{name}, '
@@ -333,18 +434,33 @@ class _Writer:
         self.coords.append(f'"{effect}": [{labels}],')
         self.coords.append(f'"{effect}_corr": [{labels}],')
         n = len(group.terms)
+        sds = f"and half-normal SDs on the scale of {unit} per SD of each column"
+        sd_dist = f"pm.HalfNormal.dist(sigma=np.array([{', '.join(scales)}]), shape={n})"
+        self.names.append(f"sigma_{name}")
+        prior = self.given.get(f"sigma_{name}")
+        if prior is not None:
+            if prior.variance:
+                raise MlmError(
+                    f"--prior {prior.source!r}: sigma_{name} are the SDs of an LKJ covariance, "
+                    f"whose prior (sd_dist) is on the SD scale; write sigma_{name}=..."
+                )
+            sds = (
+                f"and SDs with the prior set by --prior '{prior.source}' (mlm's default: "
+                f"HalfNormal(sigma=[{', '.join(scales)}]))"
+            )
+            sd_dist = _call(
+                f"{prior.distribution}.dist", prior_arguments(prior, "sd"), f"shape={n}"
+            )
         self.priors += [
             "",
             *_comment(
                 f"{_bar(group)}: {lhs} per level of {group.factor_label}, correlated. The "
-                "covariance is an LKJ(2) correlation (mildly favouring small correlations) "
-                f"and half-normal SDs on the scale of {unit} per SD of each column; the "
-                "effects are non-centered, u = z @ chol.T."
+                f"covariance is an LKJ(2) correlation (mildly favouring small correlations) "
+                f"{sds}; the effects are non-centered, u = z @ chol.T."
             ),
             (
                 f'chol_{name}, corr_{name}, sd_{name} = pm.LKJCholeskyCov("chol_{name}", n={n}, '
-                f"eta=2.0, sd_dist=pm.HalfNormal.dist(sigma=np.array([{', '.join(scales)}]), "
-                f"shape={n}), compute_corr=True, store_in_trace=False)"
+                f"eta=2.0, sd_dist={sd_dist}, compute_corr=True, store_in_trace=False)"
             ),
             f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
             f'pm.Deterministic("corr_{name}", corr_{name}, dims=("{effect}", "{effect}_corr"))',
@@ -366,13 +482,9 @@ class _Writer:
         self.priors += ["", f"# The residual SD varies: log(sigma) is linear in {named}."]
         for term in terms:
             if term.is_intercept:
-                self.priors += [
-                    "# log_sigma_Intercept: around the log of the outcome's SD.",
-                    (
-                        'log_sigma_Intercept = pm.Normal("log_sigma_Intercept", mu=np.log(y_sd), '
-                        "sigma=1)"
-                    ),
-                ]
+                why = "log_sigma_Intercept: around the log of the outcome's SD."
+                args = "mu=np.log(y_sd), sigma=1"
+                self.priors += self.rv("log_sigma_Intercept", "Normal", args, why)
                 parts.append("log_sigma_Intercept")
                 continue
             cats = [v for v in term.variables if v in self.columns.categorical]
@@ -383,20 +495,65 @@ class _Writer:
                 f"SD of {term.label}." if arrays else "level."
             )
             if not cats:
-                prior = f'{name} = pm.Normal("{name}", mu=0, sigma={scale})'
-                self.priors += [*_comment(why), prior]
+                self.priors += self.rv(name, "Normal", f"mu=0, sigma={scale}", why)
                 parts.append(f"{name} * {tensors}")
                 continue
             if len(cats) > 1:
                 raise MlmError("--sigma: interactions of two categorical columns are not supported")
             index = self.factor((cats[0],), True)
-            self.priors += [
-                *_comment(why),
-                f'{name} = pm.Normal("{name}", mu=0, sigma={scale}, dims="{cats[0]}_effect")',
-            ]
+            dims = f'"{cats[0]}_effect"'
+            self.priors += self.rv(name, "Normal", f"mu=0, sigma={scale}", why, dims=dims)
             effect = f"pt.concatenate([pt.zeros(1), {name}])[{index}]"
             parts.append(f"{effect} * {tensors}" if tensors else effect)
+        column = _level_column(terms)
+        if column and column in self.columns.categorical:
+            self.names.append(f"sigma (one per level of {column}, in place of log_sigma_*)")
         return " + ".join(parts) or "0"
+
+    def sigma_by_level(self, terms: tuple[Term, ...]) -> str:
+        """One residual SD per level of the --sigma column, with the prior --prior gave it.
+
+        Returns the likelihood's sigma: `sigma[column_]`, or `sigma` for `--sigma "~ 1"`.
+        """
+        prior = self.given["sigma"]
+        log_names = [f"log_sigma_{_joined(t.variables) or 'Intercept'}" for t in terms]
+        column = _level_column(terms)
+        if column is None or (column and column not in self.columns.categorical):
+            numeric = f" ({column!r} is numeric)" if column else ""
+            raise MlmError(
+                f"--prior {prior.source!r}: a prior on sigma with --sigma means one sigma per "
+                "level of its column, which must be one categorical column (as in "
+                f"'~ condition'); {self.spec.sigma_source!r} is not{numeric}. Set priors on "
+                f"{', '.join(log_names)} instead, or make a text column of the levels in data.py"
+            )
+        clash = [p.source for p in self.spec.priors if p.name.startswith("log_sigma_")]
+        if clash:
+            raise MlmError(
+                f"--prior {prior.source!r} gives one sigma per level, in place of "
+                f"{', '.join(log_names)}: drop --prior {', '.join(map(repr, clash))}"
+            )
+        self.names.append("sigma")
+        default = f"log(sigma) linear in {column or '1'}"
+        if not column:
+            self.priors += ["", *self.given_prior("sigma", "sigma", "", "sd", default)]
+            return "sigma"
+        index = self.factor((column,), False)
+        self.priors += [
+            "",
+            f'# The residual SD: one per level of {column} (coords "{column}": every level).',
+            *self.given_prior("sigma", "sigma", f'"{column}"', "sd", default),
+        ]
+        return f"sigma[{index}]"
+
+
+def _level_column(terms: tuple[Term, ...]) -> str | None:
+    """The column of a --sigma formula `~ column` ("" for `~ 1`); None for any other formula."""
+    rest = [t for t in terms if not t.is_intercept]
+    if not rest:
+        return ""
+    if len(rest) == 1 and len(rest[0].variables) == 1:
+        return rest[0].variables[0]
+    return None
 
 
 def _bar(group: GroupTerm) -> str:
@@ -430,39 +587,44 @@ def model_source(spec: ModelSpec, data) -> str:
     linear = [w.fixed(t) for t in spec.terms]
     for group, name in zip(spec.groups, _group_names(spec.groups), strict=True):
         linear += w.group(group, name)
-    log_sigma = w.log_sigma(spec.sigma) if spec.sigma else None
+    log_sigma, sigma = None, "sigma"
+    if spec.sigma and "sigma" in w.given:
+        sigma = w.sigma_by_level(spec.sigma)
+    elif spec.sigma:
+        log_sigma = w.log_sigma(spec.sigma)
 
     family = spec.family
-    needs_y_sd = family in ("gaussian", "student_t")
-    body = [*w.prep, "coords = {", *w.coords, "}"]
-    if needs_y_sd:
-        body += [
-            "# Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.",
-            "y_sd = y.std()",
-        ]
     inner = [*w.data_lines, "", "# Population-level effects.", *w.priors, ""]
-    if family in ("gaussian", "student_t") and log_sigma is None:
-        inner += [
-            "# The residual SD; its prior mean is the outcome's SD.",
-            'sigma = pm.Exponential("sigma", lam=1 / y_sd)',
-        ]
+    if family in ("gaussian", "student_t") and spec.sigma is None:
+        why = "The residual SD; its prior mean is the outcome's SD."
+        inner += w.rv("sigma", "Exponential", "lam=1 / y_sd", why, kind="sd")
     if family == "student_t":
-        inner += [
-            "# Degrees of freedom of the t residuals (Juarez and Steel's prior).",
-            'nu = pm.Gamma("nu", alpha=2, beta=0.1)',
-        ]
+        why = "Degrees of freedom of the t residuals (Juarez and Steel's prior)."
+        inner += w.rv("nu", "Gamma", "alpha=2, beta=0.1", why, kind="positive")
+    unknown = [p for p in spec.priors if p.name not in w.names]
+    if unknown:
+        raise MlmError(
+            f"--prior {unknown[0].source!r}: this model has no parameter {unknown[0].name!r}; "
+            f"its parameters are: {', '.join(w.names)}"
+        )
     predictor = "mu" if family in ("gaussian", "student_t") else "eta"
     inner.append(f"{predictor} = (" + " + ".join(linear) + ")")
     if log_sigma is not None:
         inner.append(f"sigma = pm.math.exp({log_sigma})")
     likelihood = {
-        "gaussian": f'pm.Normal("{spec.response}", mu=mu, sigma=sigma',
-        "student_t": f'pm.StudentT("{spec.response}", nu=nu, mu=mu, sigma=sigma',
+        "gaussian": f'pm.Normal("{spec.response}", mu=mu, sigma={sigma}',
+        "student_t": f'pm.StudentT("{spec.response}", nu=nu, mu=mu, sigma={sigma}',
         "bernoulli": f'pm.Bernoulli("{spec.response}", logit_p=eta',
         "poisson": f'pm.Poisson("{spec.response}", mu=pm.math.exp(eta)',
     }[family]
     inner.append(f'{likelihood}, observed=y, dims="obs")')
 
+    body = [*w.prep, "coords = {", *w.coords, "}"]
+    if any("y_sd" in line for line in inner if not line.startswith("#")):
+        body += [
+            "# Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.",
+            "y_sd = y.std()",
+        ]
     code = "\n".join(body + inner)
     imports = [
         line
@@ -504,7 +666,11 @@ def _docstring(spec: ModelSpec, columns: _Columns) -> str:
         "",
         f"    {lme4_formula(spec)}",
     ]
-    if spec.sigma:
+    by_level = spec.sigma is not None and any(p.name == "sigma" for p in spec.priors)
+    level_column = _level_column(spec.sigma) if by_level else None
+    if by_level:
+        lines += [f"    sigma: one per level of {level_column}"] if level_column else []
+    elif spec.sigma:
         sigma = " + ".join(t.label for t in spec.sigma if not t.is_intercept)
         sigma = sigma if INTERCEPT in spec.sigma else f"0 + {sigma}"
         lines.append(f"    log(sigma) ~ {sigma}")
@@ -513,10 +679,14 @@ def _docstring(spec: ModelSpec, columns: _Columns) -> str:
         f"family {spec.family}" + ("" if link == "identity" else f" with a {link} link") + ". "
         "It is plain PyMC and yours to edit: mlm never rewrites it.",
     ]
-    if columns.categorical:
-        import textwrap
+    import textwrap
 
-        refs = ", ".join(f"{c} -> {r!r}" for c, r in sorted(columns.categorical.items()))
+    coded = {v for t in spec.terms for v in t.variables}
+    if not by_level:
+        coded |= {v for t in spec.sigma or () for v in t.variables}
+    coded = {c: r for c, r in columns.categorical.items() if c in coded}
+    if coded:
+        refs = ", ".join(f"{c} -> {r!r}" for c, r in sorted(coded.items()))
         lines += [
             "",
             *textwrap.wrap(
@@ -532,6 +702,13 @@ def _docstring(spec: ModelSpec, columns: _Columns) -> str:
             "Group effects are non-centered (u = z * sigma): the usual cure for divergences",
             "when a group SD is small. Priors are weakly informative and scaled from the",
             "data, as commented beside each; change them on their lines.",
+        ]
+    if spec.priors:
+        lines += [
+            "",
+            "Priors set by --prior (the others are mlm's defaults, commented beside each):",
+            "",
+            *(f"    {p.source}" for p in spec.priors),
         ]
     lines.append('"""')
     return "\n".join(lines)

@@ -5,11 +5,13 @@ return the same `ModelSpec`. lme4 terms are parsed by formulae (the formula libr
 Bambi); this module only does the bookkeeping formulae leaves to its callers: which
 group terms share one bar (and so one covariance matrix), and `||`. Stata's `mixed`
 syntax is simple enough to read here. The description knows nothing about data or PyMC;
-`mlm.codegen` turns it into a model.py.
+`mlm.codegen` turns it into a model.py. `--prior "NAME=Dist(args)"` texts are read here
+too, as text only: which parameters and distributions exist is codegen's to check.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
@@ -58,6 +60,21 @@ class GroupTerm:
 
 
 @dataclass(frozen=True)
+class Prior:
+    """`--prior "NAME=Dist(args)"`: the prior of one parameter, as the user wrote it.
+
+    `variance` is `NAME^2=...` (or `NAME**2`): the prior is on the square of the SD NAME.
+    """
+
+    name: str
+    distribution: str
+    args: tuple = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+    variance: bool = False
+    source: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What a formula says: response, population terms, group terms, residual scale."""
 
@@ -69,6 +86,7 @@ class ModelSpec:
     categorical: frozenset[str] = field(default_factory=frozenset)  # forced (Stata i.)
     source: str = field(default="", compare=False)
     sigma_source: str = field(default="", compare=False)
+    priors: tuple[Prior, ...] = ()  # --prior overrides of the generated default priors
 
     @property
     def variables(self) -> list[str]:
@@ -83,11 +101,17 @@ class ModelSpec:
         return list(dict.fromkeys(names))
 
 
-def parse(formula: str, sigma: str | None = None, family: str | None = None) -> ModelSpec:
+def parse(
+    formula: str,
+    sigma: str | None = None,
+    family: str | None = None,
+    priors: tuple[str, ...] | list[str] = (),
+) -> ModelSpec:
     """The model a formula describes, in lme4 (`y ~ x + (1 | g)`) or Stata (`mixed ...`) form.
 
     `sigma` is a one-sided formula for log(residual SD), `"~ condition"`; `family` is
-    one of FAMILIES (default: gaussian, or what the Stata command implies).
+    one of FAMILIES (default: gaussian, or what the Stata command implies); `priors` are
+    `"NAME=Dist(args)"` texts (see `parse_prior`).
     """
     text = " ".join(formula.split())
     if not text:
@@ -120,6 +144,8 @@ def parse(formula: str, sigma: str | None = None, family: str | None = None) -> 
             f"student_t, not {spec.family}"
         )
     _check_groups(spec)
+    if priors:
+        spec = _replace(spec, priors=_parse_priors(priors))
     return spec
 
 
@@ -149,6 +175,73 @@ def _replace(spec: ModelSpec, **changes) -> ModelSpec:
     from dataclasses import replace
 
     return replace(spec, **changes)
+
+
+# priors --------------------------------------------------------------------------------
+
+_PRIOR_FORM = "write it as NAME=Distribution(arguments), e.g. --prior 'sigma_group=HalfNormal(1)'"
+
+
+def parse_prior(text: str) -> Prior:
+    """`"sigma_g^2=Gamma(1, beta=1)"` -> Prior("sigma_g", "Gamma", (1,), (("beta", 1),), True).
+
+    The arguments must be Python literals (numbers, mostly); `pm.Gamma(...)` reads as
+    `Gamma(...)`.
+    """
+    source = " ".join(text.split())
+    head, equals, call = source.partition("=")
+    name = head.strip()
+    variance = name.endswith(("^2", "**2"))
+    name = name.removesuffix("^2").removesuffix("**2").strip()
+    if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise MlmError(f"--prior {text!r}: cannot read it; {_PRIOR_FORM}")
+    try:
+        tree = ast.parse(call.strip(), mode="eval").body
+    except SyntaxError:
+        tree = None
+    if isinstance(tree, ast.Attribute | ast.Name):
+        raise MlmError(f"--prior {text!r}: give the distribution's arguments, as in {call}(...)")
+    if not isinstance(tree, ast.Call):
+        raise MlmError(
+            f"--prior {text!r}: {call.strip()!r} is not a distribution call; {_PRIOR_FORM}"
+        )
+    function = tree.func
+    if isinstance(function, ast.Attribute) and ast.unparse(function.value) in ("pm", "pymc"):
+        distribution = function.attr
+    elif isinstance(function, ast.Name):
+        distribution = function.id
+    else:
+        raise MlmError(f"--prior {text!r}: {ast.unparse(function)!r} is not a distribution name")
+    if any(isinstance(a, ast.Starred) for a in tree.args) or any(
+        k.arg is None for k in tree.keywords
+    ):
+        raise MlmError(f"--prior {text!r}: write the arguments out, without * or **")
+    args = tuple(_literal(node, text) for node in tree.args)
+    kwargs = tuple((k.arg, _literal(k.value, text)) for k in tree.keywords)
+    return Prior(name, distribution, args, kwargs, variance, source)
+
+
+def _literal(node: ast.expr, text: str):
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise MlmError(
+            f"--prior {text!r}: {ast.unparse(node)!r} is not a Python literal; --prior takes "
+            "numbers (for a prior computed from the data, edit its line in model.py)"
+        ) from None
+
+
+def _parse_priors(texts) -> tuple[Prior, ...]:
+    priors: dict[str, Prior] = {}
+    for text in texts:
+        prior = parse_prior(text)
+        if prior.name in priors:
+            raise MlmError(
+                f"--prior gives {prior.name} twice: {priors[prior.name].source!r} and "
+                f"{prior.source!r}; keep one"
+            )
+        priors[prior.name] = prior
+    return tuple(priors.values())
 
 
 # lme4 ----------------------------------------------------------------------------------
