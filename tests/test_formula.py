@@ -4,7 +4,8 @@ Fast tests pin the parser, the error messages and the generated code (golden fil
 tests/golden/; regenerate them with MLM_UPDATE_GOLDEN=1 after an intended change).
 Slow tests sample every generated model, compare posteriors with Bambi (and, for the
 correlated intercept and slope, which Bambi does not model, statsmodels MixedLM), and
-check that the example's formula reproduces example_project's posterior.
+check that the example's formula, with the questioner's priors set by --prior,
+reproduces example_project's posterior.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 
 from mlm.codegen import formatted, model_source
 from mlm.errors import MlmError
-from mlm.formula import INTERCEPT, GroupTerm, Term, lme4_formula, parse
+from mlm.formula import INTERCEPT, GroupTerm, Prior, Term, lme4_formula, parse, parse_prior
 
 from conftest import FAST_FIT, REPO, run_mlm
 
@@ -48,7 +49,33 @@ FORMULAS = {
     "student_t": ("y ~ x + (1 | g)", None, "student_t"),
     "bernoulli": ("yb ~ x + (1 | g)", None, "bernoulli"),
     "poisson": ("yc ~ x + (1 | g)", None, "poisson"),
+    # --prior: variance-scale priors, one residual SD per level of b
+    "sigma_by_level": ("y ~ tx + (0 + tx | g)", "~ b", None),
+    # --prior: positional and keyword arguments, an LKJ's sd_dist, nu
+    "priors_correlated": ("y ~ x + (1 + x | g)", None, "student_t"),
 }
+# name -> --prior texts of the formulas above that set priors.
+PRIORS = {
+    "sigma_by_level": (
+        "Intercept=Normal(0, 100)",
+        "b_tx=Normal(0, 100)",
+        "sigma_g_tx^2=Gamma(1, 1)",
+        "sigma**2=Uniform(0, 100)",
+    ),
+    "priors_correlated": (
+        "b_x=StudentT(3, 0, sigma=2.5)",
+        "sigma_g=Exponential(1)",
+        "sigma=pm.HalfCauchy(beta=1)",
+        "nu=Gamma(mu=10, sigma=5)",
+    ),
+}
+# The questioner's priors (example_project/model.py) as --prior options.
+ISSUE_PRIORS = (
+    "Intercept=Normal(0, 100)",
+    "b_tx=Normal(0, 100)",
+    "sigma_group_tx^2=Gamma(1, 1)",
+    "sigma^2=Uniform(0, 100)",
+)
 
 
 def simulate(seed: int = 7, n_groups: int = 24, per_group: int = 20) -> pd.DataFrame:
@@ -102,7 +129,15 @@ def data() -> pd.DataFrame:
 
 def generate(name: str, data: pd.DataFrame) -> str:
     formula, sigma, family = FORMULAS[name]
-    return model_source(parse(formula, sigma=sigma, family=family), data)
+    spec = parse(formula, sigma=sigma, family=family, priors=PRIORS.get(name, ()))
+    return model_source(spec, data)
+
+
+def example_frame() -> pd.DataFrame:
+    """The example's CSV with tx, the 0/1 code of the treated arm."""
+    frame = pd.read_csv(EXAMPLE_CSV)
+    frame["tx"] = (frame["condition"] == "treated").astype(int)
+    return frame
 
 
 def build(source: str, data: pd.DataFrame):
@@ -143,10 +178,13 @@ def test_stata_mixed_reads_as_the_lme4_formula():
     assert lme4_formula(issue) == "y ~ tx + (0 + tx | group)"
 
 
-def test_stata_form_writes_the_same_model_py_as_the_lme4_form():
-    frame = pd.read_csv(EXAMPLE_CSV).assign(tx=lambda d: (d["condition"] == "treated") * 1)
-    stata = parse("mixed y tx || group: tx, nocons residuals(independent, by(condition))")
-    lme4 = parse("y ~ tx + (0 + tx | group)", sigma="~ condition")
+@pytest.mark.parametrize("priors", [(), ISSUE_PRIORS])
+def test_stata_form_writes_the_same_model_py_as_the_lme4_form(priors):
+    frame = example_frame()
+    stata = parse(
+        "mixed y tx || group: tx, nocons residuals(independent, by(condition))", priors=priors
+    )
+    lme4 = parse("y ~ tx + (0 + tx | group)", sigma="~ condition", priors=priors)
     assert model_source(stata, frame) == model_source(lme4, frame)
 
 
@@ -252,11 +290,123 @@ def test_generated_model_reads_levels_from_the_data_it_is_given(data):
     assert len(build(generate("interaction_star", data), fewer).coords["g"]) == 5
 
 
+# priors set with --prior -------------------------------------------------------------------
+
+
+def test_prior_text_reads_positional_keyword_and_variance_forms():
+    prior = parse_prior("sigma_g^2=Gamma(1, beta=1)")
+    assert prior == Prior("sigma_g", "Gamma", (1,), (("beta", 1),), variance=True)
+    assert parse_prior("sigma_g ** 2 = pm.Gamma(1, 1)") == Prior(
+        "sigma_g", "Gamma", (1, 1), (), True
+    )
+    assert parse_prior("b_x=Normal(-1, 2.5)").args == (-1, 2.5)
+
+
+def test_prior_on_sigma_with_a_categorical_sigma_formula_gives_one_sd_per_level():
+    frame = example_frame()
+    spec = parse("y ~ tx + (0 + tx | group)", sigma="~ condition", priors=ISSUE_PRIORS)
+    source = model_source(spec, frame)
+    assert 'sigma2 = pm.Uniform("sigma2", lower=0, upper=100, dims="condition")' in source
+    assert 'sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2), dims="condition")' in source
+    assert 'sigma2_group_tx = pm.Gamma("sigma2_group_tx", alpha=1, beta=1)' in source
+    assert 'intercept = pm.Normal("Intercept", mu=0, sigma=100)' in source
+    assert "sigma=sigma[condition_]" in source
+    assert "Priors set by --prior" in source and "\n    sigma^2=Uniform(0, 100)\n" in source
+    assert "mlm's default: log(sigma) linear in condition" in " ".join(source.split())
+    model = build(source, frame)
+    assert list(model.coords["condition"]) == ["control", "treated"]  # every level, no reference
+    assert model.named_vars_to_dims["sigma"] == ("condition",)
+    free = {rv.name for rv in model.free_RVs}
+    assert free == {"Intercept", "b_tx", "sigma2_group_tx", "z_group_tx", "sigma2"}
+    # Without a prior on sigma the residual SD keeps its log link and mlm's default priors.
+    plain = model_source(parse("y ~ tx + (0 + tx | group)", sigma="~ condition"), frame)
+    assert "log_sigma_condition" in plain and "--prior" not in plain
+
+
+def test_prior_on_sigma_without_a_sigma_formula_replaces_the_one_residual_sd(data):
+    spec = parse("y ~ x + (1 | g)", priors=["sigma=HalfNormal(2)"])
+    source = model_source(spec, data)
+    assert 'sigma = pm.HalfNormal("sigma", sigma=2)' in source
+    assert 'sigma = pm.Exponential("sigma"' not in source
+
+
+ISSUE_FORMULA = ("y ~ tx + (0 + tx | group)", "~ condition")
+# --prior text -> what the message must say; each is a different fault.
+BAD_PRIORS = {
+    "b_dose=Normal(0, 1)": "this model has no parameter 'b_dose'; its parameters are: Intercept, "
+    "b_tx, sigma_group_tx, log_sigma_Intercept, log_sigma_condition, sigma (one per level",
+    "b_txx=Normal(0, 1)": "no parameter 'b_txx' (did you mean b_tx?)",
+    "b_tx=Nromal(0, 1)": "PyMC has no distribution 'Nromal'; did you mean Normal",
+    "b_tx=Normal(0, scale=1)": "Normal takes mu, sigma, tau; got an unexpected keyword argument "
+    "'scale'",
+    "b_tx=Normal(0, 1, 2, 3)": "Normal takes mu, sigma, tau; too many positional arguments",
+    "sigma=Gamma(1)": "PyMC cannot make Gamma(alpha=1): Incompatible parameterization",
+    "b_tx^2=Gamma(1, 1)": "only a standard deviation (sigma, sigma_*) takes a prior on its "
+    "variance; b_tx is not one",
+    "sigma_group_tx=Normal(0, 1)": "sigma_group_tx is a standard deviation and must be positive, "
+    "but Normal(mu=0, sigma=1) puts mass on negative values; use a positive distribution such "
+    "as HalfNormal",
+    "sigma^2=Cauchy(0, 1)": "sigma^2 is a variance and must be positive, but Cauchy(alpha=0, "
+    "beta=1) puts mass on negative values; use a positive distribution such as HalfCauchy",
+    "sigma=Uniform(-1, 1)": "Uniform(lower=-1, upper=1) puts mass on negative values",
+    "sigma=Poisson(3)": "Poisson is discrete",
+    "sigma=MvNormal(mu=[1, 1], cov=[[1, 0], [0, 1]])": "MvNormal is multivariate",
+    "b_tx=Normal(0, y_sd)": "'y_sd' is not a Python literal",
+    "b_tx Normal(0, 1)": "cannot read it; write it as NAME=Distribution(arguments)",
+    "b_tx=Normal(0, 1": "'Normal(0, 1' is not a distribution call",
+    "b_tx=Normal": "give the distribution's arguments",
+}
+
+
+@pytest.mark.parametrize("prior", BAD_PRIORS)
+def test_bad_prior_is_refused_with_a_message_naming_the_fault(prior):
+    formula, sigma = ISSUE_FORMULA
+    with pytest.raises(MlmError) as caught:
+        model_source(parse(formula, sigma=sigma, priors=[prior]), example_frame())
+    assert str(caught.value).startswith(f"--prior {prior!r}")
+    assert BAD_PRIORS[prior] in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("sigma", "priors", "message"),
+    [
+        (
+            "~ tx",
+            ["sigma=HalfNormal(1)"],
+            "one categorical column (as in '~ condition'); '~ tx' "
+            "is not ('tx' is numeric). Set priors on log_sigma_Intercept, log_sigma_tx instead",
+        ),
+        (
+            "~ condition",
+            ["sigma=HalfNormal(1)", "log_sigma_condition=Normal(0, 1)"],
+            "in place of log_sigma_Intercept, log_sigma_condition: drop --prior "
+            "'log_sigma_condition=Normal(0, 1)'",
+        ),
+        (None, ["sigma=HalfNormal(1)", "sigma^2=Gamma(1, 1)"], "--prior gives sigma twice"),
+    ],
+)
+def test_prior_on_sigma_that_does_not_fit_the_sigma_formula_is_explained(sigma, priors, message):
+    with pytest.raises(MlmError) as caught:
+        model_source(parse(ISSUE_FORMULA[0], sigma=sigma, priors=priors), example_frame())
+    assert message in str(caught.value)
+
+
+def test_variance_prior_on_correlated_sds_is_refused(data):
+    with pytest.raises(MlmError, match=r"SDs of an LKJ covariance, whose prior .* SD scale"):
+        model_source(parse("y ~ x + (1 + x | g)", priors=["sigma_g^2=Gamma(1, 1)"]), data)
+
+
 def test_every_formula_is_sampled_by_some_test():
     assert set(FORMULAS) == SAMPLED_ELSEWHERE | set(SAMPLED_HERE)
 
 
-SAMPLED_HERE = ["intercept_slope", "interaction_colon", "minus_one"]
+SAMPLED_HERE = [
+    "intercept_slope",
+    "interaction_colon",
+    "minus_one",
+    "sigma_by_level",
+    "priors_correlated",
+]
 
 
 @pytest.mark.slow
@@ -283,11 +433,11 @@ def _fit(model, draws=DRAWS, seed=11):
         return pm.sample(draws=draws, tune=DRAWS, chains=2, random_seed=seed, progressbar=False)
 
 
-def _stats(idata, name):
+def _stats(idata, name, coords=None):
     """Posterior mean, SD and MC standard error of each cell of a variable, flattened."""
     import arviz as az
 
-    table = az.summary(idata, var_names=[name], round_to="none", kind="all")
+    table = az.summary(idata, var_names=[name], coords=coords, round_to="none", kind="all")
     return table["mean"].to_numpy(), table["sd"].to_numpy(), table["mcse_mean"].to_numpy()
 
 
@@ -397,30 +547,6 @@ def test_correlated_intercept_and_slope_agree_with_statsmodels_mixedlm(data):
 
 # the example ----------------------------------------------------------------------------------
 
-# example_project/model.py's structure (group effects in the treated arm only, a residual
-# SD per arm) with the generator's priors instead of the questioner's, written by hand.
-HAND_WRITTEN = """
-import numpy as np
-import pymc as pm
-
-
-def build(data):
-    treated = (data["condition"] == "treated").to_numpy().astype(int)
-    groups = np.sort(data.loc[treated == 1, "group"].unique())
-    group_idx = np.searchsorted(groups, data["group"].to_numpy()).clip(0, len(groups) - 1)
-    y = data["y"].to_numpy()
-    with pm.Model(coords={"group": groups}) as model:
-        b0 = pm.Normal("b0", mu=y.mean(), sigma=5 * y.std())
-        b1 = pm.Normal("b1", mu=0, sigma=2.5 * y.std() / treated.std())
-        sigma_u = pm.HalfNormal("sigma_u", sigma=y.std() / treated.std())
-        a0 = pm.Normal("a0", mu=np.log(y.std()), sigma=1)
-        a1 = pm.Normal("a1", mu=0, sigma=1)
-        z = pm.Normal("z", 0, 1, dims="group")
-        mu = b0 + b1 * treated + z[group_idx] * sigma_u * treated
-        pm.Normal("y", mu=mu, sigma=pm.math.exp(a0 + a1 * treated), observed=y)
-    return model
-"""
-
 
 def _module(path: Path):
     spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
@@ -430,53 +556,55 @@ def _module(path: Path):
 
 
 @pytest.mark.slow
-def test_issue_formula_on_the_example_csv_gives_the_example_posterior():
-    frame = pd.read_csv(EXAMPLE_CSV)
-    frame["tx"] = (frame["condition"] == "treated").astype(int)
-    spec = parse("y ~ tx + (0 + tx | group)", sigma="~ condition")
-    ours = _fit(build(model_source(spec, frame), frame), draws=1500)
-    namespace: dict = {}
-    exec(HAND_WRITTEN, namespace)
-    hand = _fit(namespace["build"](frame), draws=1500, seed=5)
-    # Same model, same priors: within 3 MC SEs.
-    pairs = {
-        "Intercept": "b0",
-        "b_tx": "b1",
-        "sigma_group_tx": "sigma_u",
-        "log_sigma_Intercept": "a0",
-        "log_sigma_condition": "a1",
-    }
-    assert_agree(ours, hand, pairs, slack=0.0)
-    # example_project/model.py itself has the questioner's priors (on variances, Uniform on
-    # the residual variances): its means differ from ours by prior, a fraction of an SD.
+def test_issue_formula_with_the_questioners_priors_gives_the_example_posterior():
+    """The issue's check: the formula and --prior options reproduce example_project/model.py.
+
+    Same likelihood, same priors (on the variances, one residual variance per arm), so every
+    posterior mean agrees within 3 combined MC SEs, with no slack.
+    """
+    frame = example_frame()
+    spec = parse(ISSUE_FORMULA[0], sigma=ISSUE_FORMULA[1], priors=ISSUE_PRIORS)
+    ours_model = build(model_source(spec, frame), frame)
     example = _module(REPO / "example_project" / "model.py")
-    reference = _fit(example.build(_module(REPO / "example_project" / "data.py").load()), 1500)
-    post = ours["posterior"]
-    log_sigma = post["log_sigma_Intercept"].to_numpy()
-    sigma_e = {
-        "control": np.exp(log_sigma),
-        "treated": np.exp(log_sigma + post["log_sigma_condition"].to_numpy()[..., 0]),
+    data = _module(REPO / "example_project" / "data.py").load()
+    theirs_model = example.build(data)
+    # Controls each have a group of their own (11..110). The generated (0 + tx | group) gives
+    # those groups effects too, but tx = 0 multiplies them away, so they are draws from the
+    # prior; example_project keeps the treated arm's groups only. Compare the shared ones.
+    therapy = list(theirs_model.coords["group"])
+    assert therapy == [str(g) for g in range(1, 11)]
+    assert list(ours_model.coords["group"]) == [str(g) for g in sorted(frame["group"].unique())]
+    assert list(ours_model.coords["condition"]) == list(theirs_model.coords["condition"])
+
+    ours = _fit(ours_model, draws=1500)
+    theirs = _fit(theirs_model, draws=1500, seed=5)
+    pairs = {
+        "Intercept": ("b0", None),
+        "b_tx": ("b1", None),
+        "sigma_group_tx": ("sigma_u", None),
+        "sigma": ("sigma_e", None),  # control, treated
+        "u_group_tx": ("u", {"group": therapy}),
     }
-    for mine, theirs in (
-        (post["Intercept"], "b0"),
-        (post["b_tx"], "b1"),
-        (post["sigma_group_tx"], "sigma_u"),
-    ):
-        draws = reference["posterior"][theirs].to_numpy()
-        assert abs(float(mine.mean()) - draws.mean()) < 0.25 * draws.std(), theirs
-    for level, values in sigma_e.items():
-        draws = reference["posterior"]["sigma_e"].sel(condition=level).to_numpy()
-        assert abs(values.mean() - draws.mean()) < 0.25 * draws.std(), level
+    rows = []
+    for mine, (other, coords) in pairs.items():
+        m1, _, e1 = _stats(ours, mine, coords)
+        m2, _, e2 = _stats(theirs, other, coords)
+        assert m1.shape == m2.shape, (mine, other)
+        for k in range(len(m1)):
+            label = mine if len(m1) == 1 else f"{mine}[{k}]"
+            rows.append((label, m1[k], m2[k], abs(m1[k] - m2[k]), 3 * np.hypot(e1[k], e2[k])))
+    print("\nparameter           ours  example   |diff|  3 MC SE")
+    for label, a, b, diff, bound in rows:
+        print(f"{label:16s} {a:8.4f} {b:8.4f} {diff:8.4f} {bound:8.4f}")
+    assert all(diff <= bound for *_, diff, bound in rows), rows
 
 
 # the command line ---------------------------------------------------------------------------
 
 
 def _issue_csv(folder: Path) -> Path:
-    frame = pd.read_csv(EXAMPLE_CSV)
-    frame["tx"] = (frame["condition"] == "treated").astype(int)
     path = folder / "trial.csv"
-    frame.to_csv(path, index=False)
+    example_frame().to_csv(path, index=False)
     return path
 
 
@@ -555,3 +683,44 @@ def test_generate_model_writes_model_py_or_a_variant_and_never_overwrites_silent
     shutil.rmtree(root / "models")
     unknown = run_mlm("generate", "model", "--formula", "score ~ hour", "--force", cwd=root)
     assert unknown.returncode == 1 and "'hour', not in the data" in unknown.stderr
+
+
+TEMPLATE_FORMULA = "score ~ hours + (1 | school)"
+# One bad --prior per kind of fault, on the template's data, and what the message says.
+CLI_BAD_PRIORS = {
+    "unknown name": (
+        "b_hour=Normal(0, 1)",
+        "no parameter 'b_hour' (did you mean b_hours?); its parameters are: Intercept, b_hours, "
+        "sigma_school, sigma",
+    ),
+    "unknown distribution": ("b_hours=Gaussian(0, 1)", "PyMC has no distribution 'Gaussian'"),
+    "bad arguments": ("b_hours=Normal(0, sd=1)", "unexpected keyword argument 'sd'"),
+    "variance of a non-SD": ("Intercept^2=Gamma(1, 1)", "Intercept is not one"),
+    "unbounded SD prior": ("sigma_school=Normal(0, 1)", "use a positive distribution such as"),
+    "malformed": ("sigma_school:HalfNormal(1)", "write it as NAME=Distribution(arguments)"),
+}
+
+
+@pytest.mark.parametrize("fault", CLI_BAD_PRIORS)
+def test_new_with_a_bad_prior_exits_1_naming_the_fault_and_leaves_nothing(tmp_path, fault):
+    prior, message = CLI_BAD_PRIORS[fault]
+    done = run_mlm("new", "trial", "--formula", TEMPLATE_FORMULA, "--prior", prior, cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"--prior {prior!r}" in done.stderr and message in " ".join(done.stderr.split())
+    assert not (tmp_path / "trial").exists()
+
+
+def test_generate_model_with_priors_writes_them_and_says_so(tmp_path):
+    root = tmp_path / "trial"
+    assert run_mlm("new", "trial", cwd=tmp_path).returncode == 0
+    priors = ["--prior", "sigma_school^2=Gamma(2, 1)", "--prior", "b_hours=Normal(0, 10)"]
+    done = run_mlm("generate", "model", "wide", "--formula", TEMPLATE_FORMULA, *priors, cwd=root)
+    assert done.returncode == 0, done.stderr
+    source = (root / "models" / "wide.py").read_text()
+    assert 'sigma2_school = pm.Gamma("sigma2_school", alpha=2, beta=1)' in source
+    assert 'b_hours = pm.Normal("b_hours", mu=0, sigma=10)' in source
+    assert "Priors set by --prior" in source
+    alone = run_mlm("generate", "model", "other", "--prior", "b_hours=Normal(0, 1)", cwd=root)
+    assert alone.returncode == 1 and "--prior needs --formula" in alone.stderr
+    fresh = run_mlm("new", "other", "--prior", "b_hours=Normal(0, 1)", cwd=tmp_path)
+    assert fresh.returncode == 1 and "--prior and --data need --formula" in fresh.stderr

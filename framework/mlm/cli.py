@@ -117,12 +117,26 @@ FormulaOption = Annotated[
 SigmaOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
-        "--sigma", help="One-sided formula for log(residual SD), e.g. '~ condition'.", metavar="G"
+        "--sigma",
+        help="One-sided formula for log(residual SD), e.g. '~ condition' (with a --prior on "
+        "sigma: one residual SD per level of that column).",
+        metavar="G",
     ),
 ]
 FamilyOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--family", help="gaussian (default), student_t, bernoulli or poisson."),
+]
+PriorOption = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--prior",
+        help="Replace one generated prior, e.g. 'b_tx=Normal(0, 100)', or put an SD's prior "
+        "on its variance, 'sigma_group^2=Gamma(1, 1)'. NAME is a parameter of the model "
+        "(Intercept, b_x, sigma_g, sigma, log_sigma_x, nu), Dist a PyMC distribution, the "
+        "arguments numbers. Repeatable.",
+        metavar="NAME=Dist(args)",
+    ),
 ]
 
 
@@ -132,6 +146,7 @@ def new(
     formula: FormulaOption = None,
     sigma: SigmaOption = None,
     family: FamilyOption = None,
+    prior: PriorOption = None,
     data: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -144,17 +159,20 @@ def new(
     """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`).
 
     With --formula, model.py (and graphics.py, tests/) are written from the formula, as
-    plain PyMC to read and edit; with --data too, data.py reads that CSV.
+    plain PyMC to read and edit; with --data too, data.py reads that CSV. Each --prior
+    replaces one default prior, and model.py says so beside it.
     """
     from mlm.template import new_formula_project, new_project
 
     with handled():
         if formula is None:
-            if sigma or family or data:
-                raise MlmError("--sigma, --family and --data need --formula")
+            if sigma or family or data or prior:
+                raise MlmError("--sigma, --family, --prior and --data need --formula")
             path = new_project(name, Path.cwd())
         else:
-            path = new_formula_project(name, Path.cwd(), formula, sigma, family, data)
+            path = new_formula_project(
+                name, Path.cwd(), formula, sigma, family, data, priors=prior or ()
+            )
             out.print(f"wrote [bold]{name}/model.py[/] from {escape(formula)}")
         out.print(f"created [bold]{path}[/]")
         out.print(f"next: [bold]cd {name} && mlm run[/]  (samples the model, draws the figures)")
@@ -299,11 +317,15 @@ def generate_model(
     formula: FormulaOption = None,
     sigma: SigmaOption = None,
     family: FamilyOption = None,
+    prior: PriorOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the file --formula would write.")
     ] = False,
 ) -> None:
-    """Copy a model variant to models/NAME.py, or write one from --formula, to edit."""
+    """Copy a model variant to models/NAME.py, or write one from --formula, to edit.
+
+    Each --prior replaces one of the formula's default priors.
+    """
     with handled():
         project = _project(ctx)
         if formula is not None:
@@ -311,12 +333,16 @@ def generate_model(
 
             if source is not None:
                 raise MlmError("give either --from (copy a variant) or --formula, not both")
-            path = write_formula_model(project, name, formula, sigma, family, force)
+            path = write_formula_model(
+                project, name, formula, sigma, family, force, priors=prior or ()
+            )
             out.print(
                 f"wrote {path.relative_to(project.root)} from {escape(formula)}; edit it, "
                 "then `mlm run` fits it"
             )
             return
+        if prior:
+            raise MlmError("--prior needs --formula (a copied variant keeps its priors)")
         if name is None or sigma or family or force:
             raise MlmError("give NAME (to copy model.py to models/NAME.py) or --formula")
         path = project.new_variant(name, source)

@@ -603,9 +603,13 @@ def model_source(spec: ModelSpec, data) -> str:
         inner += w.rv("nu", "Gamma", "alpha=2, beta=0.1", why, kind="positive")
     unknown = [p for p in spec.priors if p.name not in w.names]
     if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0].name, w.names, n=1)
         raise MlmError(
-            f"--prior {unknown[0].source!r}: this model has no parameter {unknown[0].name!r}; "
-            f"its parameters are: {', '.join(w.names)}"
+            f"--prior {unknown[0].source!r}: this model has no parameter {unknown[0].name!r}"
+            + (f" (did you mean {close[0]}?)" if close else "")
+            + f"; its parameters are: {', '.join(w.names)}"
         )
     predictor = "mu" if family in ("gaussian", "student_t") else "eta"
     inner.append(f"{predictor} = (" + " + ".join(linear) + ")")

@@ -190,9 +190,9 @@ def parse_prior(text: str) -> Prior:
     """
     source = " ".join(text.split())
     head, equals, call = source.partition("=")
-    name = head.strip()
+    name = "".join(head.split())
     variance = name.endswith(("^2", "**2"))
-    name = name.removesuffix("^2").removesuffix("**2").strip()
+    name = name.removesuffix("^2").removesuffix("**2")
     if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise MlmError(f"--prior {text!r}: cannot read it; {_PRIOR_FORM}")
     try:

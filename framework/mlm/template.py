@@ -58,18 +58,20 @@ def new_formula_project(
     sigma: str | None = None,
     family: str | None = None,
     data_file: Path | None = None,
+    priors: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """A new project whose model.py (and graphics, tests) is written from `formula`.
 
     With `data_file`, the CSV is copied to data/ and read by a generated data.py;
     otherwise the template's simulated data stay and the formula must use their columns.
-    A formula that does not fit the data leaves nothing behind.
+    `priors` are "NAME=Dist(args)" texts that replace generated default priors. A formula
+    that does not fit the data, or a prior that does not fit the model, leaves nothing behind.
     """
     import shutil
 
     from mlm.formula import parse
 
-    spec = parse(formula, sigma=sigma, family=family)
+    spec = parse(formula, sigma=sigma, family=family, priors=priors)
     if data_file is not None:
         data_file = Path(data_file)
         if not data_file.is_file():
@@ -136,12 +138,16 @@ def write_formula_model(
     sigma: str | None = None,
     family: str | None = None,
     force: bool = False,
+    priors: list[str] | tuple[str, ...] = (),
 ) -> Path:
-    """Write model.py (no name) or models/NAME.py from `formula`, checked on the project's data."""
+    """Write model.py (no name) or models/NAME.py from `formula`, checked on the project's data.
+
+    `priors` are "NAME=Dist(args)" texts that replace generated default priors.
+    """
     from mlm import codegen
     from mlm.formula import parse
 
-    spec = parse(formula, sigma=sigma, family=family)
+    spec = parse(formula, sigma=sigma, family=family, priors=priors)
     if name is None:
         target = project.root / "model.py"
     else:

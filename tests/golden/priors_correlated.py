@@ -1,0 +1,77 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    y ~ x + (1 + x | g)
+
+family student_t. It is plain PyMC and yours to edit: mlm never rewrites it.
+
+Group effects are non-centered (u = z * sigma): the usual cure for divergences
+when a group SD is small. Priors are weakly informative and scaled from the
+data, as commented beside each; change them on their lines.
+
+Priors set by --prior (the others are mlm's defaults, commented beside each):
+
+    b_x=StudentT(3, 0, sigma=2.5)
+    sigma_g=Exponential(1)
+    sigma=pm.HalfCauchy(beta=1)
+    nu=Gamma(mu=10, sigma=5)
+"""
+
+import pandas as pd
+import pymc as pm
+
+
+def build(data):
+    """The model of y on x, with effects varying by g."""
+    y = data["y"].to_numpy(dtype=float)
+    x = data["x"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    coords = {
+        "obs": data.index.to_numpy(),
+        "g": [str(v) for v in g_levels],
+        "g_effect": ["Intercept", "x"],
+        "g_effect_corr": ["Intercept", "x"],
+    }
+    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
+    y_sd = y.std()
+
+    with pm.Model(coords=coords) as model:
+        x_ = pm.Data("x", x, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+
+        # Population-level effects.
+        # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
+        # may lie far from the data.
+        intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
+        # b_x: set by --prior 'b_x=StudentT(3, 0, sigma=2.5)'; mlm's default: Normal(mu=0,
+        # sigma=2.5 * y_sd / x.std()).
+        b_x = pm.StudentT("b_x", nu=3, mu=0, sigma=2.5)
+
+        # (1 + x | g): an intercept and a slope on x per level of g, correlated. The covariance
+        # is an LKJ(2) correlation (mildly favouring small correlations) and SDs with the prior
+        # set by --prior 'sigma_g=Exponential(1)' (mlm's default: HalfNormal(sigma=[y_sd, y_sd /
+        # x.std()])); the effects are non-centered, u = z @ chol.T.
+        chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
+            "chol_g",
+            n=2,
+            eta=2.0,
+            sd_dist=pm.Exponential.dist(lam=1, shape=2),
+            compute_corr=True,
+            store_in_trace=False,
+        )
+        pm.Deterministic("sigma_g", sd_g, dims="g_effect")
+        pm.Deterministic("corr_g", corr_g, dims=("g_effect", "g_effect_corr"))
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))
+        u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))
+
+        # sigma: set by --prior 'sigma=pm.HalfCauchy(beta=1)'; mlm's default: Exponential(lam=1
+        # / y_sd).
+        sigma = pm.HalfCauchy("sigma", beta=1)
+        # nu: set by --prior 'nu=Gamma(mu=10, sigma=5)'; mlm's default: Gamma(alpha=2,
+        # beta=0.1).
+        nu = pm.Gamma("nu", mu=10, sigma=5)
+        mu = intercept + b_x * x_ + u_g[g_, 0] + u_g[g_, 1] * x_
+        pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=y, dims="obs")
+
+    return model

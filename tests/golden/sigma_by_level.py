@@ -1,0 +1,69 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    y ~ tx + (0 + tx | g)
+    sigma: one per level of b
+
+family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
+
+Group effects are non-centered (u = z * sigma): the usual cure for divergences
+when a group SD is small. Priors are weakly informative and scaled from the
+data, as commented beside each; change them on their lines.
+
+Priors set by --prior (the others are mlm's defaults, commented beside each):
+
+    Intercept=Normal(0, 100)
+    b_tx=Normal(0, 100)
+    sigma_g_tx^2=Gamma(1, 1)
+    sigma**2=Uniform(0, 100)
+"""
+
+import pandas as pd
+import pymc as pm
+
+
+def build(data):
+    """The model of y on tx, with effects varying by g."""
+    y = data["y"].to_numpy(dtype=float)
+    tx = data["tx"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    b_idx, b_levels = pd.factorize(data["b"], sort=True)
+    coords = {
+        "obs": data.index.to_numpy(),
+        "g": [str(v) for v in g_levels],
+        "b": [str(v) for v in b_levels],
+    }
+
+    with pm.Model(coords=coords) as model:
+        tx_ = pm.Data("tx", tx, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+        b_ = pm.Data("b_idx", b_idx, dims="obs")
+
+        # Population-level effects.
+        # Intercept: set by --prior 'Intercept=Normal(0, 100)'; mlm's default:
+        # Normal(mu=y.mean(), sigma=5 * y_sd).
+        intercept = pm.Normal("Intercept", mu=0, sigma=100)
+        # b_tx: set by --prior 'b_tx=Normal(0, 100)'; mlm's default: Normal(mu=0, sigma=2.5 *
+        # y_sd / tx.std()).
+        b_tx = pm.Normal("b_tx", mu=0, sigma=100)
+
+        # (0 + tx | g): a slope on tx per level of g, non-centered (u = z * sigma) so it samples
+        # well even when sigma is near 0.
+        # sigma_g_tx: set by --prior 'sigma_g_tx^2=Gamma(1, 1)', on the variance sigma2_g_tx
+        # (sigma_g_tx is its square root); mlm's default: HalfNormal(sigma=y_sd / tx.std()).
+        sigma2_g_tx = pm.Gamma("sigma2_g_tx", alpha=1, beta=1)
+        sigma_g_tx = pm.Deterministic("sigma_g_tx", pm.math.sqrt(sigma2_g_tx))
+        z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1, dims="g")
+        u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g")
+
+        # The residual SD: one per level of b (coords "b": every level).
+        # sigma: set by --prior 'sigma**2=Uniform(0, 100)', on the variance sigma2 (sigma is its
+        # square root); mlm's default: log(sigma) linear in b.
+        sigma2 = pm.Uniform("sigma2", lower=0, upper=100, dims="b")
+        sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2), dims="b")
+
+        mu = intercept + b_tx * tx_ + u_g_tx[g_] * tx_
+        pm.Normal("y", mu=mu, sigma=sigma[b_], observed=y, dims="obs")
+
+    return model
