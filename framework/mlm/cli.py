@@ -158,9 +158,9 @@ def new(
 ) -> None:
     """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`).
 
-    With --formula, model.py (and graphics.py, tests/) are written from the formula, as
-    plain PyMC to read and edit; with --data too, data.py reads that CSV. Each --prior
-    replaces one default prior, and model.py says so beside it.
+    With --formula, model.py (and graphics.py, tests/) are written from the
+    formula, as plain PyMC to read and edit; with --data too, data.py reads
+    that CSV. Each --prior replaces one default prior; model.py says so.
     """
     from mlm.template import new_formula_project, new_project
 
