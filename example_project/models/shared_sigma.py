@@ -19,6 +19,7 @@ def build(data):
     with pm.Model(coords=coords) as model:
         treated_ = pm.Data("treated", treated, dims="obs")
         group_ = pm.Data("group_idx", group_idx, dims="obs")
+        y_ = pm.Data("y_obs", data["y"].to_numpy(), dims="obs")
 
         b0 = pm.Normal("b0", mu=0, sigma=100)  # questioner's prior: variance 10,000
         b1 = pm.Normal("b1", mu=0, sigma=100)  # questioner's prior: variance 10,000
@@ -33,6 +34,6 @@ def build(data):
         u = pm.Deterministic("u", z * sigma_u, dims="group")
 
         mu = b0 + b1 * treated_ + u[group_] * treated_
-        pm.Normal("y", mu=mu, sigma=sigma_e, observed=data["y"].to_numpy(), dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma_e, observed=y_, dims="obs")
 
     return model

@@ -19,6 +19,7 @@ class Config:
     seed: int
     figure_format: str = "png"
     figure_dpi: int = 150
+    compile_cache: bool = True
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -49,6 +50,7 @@ def read_config(root: Path) -> Config:
     seed = project.get("seed", 0)
     figure_format = graphics.get("format", "png")
     figure_dpi = graphics.get("dpi", 150)
+    compile_cache = raw.get("fit", {}).get("compile_cache", True)
     checks = [
         ("[project] name", name, str),
         ("[project] seed", seed, int),
@@ -58,6 +60,8 @@ def read_config(root: Path) -> Config:
     for key, value, kind in checks:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise MlmError(f"{path}: {key} must be {kind.__name__}, got {value!r}")
+    if not isinstance(compile_cache, bool):
+        raise MlmError(f"{path}: [fit] compile_cache must be true or false, got {compile_cache!r}")
     if figure_format not in {"png", "pdf", "svg"}:
         raise MlmError(f"{path}: [graphics] format must be png, pdf or svg, got {figure_format!r}")
-    return Config(name, seed, figure_format, figure_dpi, raw)
+    return Config(name, seed, figure_format, figure_dpi, compile_cache, raw)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlm import __version__ as MLM_VERSION
+from mlm import compiled
 from mlm.cache import FILE_MODE, CorruptTrace, atomic_write_json, read_json
 from mlm.errors import MlmError, UserCodeError
 from mlm.fingerprint import (
@@ -346,7 +347,10 @@ class Pipeline:
         model = self.model()
         self._say("fit", f"sampling ({reason})")
         start = time.perf_counter()
-        with _interrupt_guard() as guard:
+        with (
+            _interrupt_guard() as guard,
+            compiled.persistent(self.project.config.compile_cache) as compiles,
+        ):
             idata = self.slots.call("fit", fn, self._providers("fit", model=lambda: model))
         wall = time.perf_counter() - start
         if guard.interrupted:
@@ -375,7 +379,8 @@ class Pipeline:
         }
         self.store.save_trace(self.variant, key, idata, manifest)
         self._memo["idata"] = idata
-        self._say("fit", f"sampled in {wall:.1f} s; trace cached as {key}")
+        reused = " (compiled model reused from disk)" if compiles.loaded else ""
+        self._say("fit", f"sampled in {wall:.1f} s{reused}; trace cached as {key}")
         return self._row("fit", "fresh", "sampled", key, True)
 
     def idata(self):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlm.cache import CACHE_DIR, atomic_write_json, read_json
+from mlm.compiled import persistent
 from mlm.errors import MlmError
 from mlm.fingerprint import code_fingerprints, digest
 from mlm.slots import SlotLoader
@@ -54,6 +55,7 @@ class Study:
     grid: dict = field(default_factory=dict)  # design argument -> list of values
     settings: dict = field(default_factory=lambda: dict(DEFAULTS))
     seed: int = 0
+    compile_cache: bool = True  # mlm.toml [fit] compile_cache; results do not depend on it
 
     @property
     def sbc(self) -> bool:
@@ -312,7 +314,7 @@ def _prior_replicate(study: Study, loader: SlotLoader, design: dict, seed: int):
     shape, compiled, (names, draw) = _COMPILED[key][0]
     values = draw(seed)
     prior = dict(zip(names, values, strict=True))
-    observed = {f"{OBSERVED_PREFIX}{name}": prior[name] for name in shape.observed}
+    observed = {shape.observed[name]: prior[name] for name in shape.observed}
     truth = {}
     for name in shape.summarized:
         for label, element in _elements(name, prior[name], shape.coords.get(name)):
@@ -342,7 +344,7 @@ class ModelShape:
     """A built model reduced to what reusing its compiled form needs."""
 
     graph: Any  # _model_graph(model), the reference to compare later builds with
-    observed: list[str]
+    observed: dict[str, str]  # observed variable -> the shared variable holding its values
     summarized: list[str]
     coords: dict[str, list | None]
     compiled_here: bool = True
@@ -381,6 +383,7 @@ def _same_structure(graph_a, graph_b) -> bool:
 def _compiled_for(study: Study, design: dict, model):
     """A compiled model for `model`: reused (with its data swapped in) when one fits."""
     import numpy as np
+    from pytensor.compile.sharedvalue import SharedVariable
 
     key = (study.root, study.model_file, digest(design))
     if key not in _COMPILED and len(_COMPILED) >= KEEP_DESIGNS:
@@ -392,10 +395,12 @@ def _compiled_for(study: Study, design: dict, model):
             _, observed, _, shared = graph
             updates = {s.name: s.get_value() for s in shared}
             for rv, value in zip(model.observed_RVs, observed, strict=True):
-                updates[f"{OBSERVED_PREFIX}{rv.name}"] = np.asarray(value.data)
+                if not isinstance(value, SharedVariable):  # pm.Data is among `shared`
+                    updates[f"{OBSERVED_PREFIX}{rv.name}"] = np.asarray(value.data)
             known = {var.name for var in compiled.shared_var_keys}
             return compiled.with_data(**{k: v for k, v in updates.items() if k in known}), shape
-    compiled, shape = _compile(model, study.settings)
+    with persistent(study.compile_cache):
+        compiled, shape = _compile(model, study.settings)
     cached.append((shape, compiled))
     del cached[:-KEEP_COMPILED]
     return compiled, shape
@@ -406,18 +411,21 @@ def _compile(model, settings: dict):
     import nutpie
     import pymc as pm
     import pytensor
+    from pytensor.compile.sharedvalue import SharedVariable
 
-    observed = {}
+    observed, holders = {}, {}
     for rv in model.observed_RVs:
         value = model.rvs_to_values[rv]
+        if isinstance(value, SharedVariable) and value.name:  # pm.Data: swappable already
+            holders[rv.name] = value.name
+            continue
         if not hasattr(value, "data"):
             raise MlmError(
-                f"observed variable {rv.name} is not a plain array; a study "
-                "needs build(data) to pass observed values as arrays"
+                f"observed variable {rv.name} is neither an array nor pm.Data; a study "
+                "needs build(data) to pass observed values as one of these"
             )
-        observed[rv.name] = pytensor.shared(
-            np.asarray(value.data), name=f"{OBSERVED_PREFIX}{rv.name}"
-        )
+        holders[rv.name] = f"{OBSERVED_PREFIX}{rv.name}"
+        observed[rv.name] = pytensor.shared(np.asarray(value.data), name=holders[rv.name])
     swappable = pm.observe(model, observed) if observed else model
     compiled = nutpie.compile_pymc_model(swappable)
     # Elements of variables larger than settings["max_size"] are left out of summaries.
@@ -429,7 +437,7 @@ def _compile(model, settings: dict):
         else None
         for name in summarized
     }
-    return compiled, ModelShape(_model_graph(model), list(observed), summarized, coords)
+    return compiled, ModelShape(_model_graph(model), holders, summarized, coords)
 
 
 def _sample(compiled, settings: dict, seed: int):
@@ -759,7 +767,15 @@ def study_for(project, model_file: str, truth: dict, grid: dict, overrides: dict
             raise MlmError(f"{name} is given both as a truth and as a grid axis")
         if not isinstance(values, list) or not values:
             raise MlmError(f"grid axis {name} needs a list of values")
-    return Study(str(project.root), model_file, dict(truth), dict(grid), settings, project.seed)
+    return Study(
+        str(project.root),
+        model_file,
+        dict(truth),
+        dict(grid),
+        settings,
+        project.seed,
+        project.config.compile_cache,
+    )
 
 
 @dataclass

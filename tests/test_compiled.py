@@ -1,0 +1,120 @@
+"""The compiled-model cache (mlm/compiled.py): nutpie's callbacks reused across processes,
+never for a model or data they were not compiled for, and identical draws either way."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlm import MlmError, Project
+
+from conftest import run_mlm
+
+# One process: build a small hierarchical model, compile it through nutpie (with mlm's
+# cache or without), sample with a fixed seed and report what the cache did.
+SCRIPT = """
+import json, sys
+import numpy as np, nutpie, pymc as pm
+from mlm import compiled
+
+mode, shift, observed_as = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(3)
+group = np.repeat(np.arange(6), 5)
+y = 1.0 + rng.normal(0, 0.7, 6)[group] + rng.normal(0, 1, group.size) + shift
+with pm.Model(coords={"group": range(6)}) as model:
+    g = pm.Data("g", group)
+    observed = pm.Data("y_obs", y) if observed_as == "data" else y
+    mu = pm.Normal("mu", 0, 5)
+    tau = pm.HalfNormal("tau", 1)
+    z = pm.Normal("z", 0, 1, dims="group")
+    sigma = pm.HalfNormal("sigma", 2)
+    pm.Normal("y", mu + z[g] * tau, sigma, observed=observed)
+with compiled.persistent(mode == "cached") as counts:
+    nutpie_model = nutpie.compile_pymc_model(model)
+trace = nutpie.sample(nutpie_model, draws=300, tune=300, chains=2, seed=7, progress_bar=False)
+print(json.dumps({
+    "counts": vars(counts),
+    "mu": trace.posterior["mu"].to_numpy().ravel().tolist(),
+}))
+"""
+
+
+def fit(tmp: Path, mode: str, shift: float = 0.0, observed_as: str = "data") -> dict:
+    script = tmp / "compile_once.py"
+    script.write_text(SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), mode, str(shift), observed_as],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_second_process_reuses_the_compiled_model_and_draws_the_same(tmp_path: Path):
+    fit(tmp_path, "cached")  # compiles, or finds what an earlier run stored
+    again = fit(tmp_path, "cached")
+    assert again["counts"] == {"loaded": 1, "compiled": 0, "fallback": 0}
+    plain = fit(tmp_path, "plain")
+    assert plain["counts"] == {"loaded": 0, "compiled": 0, "fallback": 0}
+    # Same seed, same model: the reused callbacks give exactly nutpie's own draws.
+    np.testing.assert_array_equal(again["mu"], plain["mu"])
+
+
+@pytest.mark.slow
+def test_changed_data_is_never_sampled_with_the_old_data(tmp_path: Path):
+    for observed_as in ("data", "constant"):
+        fit(tmp_path, "cached", 0.0, observed_as)
+        shifted = fit(tmp_path, "cached", 10.0, observed_as)
+        reference = fit(tmp_path, "plain", 10.0, observed_as)
+        np.testing.assert_array_equal(shifted["mu"], reference["mu"])
+        assert np.mean(shifted["mu"]) > 8  # the +10 shift, not the first fit's data
+    # pm.Data reaches the callbacks at run time: the same compiled model serves new values.
+    assert fit(tmp_path, "cached", 20.0, "data")["counts"]["loaded"] == 1
+
+
+def test_when_its_callbacks_do_not_compile_nutpie_compiles_as_usual(monkeypatch):
+    import nutpie
+    import pymc as pm
+    from nutpie import compile_pymc
+
+    from mlm import compiled
+
+    # A callback numba cannot type, as when nutpie's extraction function changes its shape.
+    broken = "def mlm_logp(dim, x_, out_, logp_, user_data_):\n    return extract.moved\n"
+    monkeypatch.setattr(compiled, "LOGP_SOURCE", broken)
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0, 1)
+        pm.Normal("y", mu, 1, observed=np.array([0.1, -0.3, 0.4]))
+    with compiled.persistent() as counts:
+        result = nutpie.compile_pymc_model(model)
+    assert vars(counts) == {"loaded": 0, "compiled": 0, "fallback": 1}
+    trace = nutpie.sample(result, draws=50, tune=50, chains=1, seed=1, progress_bar=False)
+    assert trace.posterior["mu"].size == 50
+    assert compile_pymc._compile_pymc_model_numba is not compiled.compile_numba  # restored
+
+
+@pytest.mark.slow
+def test_mlm_run_fit_says_when_it_reused_a_compiled_model(fitted_dir: Path):
+    done = run_mlm("run", "fit", "--force", cwd=fitted_dir)
+    assert done.returncode == 0, done.stderr
+    assert "compiled model reused from disk" in done.stderr
+    toml = fitted_dir / "mlm.toml"
+    toml.write_text(toml.read_text() + "\n[fit]\ncompile_cache = false\n")
+    done = run_mlm("run", "fit", "--force", cwd=fitted_dir)
+    assert done.returncode == 0, done.stderr
+    assert "sampled in" in done.stderr and "reused" not in done.stderr
+
+
+def test_compile_cache_setting_must_be_a_boolean(fitted_dir: Path):
+    toml = fitted_dir / "mlm.toml"
+    toml.write_text(toml.read_text() + '\n[fit]\ncompile_cache = "yes"\n')
+    with pytest.raises(MlmError, match=r"mlm.toml: \[fit\] compile_cache must be true or false"):
+        Project(fitted_dir)
