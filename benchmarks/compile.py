@@ -4,8 +4,9 @@ a fit goes, and what reusing a compiled model (nutpie's with_data) would save.
     python benchmarks/compile.py [--quick]
 
 cold: `mlm run fit` with an empty PyTensor cache directory (PYTENSOR_FLAGS
-base_compiledir, as after a fresh install); warm: `--force` again with that cache;
-data-only: one value of the CSV changed, then `mlm run fit`. Interleaved, medians.
+base_compiledir, as after a fresh install; mlm's compiled models live there too); warm:
+`--force` again with that cache; data-only: one value of the CSV changed, then `mlm run
+fit`; and the last two again with `[fit] compile_cache = false`. Interleaved, medians.
 Writes benchmarks/results/compile.json.
 """
 
@@ -28,7 +29,15 @@ def main(quick: bool) -> None:
     compiledir = tmp / "pytensor"
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={compiledir}"}
     mlm = [MLM, "-C", str(proj), "run", "fit", "--model", "model"]
-    runs = {"cold (empty PyTensor cache)": [], "warm (--force)": [], "data-only change": []}
+    runs = {
+        "cold (empty PyTensor cache)": [],
+        "warm (--force)": [],
+        "data-only change": [],
+        "warm, compile_cache = false": [],
+        "data-only change, compile_cache = false": [],
+    }
+    toml = proj / "mlm.toml"
+    settings = toml.read_text()
     edits = 0
     for _ in range(1 if quick else 2):
         shutil.rmtree(compiledir, ignore_errors=True)
@@ -44,6 +53,17 @@ def main(quick: bool) -> None:
         r = measure(mlm, env=env)
         assert "sampled" in r["output"], r["output"][-500:]
         runs["data-only change"].append(r)
+        # The same two fits without mlm's compiled-model cache (nutpie recompiles its
+        # callbacks in every process; PyTensor's own disk cache still works).
+        toml.write_text(settings + "\n[fit]\ncompile_cache = false\n")
+        runs["warm, compile_cache = false"].append(measure([*mlm, "--force"], env=env))
+        edits += 1
+        lines[1] = f"{first[0]},{float(first[1]) + 0.001 * edits:.4f}"
+        csv.write_text("\n".join([head, *lines[1:]]) + "\n")
+        r = measure(mlm, env=env)
+        assert "sampled" in r["output"], r["output"][-500:]
+        runs["data-only change, compile_cache = false"].append(r)
+        toml.write_text(settings)
         for name, rs in runs.items():
             print(f"  {name}: {rs[-1]['wall_s']:.1f} s", flush=True)
     csv.write_text(original)

@@ -71,7 +71,7 @@ def phases() -> dict:
     compiled = nutpie.compile_pymc_model(model)
     out["nutpie compile"] = t()
     out["  of which PyTensor graph -> numba functions"] = round(sum(made), 3)
-    out["  of which nutpie's cfunc wrappers (numba, not cacheable)"] = round(sum(wrapped), 3)
+    out["  of which nutpie's own cfunc wrappers (recompiled in every process)"] = round(sum(wrapped), 3)
     t = clock()
     nutpie.sample(compiled, draws=2000, tune=1000, chains=4, seed=SEED, progress_bar=False)
     out["sampling (4 chains x 3000)"] = t()
