@@ -594,6 +594,10 @@ def model_source(spec: ModelSpec, data) -> str:
         log_sigma = w.log_sigma(spec.sigma)
 
     family = spec.family
+    w.data_lines += [
+        "# The outcome in pm.Data too: a refit after the data change reuses the compiled model.",
+        f'y_ = pm.Data("{spec.response}_obs", y, dims="obs")',
+    ]
     inner = [*w.data_lines, "", "# Population-level effects.", *w.priors, ""]
     if family in ("gaussian", "student_t") and spec.sigma is None:
         why = "The residual SD; its prior mean is the outcome's SD."
@@ -621,7 +625,7 @@ def model_source(spec: ModelSpec, data) -> str:
         "bernoulli": f'pm.Bernoulli("{spec.response}", logit_p=eta',
         "poisson": f'pm.Poisson("{spec.response}", mu=pm.math.exp(eta)',
     }[family]
-    inner.append(f'{likelihood}, observed=y, dims="obs")')
+    inner.append(f'{likelihood}, observed=y_, dims="obs")')
 
     body = [*w.prep, "coords = {", *w.coords, "}"]
     if any("y_sd" in line for line in inner if not line.startswith("#")):

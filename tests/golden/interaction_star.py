@@ -45,6 +45,8 @@ def build(data):
         a_ = pm.Data("a_idx", a_idx, dims="obs")
         b_ = pm.Data("b_idx", b_idx, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
@@ -83,6 +85,6 @@ def build(data):
             + pt.set_subtensor(pt.zeros((len(a_levels), len(b_levels)))[1:, 1:], b_a_by_b)[a_, b_]
             + u_g[g_]
         )
-        pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")
 
     return model

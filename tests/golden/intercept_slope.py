@@ -30,6 +30,8 @@ def build(data):
     with pm.Model(coords=coords) as model:
         x_ = pm.Data("x", x, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
@@ -48,6 +50,6 @@ def build(data):
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)
         mu = intercept + b_x * x_ + u_g[g_]
-        pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")
 
     return model

@@ -44,6 +44,8 @@ def build(data):
         g_ = pm.Data("g_idx", g_idx, dims="obs")
         g_by_k_ = pm.Data("g_by_k_idx", g_by_k_idx, dims="obs")
         h_ = pm.Data("h_idx", h_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # b_a: the mean outcome at each level of a, weakly informative.
@@ -82,6 +84,6 @@ def build(data):
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)
         mu = b_a[a_] + b_x * x_ + u_g[g_] + u_g_x[g_] * x_ + u_g_by_k[g_by_k_] + u_h[h_]
-        pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")
 
     return model

@@ -39,6 +39,8 @@ def build(data):
     with pm.Model(coords=coords) as model:
         x_ = pm.Data("x", x, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
@@ -72,6 +74,6 @@ def build(data):
         # beta=0.1).
         nu = pm.Gamma("nu", mu=10, sigma=5)
         mu = intercept + b_x * x_ + u_g[g_, 0] + u_g[g_, 1] * x_
-        pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=y, dims="obs")
+        pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=y_, dims="obs")
 
     return model

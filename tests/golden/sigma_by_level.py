@@ -39,6 +39,8 @@ def build(data):
         tx_ = pm.Data("tx", tx, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
         b_ = pm.Data("b_idx", b_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept: set by --prior 'Intercept=Normal(0, 100)'; mlm's default:
@@ -64,6 +66,6 @@ def build(data):
         sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2), dims="b")
 
         mu = intercept + b_tx * tx_ + u_g_tx[g_] * tx_
-        pm.Normal("y", mu=mu, sigma=sigma[b_], observed=y, dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma[b_], observed=y_, dims="obs")
 
     return model

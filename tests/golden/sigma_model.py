@@ -41,6 +41,8 @@ def build(data):
         tx_ = pm.Data("tx", tx, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
         b_ = pm.Data("b_idx", b_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
@@ -64,6 +66,6 @@ def build(data):
 
         mu = intercept + b_tx * tx_ + u_g_tx[g_] * tx_
         sigma = pm.math.exp(log_sigma_Intercept + pt.concatenate([pt.zeros(1), log_sigma_b])[b_])
-        pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")
 
     return model

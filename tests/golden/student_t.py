@@ -30,6 +30,8 @@ def build(data):
     with pm.Model(coords=coords) as model:
         x_ = pm.Data("x", x, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
@@ -50,6 +52,6 @@ def build(data):
         # Degrees of freedom of the t residuals (Juarez and Steel's prior).
         nu = pm.Gamma("nu", alpha=2, beta=0.1)
         mu = intercept + b_x * x_ + u_g[g_]
-        pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=y, dims="obs")
+        pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=y_, dims="obs")
 
     return model
