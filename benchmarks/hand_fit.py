@@ -1,11 +1,14 @@
 """The example's fit as one hand-written PyMC script: what mlm's `run fit` is compared with.
 
-    python hand_fit.py DATA.csv TRACE.nc
+    python hand_fit.py DATA.csv TRACE.nc [--compile-cache]
 
 Same data, model, sampler settings and seed as example_project (model.py, fit.py), and
-it saves the trace as mlm does. No mlm import.
+it saves the trace as mlm does. No mlm import, unless --compile-cache: then it samples
+inside mlm.compiled.persistent(), as `mlm run fit` does, so that the comparison isolates
+the rest of mlm's own work.
 """
 
+import contextlib
 import sys
 
 import numpy as np
@@ -28,6 +31,7 @@ coords = {
 with pm.Model(coords=coords) as model:
     treated_ = pm.Data("treated", treated, dims="obs")
     group_ = pm.Data("group_idx", group_idx, dims="obs")
+    y_ = pm.Data("y_obs", data["y"].to_numpy(), dims="obs")
     b0 = pm.Normal("b0", mu=0, sigma=100)
     b1 = pm.Normal("b1", mu=0, sigma=100)
     var_u = pm.Gamma("var_u", alpha=1, beta=1)
@@ -37,9 +41,14 @@ with pm.Model(coords=coords) as model:
     z = pm.Normal("z", mu=0, sigma=1, dims="group")
     u = pm.Deterministic("u", z * sigma_u, dims="group")
     mu = b0 + b1 * treated_ + u[group_] * treated_
-    pm.Normal("y", mu=mu, sigma=sigma_e[treated_], observed=data["y"].to_numpy(), dims="obs")
+    pm.Normal("y", mu=mu, sigma=sigma_e[treated_], observed=y_, dims="obs")
 
-    idata = pm.sample(draws=2000, tune=1000, chains=4, random_seed=SEED)
+    if "--compile-cache" in sys.argv:
+        from mlm.compiled import persistent
+    else:
+        persistent = contextlib.nullcontext
+    with persistent():
+        idata = pm.sample(draws=2000, tune=1000, chains=4, random_seed=SEED)
     pm.compute_log_likelihood(idata)
     pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=SEED)
 

@@ -48,6 +48,9 @@ def main(quick: bool, candidate: str | None) -> None:
     fit_commands = {
         "mlm run fit --force": {"cmd": [*mlm, "run", "fit", "--force", "--model", "model"]},
         "hand_fit.py": {"cmd": [PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace)]},
+        "hand_fit.py --compile-cache": {
+            "cmd": [PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace),
+                    "--compile-cache"]},
     }
     graphics_commands = {
         "mlm run graphics --force": {
