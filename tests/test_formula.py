@@ -651,12 +651,14 @@ def test_new_with_a_bad_formula_leaves_nothing_behind(tmp_path):
 
 
 def test_new_with_formula_on_the_template_data(tmp_path):
-    done = run_mlm(
-        "new", "trial", "--formula", "score ~ hours + (1 + hours | school)", cwd=tmp_path
-    )
+    formula, prior = "score ~ hours + (1 + hours | school)", "sigma=HalfNormal(10)"
+    done = run_mlm("new", "trial", "--formula", formula, "--prior", prior, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     source = (tmp_path / "trial" / "model.py").read_text()
-    assert "pm.LKJCholeskyCov" in source and "score ~ hours + (1 + hours | school)" in source
+    assert "pm.LKJCholeskyCov" in source and formula in source
+    # The project's README repeats the options, so the model can be written again.
+    readme = (tmp_path / "trial" / "README.md").read_text()
+    assert f"--formula '{formula}'" in readme and f"--prior '{prior}'" in readme
 
 
 def test_generate_model_writes_model_py_or_a_variant_and_never_overwrites_silently(tmp_path):

@@ -275,7 +275,8 @@ class _Writer:
         dims = f"dims={dims}" if dims else ""
         square = var.replace("sigma", "sigma2", 1)
         on = f", on the variance {square} ({name} is its square root)" if prior.variance else ""
-        note = _comment(f"{name}: set by --prior '{prior.source}'{on}; mlm's default: {default}.")
+        note = _comment(f"{name}: set by --prior '{prior.source}'{on}.")
+        note += _comment(f"(mlm's default: {default}.)")  # a line of its own: not broken mid-code
         if not prior.variance:
             return [*note, f"{var} = {_call(prior.distribution, f'"{name}"', arguments, dims)}"]
         return [

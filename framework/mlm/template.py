@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from mlm.errors import MlmError
@@ -122,9 +123,16 @@ def _write_project_files(root: Path, spec) -> None:
     start = text.find("The shipped `data/scores.csv`")
     if start >= 0:
         end = text.find("\n\n", start)
+        options = [f"--formula {shlex.quote(spec.source)}"]
+        if spec.sigma_source:
+            options.append(f"--sigma {shlex.quote(spec.sigma_source)}")
+        if spec.family != "gaussian":
+            options.append(f"--family {spec.family}")
+        options += [f"--prior {shlex.quote(p.source)}" for p in spec.priors]
         note = (
-            "model.py was written by `mlm new --formula` from\n\n"
-            f"    {spec.source}\n\n"
+            "model.py was written by `mlm new` with\n\n"
+            + "".join(f"    {option}\n" for option in options)
+            + "\n"
             "It is plain PyMC: edit it freely. `mlm generate model NAME --formula ...` writes\n"
             "another variant to compare with it."
         )

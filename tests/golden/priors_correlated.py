@@ -46,8 +46,8 @@ def build(data):
         # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
         # may lie far from the data.
         intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
-        # b_x: set by --prior 'b_x=StudentT(3, 0, sigma=2.5)'; mlm's default: Normal(mu=0,
-        # sigma=2.5 * y_sd / x.std()).
+        # b_x: set by --prior 'b_x=StudentT(3, 0, sigma=2.5)'.
+        # (mlm's default: Normal(mu=0, sigma=2.5 * y_sd / x.std()).)
         b_x = pm.StudentT("b_x", nu=3, mu=0, sigma=2.5)
 
         # (1 + x | g): an intercept and a slope on x per level of g, correlated. The covariance
@@ -67,11 +67,11 @@ def build(data):
         z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))
         u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))
 
-        # sigma: set by --prior 'sigma=pm.HalfCauchy(beta=1)'; mlm's default: Exponential(lam=1
-        # / y_sd).
+        # sigma: set by --prior 'sigma=pm.HalfCauchy(beta=1)'.
+        # (mlm's default: Exponential(lam=1 / y_sd).)
         sigma = pm.HalfCauchy("sigma", beta=1)
-        # nu: set by --prior 'nu=Gamma(mu=10, sigma=5)'; mlm's default: Gamma(alpha=2,
-        # beta=0.1).
+        # nu: set by --prior 'nu=Gamma(mu=10, sigma=5)'.
+        # (mlm's default: Gamma(alpha=2, beta=0.1).)
         nu = pm.Gamma("nu", mu=10, sigma=5)
         mu = intercept + b_x * x_ + u_g[g_, 0] + u_g[g_, 1] * x_
         pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=y_, dims="obs")

@@ -43,17 +43,18 @@ def build(data):
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
-        # Intercept: set by --prior 'Intercept=Normal(0, 100)'; mlm's default:
-        # Normal(mu=y.mean(), sigma=5 * y_sd).
+        # Intercept: set by --prior 'Intercept=Normal(0, 100)'.
+        # (mlm's default: Normal(mu=y.mean(), sigma=5 * y_sd).)
         intercept = pm.Normal("Intercept", mu=0, sigma=100)
-        # b_tx: set by --prior 'b_tx=Normal(0, 100)'; mlm's default: Normal(mu=0, sigma=2.5 *
-        # y_sd / tx.std()).
+        # b_tx: set by --prior 'b_tx=Normal(0, 100)'.
+        # (mlm's default: Normal(mu=0, sigma=2.5 * y_sd / tx.std()).)
         b_tx = pm.Normal("b_tx", mu=0, sigma=100)
 
         # (0 + tx | g): a slope on tx per level of g, non-centered (u = z * sigma) so it samples
         # well even when sigma is near 0.
         # sigma_g_tx: set by --prior 'sigma_g_tx^2=Gamma(1, 1)', on the variance sigma2_g_tx
-        # (sigma_g_tx is its square root); mlm's default: HalfNormal(sigma=y_sd / tx.std()).
+        # (sigma_g_tx is its square root).
+        # (mlm's default: HalfNormal(sigma=y_sd / tx.std()).)
         sigma2_g_tx = pm.Gamma("sigma2_g_tx", alpha=1, beta=1)
         sigma_g_tx = pm.Deterministic("sigma_g_tx", pm.math.sqrt(sigma2_g_tx))
         z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1, dims="g")
@@ -61,7 +62,8 @@ def build(data):
 
         # The residual SD: one per level of b (coords "b": every level).
         # sigma: set by --prior 'sigma**2=Uniform(0, 100)', on the variance sigma2 (sigma is its
-        # square root); mlm's default: log(sigma) linear in b.
+        # square root).
+        # (mlm's default: log(sigma) linear in b.)
         sigma2 = pm.Uniform("sigma2", lower=0, upper=100, dims="b")
         sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2), dims="b")
 
