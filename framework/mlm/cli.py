@@ -6,6 +6,7 @@ so `mlm --help` and `mlm status` start fast.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -539,7 +540,13 @@ def _number(column: str, value) -> str:
 
 
 def main() -> None:
-    app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
+    try:
+        app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
+    finally:
+        # Everything is written and closed by now. Once PyMC has been imported, the
+        # interpreter's final garbage collection takes about a second; frozen objects are
+        # skipped by it, and the process exits at once.
+        gc.freeze()
 
 
 def _with_simulate_alias(args: list[str]) -> list[str]:

@@ -17,6 +17,7 @@ computes only the replicates missing from the cache.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import itertools
 import math
@@ -199,6 +200,10 @@ def _run_on_dask(
         }
         for future in as_completed(futures):
             store(futures[future], future.result())
+        if cluster is not None:
+            # Our own workers are about to exit: with the GC frozen they skip the second
+            # of final garbage collection that a process which imported PyMC pays.
+            client.run(gc.freeze)
     finally:
         client.close()
         if cluster is not None:
