@@ -229,7 +229,7 @@ def edit_csv(root: Path, change) -> None:
         (
             "nan",
             lambda f: f.assign(y=f["y"].where(f.index != 3)),
-            "model.py: build(): the observed variable 'y' has missing (NaN) values",
+            "the data have missing (NaN) values: y at rows [3]; drop or fix those rows",
         ),
         (
             "inf",
@@ -259,6 +259,29 @@ def test_bad_data_gives_one_message_and_exit_1(tmp_path, case, change, expected)
     assert "Traceback (most recent call last)" not in done.stderr
 
 
+def test_nan_in_an_observed_array_is_refused_not_imputed(project_dir: Path):
+    # Observed values passed as a plain array (not pm.Data): PyMC would impute the NaN.
+    model = project_dir / "model.py"
+    source = model.read_text()
+    plain = source.replace("observed=score,", 'observed=data["score"].to_numpy(),')
+    plain = plain.replace('score = pm.Data("score_obs", data["score"].to_numpy(), dims="obs")', "")
+    assert plain.count("pm.Data") == source.count("pm.Data") - 1
+    model.write_text(plain)
+    scores = project_dir / "data" / "scores.csv"
+    lines = scores.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[4].split(",")
+    row[header.index("score")] = ""
+    lines[4] = ",".join(row)
+    scores.write_text("\n".join(lines) + "\n")
+    done = run_mlm("run", "model", cwd=project_dir)
+    assert done.returncode == 1
+    assert (
+        "model.py: build(): the observed variable 'score' has missing (NaN) values, which PyMC "
+        "would silently impute" in " ".join(done.stderr.split())
+    ), done.stderr
+
+
 def test_a_group_with_one_member_is_valid(tmp_path):
     root = example_copy(tmp_path)
     edit_csv(root, lambda f: f[~((f["group"] == 3) & (f["subject"] != 21))])
@@ -268,7 +291,9 @@ def test_a_group_with_one_member_is_valid(tmp_path):
 
 def test_a_model_without_observed_data_is_refused(project_dir: Path):
     model = project_dir / "model.py"
-    model.write_text(model.read_text().replace(', observed=data["score"].to_numpy()', ""))
+    source = model.read_text()
+    model.write_text(source.replace(", observed=score", ""))
+    assert model.read_text() != source
     done = run_mlm("run", "model", cwd=project_dir)
     assert done.returncode == 1
     assert "model.py: build() returned a model with no observed variable" in done.stderr

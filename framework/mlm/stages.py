@@ -249,9 +249,16 @@ class Pipeline:
             try:
                 model = self.slots.call("model", fn, self._providers("model"), self.model_file)
             except UserCodeError as exc:
-                if isinstance(exc.original, KeyError) and "data" in self._data_memo:
-                    columns = ", ".join(map(str, self._data_memo["data"].columns))
+                data = self._data_memo.get("data")
+                if isinstance(exc.original, KeyError) and data is not None:
+                    columns = ", ".join(map(str, data.columns))
                     raise MlmError(f"{exc}\n  the data's columns: {columns}") from exc
+                if data is not None and (missing := _missing_values(data)):
+                    # pm.Data refuses NaN; say where they are and what to do.
+                    raise MlmError(
+                        f"{exc}\n  the data have missing (NaN) values: {missing}; drop or fix "
+                        "those rows in data.py"
+                    ) from exc
                 raise
             import pymc as pm
 
@@ -573,6 +580,20 @@ class Pipeline:
         }
         providers.update(overrides)
         return {name: providers[name] for name in SLOT_PARAMS[slot]}
+
+
+def _missing_values(data) -> str:
+    """Where a DataFrame has NaN, as "y at rows [3, 17]; x at rows [5]" ("" if nowhere)."""
+    try:
+        missing = data.isna()
+    except (AttributeError, TypeError):
+        return ""
+    parts = []
+    for column in missing.columns[missing.any().to_numpy()]:
+        rows = data.index[missing[column].to_numpy()]
+        more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+        parts.append(f"{column} at rows {list(rows[:10])}{more}")
+    return "; ".join(parts)
 
 
 def _check_observed(model, filename: str) -> None:
