@@ -414,8 +414,13 @@ SAMPLED_HERE = [
 def test_generated_model_samples(name, data):
     import pymc as pm
 
-    with build(generate(name, data), data):
+    from mlm import compiled
+
+    # As `mlm run fit` samples: through the compiled-model cache, which must take every
+    # family and term type without falling back to nutpie's own compile.
+    with build(generate(name, data), data), compiled.persistent() as counts:
         idata = pm.sample(draws=100, tune=150, chains=1, random_seed=1, progressbar=False)
+    assert counts.fallback == 0 and counts.loaded + counts.compiled == 1
     posterior = idata["posterior"]
     assert all(np.isfinite(posterior[v].to_numpy()).all() for v in posterior.data_vars)
 
