@@ -23,8 +23,9 @@ import numpy as np, nutpie, pymc as pm
 from mlm import compiled
 
 mode, shift, observed_as = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+per_group = int(sys.argv[4])
 rng = np.random.default_rng(3)
-group = np.repeat(np.arange(6), 5)
+group = np.repeat(np.arange(6), per_group)
 y = 1.0 + rng.normal(0, 0.7, 6)[group] + rng.normal(0, 1, group.size) + shift
 with pm.Model(coords={"group": range(6)}) as model:
     g = pm.Data("g", group)
@@ -44,11 +45,13 @@ print(json.dumps({
 """
 
 
-def fit(tmp: Path, mode: str, shift: float = 0.0, observed_as: str = "data") -> dict:
+def fit(
+    tmp: Path, mode: str, shift: float = 0.0, observed_as: str = "data", per_group: int = 5
+) -> dict:
     script = tmp / "compile_once.py"
     script.write_text(SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), mode, str(shift), observed_as],
+        [sys.executable, str(script), mode, str(shift), observed_as, str(per_group)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -78,6 +81,9 @@ def test_changed_data_is_never_sampled_with_the_old_data(tmp_path: Path):
         assert np.mean(shifted["mu"]) > 8  # the +10 shift, not the first fit's data
     # pm.Data reaches the callbacks at run time: the same compiled model serves new values.
     assert fit(tmp_path, "cached", 20.0, "data")["counts"]["loaded"] == 1
+    # More rows: served right, whether the compiled model is reused or compiled anew.
+    longer = fit(tmp_path, "cached", 0.0, "data", per_group=9)
+    np.testing.assert_array_equal(longer["mu"], fit(tmp_path, "plain", 0.0, "data", 9)["mu"])
 
 
 def test_when_its_callbacks_do_not_compile_nutpie_compiles_as_usual(monkeypatch):
