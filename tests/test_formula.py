@@ -323,6 +323,34 @@ def test_prior_on_sigma_with_a_categorical_sigma_formula_gives_one_sd_per_level(
     assert "log_sigma_condition" in plain and "--prior" not in plain
 
 
+def test_stata_by_a_numeric_column_with_a_prior_on_sigma_gives_one_sd_per_value():
+    # Stata's residuals(independent, by(tx)) is one variance per value of tx, a 0/1 number.
+    frame = example_frame()
+    stata = "mixed y tx || group: tx, nocons residuals(independent, by(tx))"
+    source = model_source(parse(stata, priors=ISSUE_PRIORS), frame)
+    lme4 = parse("y ~ tx + (0 + tx | group)", sigma="~ tx", priors=ISSUE_PRIORS)
+    assert source == model_source(lme4, frame)
+    assert 'sigma2 = pm.Uniform("sigma2", lower=0, upper=100, dims="tx_level")' in source
+    # tx is both a slope (its values) and the residual SD's index: two names, no clash.
+    assert 'tx_ = pm.Data("tx", tx, dims="obs")' in source
+    assert 'tx_idx_ = pm.Data("tx_idx", tx_idx, dims="obs")' in source
+    assert "sigma=sigma[tx_idx_]" in source
+    model = build(source, frame)
+    assert list(model.coords["tx_level"]) == ["0", "1"]
+    import pymc as pm
+
+    with model:
+        idata = pm.sample(draws=100, tune=150, chains=1, random_seed=1, progressbar=False)
+    assert idata["posterior"]["sigma"].sizes["tx_level"] == 2
+    assert {rv.name for rv in model.free_RVs} == {
+        "Intercept",
+        "b_tx",
+        "sigma2_group_tx",
+        "z_group_tx",
+        "sigma2",
+    }
+
+
 def test_prior_on_sigma_without_a_sigma_formula_replaces_the_one_residual_sd(data):
     spec = parse("y ~ x + (1 | g)", priors=["sigma=HalfNormal(2)"])
     source = model_source(spec, data)
@@ -371,10 +399,11 @@ def test_bad_prior_is_refused_with_a_message_naming_the_fault(prior):
     ("sigma", "priors", "message"),
     [
         (
-            "~ tx",
+            "~ subject",
             ["sigma=HalfNormal(1)"],
-            "one categorical column (as in '~ condition'); '~ tx' "
-            "is not ('tx' is numeric). Set priors on log_sigma_Intercept, log_sigma_tx instead",
+            "one column with a few levels (as in '~ condition'); '~ subject' is not ('subject' "
+            "is numeric, with 200 distinct values). Set priors on log_sigma_Intercept, "
+            "log_sigma_subject instead",
         ),
         (
             "~ condition",

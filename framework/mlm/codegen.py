@@ -48,6 +48,11 @@ class _Columns:
 
     numeric: set[str] = field(default_factory=set)
     categorical: dict[str, str] = field(default_factory=dict)  # column -> reference level
+    distinct: dict[str, int] = field(default_factory=dict)  # numeric column -> distinct values
+
+
+# A residual SD per level of a numeric --sigma column: at most this many distinct values.
+MAX_SIGMA_LEVELS = 20
 
 
 def check(spec: ModelSpec, data) -> _Columns:
@@ -83,6 +88,7 @@ def check(spec: ModelSpec, data) -> _Columns:
         )
         if numeric and name not in spec.categorical:
             columns.numeric.add(name)
+            columns.distinct[name] = int(column.nunique())
             continue
         levels = pd.factorize(column, sort=True)[1]
         if len(levels) < 2:
@@ -286,6 +292,11 @@ class _Writer:
         ]
 
     # data ---------------------------------------------------------------------------
+    def level_coord(self, name: str) -> str:
+        """The coords of a factor's levels: its name, unless pm.Data holds its values by
+        that name (a numeric column), as a dimension may not share a variable's name."""
+        return f"{name}_level" if name in self.columns.numeric else name
+
     def numeric(self, column: str) -> str:
         """The pm.Data tensor of a numeric column."""
         key = ("num", column)
@@ -313,9 +324,11 @@ class _Writer:
                     "difference from it."
                 )
             self.prep.append(f"{name}_idx, {name}_levels = pd.factorize({source}, sort=True)")
-            self.data_lines.append(f'{name}_ = pm.Data("{name}_idx", {name}_idx, dims="obs")')
-            self._data_vars[key] = f"{name}_"
-        coord = f"{name}_effect" if effect_coord else name
+            # A column that is also a numeric predictor already has `{name}_` for its values.
+            var = f"{name}_idx_" if name in self.columns.numeric else f"{name}_"
+            self.data_lines.append(f'{var} = pm.Data("{name}_idx", {name}_idx, dims="obs")')
+            self._data_vars[key] = var
+        coord = f"{name}_effect" if effect_coord else self.level_coord(name)
         if coord not in self._coords:
             self._coords.add(coord)
             levels = f"{name}_levels[1:]" if effect_coord else f"{name}_levels"
@@ -519,11 +532,14 @@ class _Writer:
         prior = self.given["sigma"]
         log_names = [f"log_sigma_{_joined(t.variables) or 'Intercept'}" for t in terms]
         column = _level_column(terms)
-        if column is None or (column and column not in self.columns.categorical):
-            numeric = f" ({column!r} is numeric)" if column else ""
+        levels = self.columns.distinct.get(column, 0)
+        if column is None or (
+            column and column not in self.columns.categorical and levels > MAX_SIGMA_LEVELS
+        ):
+            numeric = f" ({column!r} is numeric, with {levels} distinct values)" if column else ""
             raise MlmError(
                 f"--prior {prior.source!r}: a prior on sigma with --sigma means one sigma per "
-                "level of its column, which must be one categorical column (as in "
+                "level of its column, which must be one column with a few levels (as in "
                 f"'~ condition'); {self.spec.sigma_source!r} is not{numeric}. Set priors on "
                 f"{', '.join(log_names)} instead, or make a text column of the levels in data.py"
             )
@@ -539,10 +555,13 @@ class _Writer:
             self.priors += ["", *self.given_prior("sigma", "sigma", "", "sd", default)]
             return "sigma"
         index = self.factor((column,), False)
+        coord = self.level_coord(column)
+        values = f", its {levels} distinct values" if column in self.columns.numeric else ""
         self.priors += [
             "",
-            f'# The residual SD: one per level of {column} (coords "{column}": every level).',
-            *self.given_prior("sigma", "sigma", f'"{column}"', "sd", default),
+            f'# The residual SD: one per level of {column} (coords "{coord}": every level'
+            f"{values}).",
+            *self.given_prior("sigma", "sigma", f'"{coord}"', "sd", default),
         ]
         return f"sigma[{index}]"
 
