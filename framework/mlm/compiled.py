@@ -126,19 +126,15 @@ def compile_numba(model, pymc_initial_point_fn, var_names=None, **kwargs):
     """
     from nutpie import compile_pymc
 
-    try:
-        functions = compile_pymc._make_functions(
-            model,
-            mode="NUMBA",
-            compute_grad=True,
-            join_expanded=True,
-            pymc_initial_point_fn=pymc_initial_point_fn,
-            var_names=var_names,
-        )
-    except Exception:
-        # The model itself does not compile: let nutpie report it as it always does.
-        _count("fallback")
-        return _original(model, pymc_initial_point_fn, var_names=var_names, **kwargs)
+    # nutpie's own first step: a model that does not compile fails here just as it would there.
+    functions = compile_pymc._make_functions(
+        model,
+        mode="NUMBA",
+        compute_grad=True,
+        join_expanded=True,
+        pymc_initial_point_fn=pymc_initial_point_fn,
+        var_names=var_names,
+    )
     try:
         compiled, loaded = _assemble(model, functions, kwargs)
     except Exception as exc:  # nutpie's internals moved: its own path still works

@@ -254,12 +254,11 @@ def _parse_lme4(text: str) -> ModelSpec:
     if not _NAME.match(lhs):
         raise MlmError(f"the response {lhs!r} must be one column name (transform it in data.py)")
     fixed, bars = _split_bars(rhs, text)
-    placeholders = [f"mlm_bar_{i}" for i in range(len(bars))]
-    for placeholder, (start, end, _) in reversed(list(zip(placeholders, bars, strict=True))):
-        fixed = fixed[:start] + placeholder + fixed[end:]
-    terms = [
-        t for t in _terms(f"{lhs} ~ {fixed}", text) if not set(t.variables) & set(placeholders)
-    ]
+    # Each group term becomes a stand-in name for formulae, whose terms are then dropped.
+    stand_ins = [f"mlm_bar_{i}" for i in range(len(bars))]
+    for stand_in, (start, end, _) in reversed(list(zip(stand_ins, bars, strict=True))):
+        fixed = fixed[:start] + stand_in + fixed[end:]
+    terms = [t for t in _terms(f"{lhs} ~ {fixed}", text) if not set(t.variables) & set(stand_ins)]
     groups: list[GroupTerm] = []
     for _, _, block in bars:
         groups += _group_terms(block, text)

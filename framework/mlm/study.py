@@ -319,7 +319,7 @@ def _prior_replicate(study: Study, loader: SlotLoader, design: dict, seed: int):
     shape, compiled, (names, draw) = _COMPILED[key][0]
     values = draw(seed)
     prior = dict(zip(names, values, strict=True))
-    observed = {shape.observed[name]: prior[name] for name in shape.observed}
+    observed = {holder: prior[name] for name, holder in shape.observed.items()}
     truth = {}
     for name in shape.summarized:
         for label, element in _elements(name, prior[name], shape.coords.get(name)):
