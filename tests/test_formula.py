@@ -342,6 +342,9 @@ def test_stata_by_a_numeric_column_with_a_prior_on_sigma_gives_one_sd_per_value(
     with model:
         idata = pm.sample(draws=100, tune=150, chains=1, random_seed=1, progressbar=False)
     assert idata["posterior"]["sigma"].sizes["tx_level"] == 2
+    # And an unknown name's message lists that choice among the parameters.
+    with pytest.raises(MlmError, match=r"sigma \(one per level of tx, in place of log_sigma_\*\)"):
+        model_source(parse(stata, priors=["sgma=HalfNormal(1)"]), frame)
     assert {rv.name for rv in model.free_RVs} == {
         "Intercept",
         "b_tx",

@@ -520,7 +520,10 @@ class _Writer:
             effect = f"pt.concatenate([pt.zeros(1), {name}])[{index}]"
             parts.append(f"{effect} * {tensors}" if tensors else effect)
         column = _level_column(terms)
-        if column and column in self.columns.categorical:
+        if column and (
+            column in self.columns.categorical
+            or self.columns.distinct.get(column, 0) <= MAX_SIGMA_LEVELS
+        ):
             self.names.append(f"sigma (one per level of {column}, in place of log_sigma_*)")
         return " + ".join(parts) or "0"
 
