@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,10 +59,33 @@ def fitted_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def fitted_dir(fitted_template: Path, tmp_path: Path) -> Path:
     """A private copy of a fully fitted project (its cache included)."""
-    import shutil
 
     target = tmp_path / "demo"
     shutil.copytree(fitted_template, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def two_variant_template(tmp_path_factory) -> Path:
+    """The template project plus models/wide.py (a wider slope prior), fully run once."""
+    from mlm import Project
+
+    root = render(tmp_path_factory.mktemp("variants"))
+    project = Project(root)
+    path = project.new_variant("wide")
+    path.write_text(
+        path.read_text().replace(
+            'pm.Normal("slope", mu=0, sigma=5)', 'pm.Normal("slope", mu=0, sigma=50)'
+        )
+    )
+    project.run()
+    return root
+
+
+@pytest.fixture
+def variants_dir(two_variant_template: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "demo"
+    shutil.copytree(two_variant_template, target)
     return target
 
 

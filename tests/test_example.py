@@ -168,8 +168,8 @@ def test_example_project_runs_with_clean_diagnostics_and_draws_its_figures(tmp_p
     assert all(row.fresh for row in project.status())
     assert project.variants() == ["model", "shared_sigma"]
     for variant in project.variants():
-        key = project.pipeline(variant).fit_key()
-        diagnostics = project.store.trace_manifest(variant, key)["diagnostics"]
+        key = project.fit_key(variant)
+        diagnostics = project.store.trace_record(variant, key).get("diagnostics")
         assert diagnostics["max_r_hat"] <= 1.01, variant
         assert diagnostics["min_ess_bulk"] >= 400, variant
         assert diagnostics["divergences"] == 0, variant

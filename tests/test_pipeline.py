@@ -26,7 +26,7 @@ def ran(results) -> list[str]:
 
 def trace_file(root: Path) -> Path:
     project = Project(root)
-    key = project.pipeline().fit_key()
+    key = project.fit_key()
     return project.store.trace_dir("model", key) / "trace.nc"
 
 
@@ -133,13 +133,13 @@ def test_undoing_an_edit_brings_the_earlier_trace_back(fitted_dir: Path):
     fit = fitted_dir / "fit.py"
     original = fit.read_text()
     project = Project(fitted_dir)
-    first_key = project.pipeline().fit_key()
+    first_key = project.fit_key()
     fit.write_text(original.replace("draws=200", "draws=150"))
     assert ran(project.run("fit")) == ["fit"]
     assert project.idata["posterior"].sizes["draw"] == 150
     fit.write_text(original)
     assert states(project)["fit"][0] == "fresh"
-    assert project.pipeline().fit_key() == first_key
+    assert project.fit_key() == first_key
     assert ran(project.run()) == []  # the figures were drawn from this very trace
     assert project.idata["posterior"].sizes["draw"] == 200
     assert project.clean(keep=1) == 1
@@ -192,7 +192,7 @@ def test_seed_change_in_mlm_toml_makes_fit_stale(fitted_dir: Path):
 @pytest.mark.slow
 def test_fit_killed_mid_sampling_leaves_previous_trace_and_manifest_intact(fitted_dir: Path):
     project = Project(fitted_dir)
-    key = project.pipeline().fit_key()
+    key = project.fit_key()
     snapshot = cache_snapshot(fitted_dir)
     started = fitted_dir / "started"
     fit = fitted_dir / "fit.py"

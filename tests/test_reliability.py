@@ -26,7 +26,7 @@ EXAMPLE = REPO / "example_project"
 
 def trace_folder(root: Path) -> Path:
     project = Project(root)
-    return project.store.trace_dir("model", project.pipeline().fit_key())
+    return project.store.trace_dir("model", project.fit_key())
 
 
 def slow_fit(root: Path, marker: Path, draws: int = 200_000) -> None:
@@ -169,9 +169,9 @@ def test_traces_of_another_mlm_are_reported_and_kept_while_the_key_holds(fitted_
 
 
 def test_a_pymc_upgrade_makes_the_fit_stale_and_says_so(fitted_dir: Path, monkeypatch):
-    import mlm.stages
+    import mlm.stages.model
 
-    real = mlm.stages.library_versions
+    real = mlm.stages.model.library_versions
 
     def upgraded(names):
         versions = real(names)
@@ -179,7 +179,7 @@ def test_a_pymc_upgrade_makes_the_fit_stale_and_says_so(fitted_dir: Path, monkey
             versions["pymc version"] = "99.0.0"
         return versions
 
-    monkeypatch.setattr(mlm.stages, "library_versions", upgraded)
+    monkeypatch.setattr(mlm.stages.model, "library_versions", upgraded)
     fit = Project(fitted_dir).status()[2]
     assert (fit.state, fit.reason) == ("stale", "pymc version changed")
 

@@ -12,7 +12,6 @@ from mlm import Project
 from mlm.report import _graph
 
 from conftest import run_mlm
-from test_variants import two_variant_template, variants_dir  # noqa: F401 (fixtures)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -27,7 +26,7 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture
-def report_file(variants_dir: Path) -> Path:  # noqa: F811
+def report_file(variants_dir: Path) -> Path:
     done = run_mlm("report", cwd=variants_dir)
     assert done.returncode == 0, done.stderr
     return variants_dir / "report.html"

@@ -16,7 +16,8 @@ import pytest
 
 import mlm
 from mlm.errors import MlmError
-from mlm.study import rank_uniformity, study_dir
+from mlm.store import StorePaths
+from mlm.study import rank_uniformity
 
 from conftest import REPO, run_mlm
 
@@ -72,7 +73,7 @@ def normal_mean(tmp_path_factory) -> Path:
 
 
 def replicate_files(root: Path) -> list[Path]:
-    return sorted(study_dir(root, "model").glob("*/[0-9]*.json"))
+    return sorted(StorePaths(root).study_dir("model").glob("*/[0-9]*.json"))
 
 
 def test_coverage_is_near_nominal_on_a_calibrated_model(normal_mean):
@@ -124,7 +125,7 @@ def test_rerun_computes_only_missing_replicates(normal_mean):
 def test_local_dask_cluster_gives_the_in_process_results(normal_mean):
     project = mlm.Project(normal_mean)
     local = project.study(4, truth={"mu": 0.2}, workers=0, figures=False)
-    shutil.rmtree(study_dir(normal_mean, "model"))
+    shutil.rmtree(StorePaths(normal_mean).study_dir("model"))
     dask = project.study(4, truth={"mu": 0.2}, workers=2, figures=False)
     assert dask.computed == 4
     for a, b in zip(local.records, dask.records, strict=True):
@@ -235,7 +236,7 @@ def test_study_on_a_dask_cluster_survives_a_killed_worker(normal_mean, tmp_path)
                 victim.send_signal(signal.SIGKILL)
                 killed.append(message)
 
-        project = mlm.Project(normal_mean, report=report)
+        project = mlm.Project(normal_mean, progress=report)
         result = project.study(10, truth={"mu": 0.6}, scheduler=address, figures=False)
         assert killed and victim.wait(10) == -signal.SIGKILL
         assert len(result.records) == 10

@@ -11,35 +11,13 @@ import pytest
 
 from mlm import Project
 
-from conftest import REPO, render, run_mlm
+from conftest import REPO, run_mlm
 
 EXAMPLE = REPO / "example_project"
 
 
 def ran(results) -> list[tuple[str | None, str]]:
     return [(r.variant, r.stage) for r in results if r.ran]
-
-
-@pytest.fixture(scope="module")
-def two_variant_template(tmp_path_factory) -> Path:
-    """The template project plus models/wide.py (a wider slope prior), fully run once."""
-    root = render(tmp_path_factory.mktemp("variants"))
-    project = Project(root)
-    path = project.new_variant("wide")
-    path.write_text(
-        path.read_text().replace(
-            'pm.Normal("slope", mu=0, sigma=5)', 'pm.Normal("slope", mu=0, sigma=50)'
-        )
-    )
-    project.run()
-    return root
-
-
-@pytest.fixture
-def variants_dir(two_variant_template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(two_variant_template, target)
-    return target
 
 
 def test_each_variant_is_fitted_drawn_and_listed(variants_dir: Path):

@@ -68,13 +68,13 @@ def handled() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _project(ctx: typer.Context, report: bool = False):
+def _project(ctx: typer.Context, progress: bool = False):
     from mlm.project import Project
 
     def show(stage: str, message: str) -> None:
         err.print(f"[bold cyan]{escape(stage):>10}[/] {escape(message)}", highlight=False)
 
-    return Project(ctx.obj or Path.cwd(), report=show if report else None)
+    return Project(ctx.obj or Path.cwd(), progress=show if progress else None)
 
 
 ModelOption = Annotated[
@@ -204,8 +204,7 @@ def run(
     os.environ.setdefault("MPLBACKEND", "Agg")
     models = None if all_models else model
     with handled():
-        project = _project(ctx, report=not dry)
-        project.wait = not no_wait
+        project = _project(ctx, progress=not dry)
         if dry:
             plan = project.plan(stage, force=force, models=models)
             if not plan:
@@ -216,7 +215,7 @@ def run(
                     f"would run {escape(row.stage + where)} ({escape(row.reason)})", highlight=False
                 )
             return
-        results = project.run(stage, force=force, models=models)
+        results = project.run(stage, force=force, models=models, wait=not no_wait)
         if stage == "compare":
             _print_comparison(project.comparison())
         if any(r.ran for r in results):
@@ -259,7 +258,7 @@ def summary(
 ) -> None:
     """Posterior summary and diagnostics of the cached trace."""
     with handled():
-        table_df, manifest, fresh = _project(ctx).summary(model)
+        table_df, record, fresh = _project(ctx).summary(model)
         if not fresh:
             err.print(
                 "[yellow]warning:[/] the trace is stale; showing the latest one "
@@ -273,14 +272,14 @@ def summary(
         for name, row in table_df.iterrows():
             table.add_row(escape(str(name)), *(_number(c, row[c]) for c in columns))
         out.print(table)
-        diag = manifest.get("diagnostics", {})
+        diag = record.get("diagnostics", {}) if record else {}
         if diag:
             out.print(
                 f"{diag.get('chains')} chains x {diag.get('draws')} draws, "
                 f"{diag.get('divergences', 0)} divergences, max r_hat "
                 f"{diag.get('max_r_hat', float('nan')):.3f}, min bulk ESS "
                 f"{diag.get('min_ess_bulk', float('nan')):.0f}; sampled "
-                f"{manifest.get('created_at')} in {manifest.get('wall_time_s')} s",
+                f"{record.made_at} in {record.get('wall_time_s')} s",
                 highlight=False,
             )
 
@@ -397,10 +396,7 @@ def report(
     """Write one self-contained HTML report: code, graph, summary, checks, comparison."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     with handled():
-        from mlm.report import write_report
-
-        project = _project(ctx, report=True)
-        path = write_report(project, output)
+        path = _project(ctx, progress=True).report(output)
         out.print(f"wrote [bold]{escape(str(path))}[/]")
 
 
@@ -457,7 +453,7 @@ def study(
     with handled():
         from mlm.study import parse_values
 
-        project = _project(ctx, report=True)
+        project = _project(ctx, progress=True)
         result = project.study(
             replicates,
             parse_values(truth or [], False),

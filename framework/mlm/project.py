@@ -1,16 +1,19 @@
-"""`mlm.Project`: one analysis folder, with the same pipeline and cache as the CLI."""
+"""`mlm.Project`: one analysis folder, with the same pipeline and cache as the CLI.
+
+The facade the CLI and notebooks use. It holds no stage logic: it opens a `Session`
+over the project's `Layout` for each call and asks the stages, the store or a study.
+"""
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
-from mlm import compare
-from mlm.cache import Store
-from mlm.config import find_root, read_config
 from mlm.errors import MlmError
-from mlm.stages import Pipeline, Report, StageStatus
-
-DEFAULT_VARIANT = "model"
+from mlm.layout import DEFAULT_VARIANT, Layout
+from mlm.stages import Progress, Session, StageStatus, pipeline
+from mlm.stages.base import quiet
 
 
 class Project:
@@ -18,107 +21,69 @@ class Project:
 
     `Project(path)` finds the root by walking up from `path` to the nearest mlm.toml.
     Its properties give a notebook what the CLI gives a shell: `.data`, `.model`,
-    `.idata` (from the cache when fresh), `.run(stage)` and `.status()`. It is also
-    what a slot function receives when it asks for a parameter named `project`.
+    `.idata` (from the cache when fresh), `.run(stage)` and `.status()`.
 
     A project holds one or more model variants: `model.py` (the variant named "model")
-    and/or `models/NAME.py`. Each is built, fitted and cached on its own.
+    and/or `models/NAME.py`. Each is built, fitted and cached on its own. `progress`,
+    when given, is called as progress(stage, message) while stages run.
     """
 
-    def __init__(self, path: str | Path = ".", report: Report | None = None):
-        self.root = find_root(Path(path))
-        self.config = read_config(self.root)
-        self.store = Store(self.root)
-        self.report = report
-        # Whether a run waits for another mlm process fitting the same model (else fails).
-        self.wait = True
+    def __init__(self, path: str | Path = ".", progress: Progress | None = None):
+        self.layout = Layout(path)
+        self.progress = progress or quiet
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"
 
-    # settings a slot function may use ---------------------------------------------------
+    # the folder and its settings (see Layout) ---------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    @property
+    def config(self):
+        return self.layout.config
+
+    @property
+    def store(self):
+        return self.layout.store
+
     @property
     def name(self) -> str:
-        return self.config.name
+        return self.layout.name
 
     @property
     def seed(self) -> int:
-        """The random seed from mlm.toml; fit.py passes it to pm.sample."""
-        return self.config.seed
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def figures_dir(self) -> Path:
-        return self.root / "figures"
-
-    def path(self, *parts: str) -> Path:
-        """A path inside the project: `project.path("data", "trial.csv")`."""
-        return self.root.joinpath(*parts)
-
-    # model variants ---------------------------------------------------------------------
-    def variants(self) -> list[str]:
-        """The model variants: "model" for model.py, then NAME for each models/NAME.py."""
-        names = [DEFAULT_VARIANT] if (self.root / "model.py").is_file() else []
-        folder = self.root / "models"
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.py")):
-                if path.name.startswith("_"):
-                    continue
-                if path.stem == DEFAULT_VARIANT:
-                    raise MlmError(
-                        "models/model.py clashes with the variant named 'model' (model.py); "
-                        "rename it"
-                    )
-                names.append(path.stem)
-        if not names:
-            raise MlmError(
-                f"model.py not found in {self.root} (nor any models/NAME.py); mlm expects it "
-                "to define build(data) -> pymc.Model"
-            )
-        return names
+        return self.layout.seed
 
     @property
     def single_variant(self) -> bool:
-        """True when the project has one model (figures then go straight to figures/)."""
-        return len(self.variants()) == 1
+        return self.layout.single_variant
+
+    def variants(self) -> list[str]:
+        """The model variants: "model" for model.py, then NAME for each models/NAME.py."""
+        return self.layout.variants()
 
     def model_file(self, variant: str) -> str:
-        """The file that defines `variant`, relative to the root."""
-        return "model.py" if variant == DEFAULT_VARIANT else f"models/{variant}.py"
+        return self.layout.model_file(variant)
 
-    def _chosen(self, models: list[str] | None) -> list[str]:
-        known = self.variants()
-        if not models:
-            return known
-        unknown = [m for m in models if m not in known]
-        if unknown:
-            raise MlmError(
-                f"no model variant named {', '.join(unknown)}; this project has: {', '.join(known)}"
-            )
-        return [m for m in known if m in models]
+    def session(self, wait: bool = True) -> Session:
+        """A fresh pass over the stages (sees every edit made since the last)."""
+        return Session(self.layout, self.progress, wait)
 
-    # the pipeline -----------------------------------------------------------------------
-    def pipeline(self, variant: str | None = None) -> Pipeline:
-        """A fresh pass over one variant's stages (sees every edit made since the last)."""
-        return Pipeline(self, self.report, variant or self.variants()[0])
+    def _variant(self, variant: str | None) -> str:
+        return self.layout.chosen([variant])[0] if variant else self.variants()[0]
 
-    def pipelines(self, models: list[str] | None = None) -> list[Pipeline]:
-        """One fresh pipeline per chosen variant, sharing the data and loaded modules."""
-        shared: dict = {}
-        return [Pipeline(self, self.report, v, shared) for v in self._chosen(models)]
-
+    # results ------------------------------------------------------------------------------
     @property
     def data(self):
         """The DataFrame that data.py's load() returns."""
-        return self.pipeline().data()
+        return self.session().data().value()
 
     @property
     def model(self):
         """The pymc.Model of the first variant (model.py when there is one)."""
-        return self.pipeline().model()
+        return self.model_of(None)
 
     @property
     def idata(self):
@@ -127,94 +92,108 @@ class Project:
 
     def model_of(self, variant: str | None):
         """The pymc.Model of a variant."""
-        return self.pipeline(variant).model()
+        return self.session().model(self._variant(variant)).value()
 
     def idata_of(self, variant: str | None):
         """A variant's trace: from the cache when fresh, else sampled (and cached) now."""
-        pipeline = self.pipeline(variant)
-        pipeline.run_data()
-        return pipeline.idata()
+        session = self.session()
+        session.data().run()
+        return session.fit(self._variant(variant)).value()
 
+    def fit_key(self, variant: str | None = None) -> str:
+        """The key a variant's trace is (or would be) stored under, given today's inputs."""
+        return self.session().fit(self._variant(variant)).key()
+
+    def figures(self, variant: str | None = None) -> dict[str, Path]:
+        """Each figure function's name and the file it draws, for a variant."""
+        session = self.session()
+        return {f.figure.name: f.path() for f in session.figures(self._variant(variant))}
+
+    # running ------------------------------------------------------------------------------
     def run(
-        self, stage: str = "graphics", force: bool = False, models: list[str] | None = None
+        self,
+        stage: str = "graphics",
+        force: bool = False,
+        models: list[str] | None = None,
+        wait: bool = True,
     ) -> list[StageStatus]:
         """Run a stage and whatever stale stage it needs; returns what each step did.
 
         With several variants, `run()` (graphics, the default) also compares them.
-        `models` limits the run to those variants.
+        `models` limits the run to those variants. `wait=False` fails at once when
+        another mlm process is fitting the same model, instead of waiting for it.
         """
-        if stage == "compare":
-            pipelines = self.pipelines()
-            results = [pipelines[0].run_data()]
-            results += [p.run_fit() for p in pipelines]
-            return [*results, compare.run(self, pipelines, force)]
-        pipelines = self.pipelines(models)
-        results = [pipelines[0].run_data(force and stage == "data")]
-        for pipeline in pipelines:
-            results += pipeline.run(stage, force, with_data=False)
-        if stage == "graphics" and not models and len(pipelines) > 1:
-            results.append(compare.run(self, pipelines, False))
-        return results
+        return pipeline.run(self.session(wait), stage, force, models)
 
     def plan(
         self, stage: str = "graphics", force: bool = False, models: list[str] | None = None
     ) -> list[StageStatus]:
         """What `run(stage)` would run, and why, without running anything."""
-        if stage == "compare":
-            pipelines = self.pipelines()
-            rows = pipelines[0].plan("data")
-            for pipeline in pipelines:
-                rows += pipeline.plan("fit", with_data=False)
-            status = compare.status(self, pipelines)
-            return rows + ([status] if force or not status.fresh else [])
-        pipelines = self.pipelines(models)
-        rows = pipelines[0].plan("data", force and stage == "data")
-        for pipeline in pipelines:
-            rows += pipeline.plan(stage, force, with_data=False)
-        if stage == "graphics" and not models and len(pipelines) > 1:
-            status = compare.status(self, pipelines)
-            rows += [] if status.fresh else [status]
-        return rows
+        return pipeline.plan(self.session(), stage, force, models)
 
     def status(self, models: list[str] | None = None) -> list[StageStatus]:
         """Each stage (per variant, and each figure): fresh, stale or missing, and why."""
-        pipelines = self.pipelines(models)
-        rows = [pipelines[0].data_status()]
-        for pipeline in pipelines:
-            rows += pipeline.status(with_data=False)
-        if len(self.variants()) > 1 and not models:
-            rows.append(compare.status(self, pipelines))
-        return rows
+        return pipeline.status(self.session(), models)
 
+    # reading the store --------------------------------------------------------------------
     def summary(self, variant: str | None = None):
-        """The ArviZ summary of a variant's cached trace, its manifest, and its freshness."""
+        """The ArviZ summary of a variant's cached trace, its record, and its freshness."""
         import arviz as az
 
-        pipeline = self.pipeline(variant)
-        key = pipeline.fit_key()
-        fresh = self.store.has_trace(pipeline.variant, key)
+        variant = self._variant(variant)
+        key = self.fit_key(variant)
+        fresh = self.store.has_trace(variant, key)
         if not fresh:
-            key = self.store.latest_key(pipeline.variant)
-            if key is None or not self.store.has_trace(pipeline.variant, key):
-                raise MlmError(
-                    f"no cached trace of {pipeline.variant} yet; run `mlm run fit` first"
-                )
-        idata = self.store.load_trace(pipeline.variant, key)
-        manifest = self.store.trace_manifest(pipeline.variant, key) or {}
-        return az.summary(idata, round_to="none"), manifest, fresh
+            key = self.store.latest_key(variant)
+            if key is None or not self.store.has_trace(variant, key):
+                raise MlmError(f"no cached trace of {variant} yet; run `mlm run fit` first")
+        idata = self.store.load_trace(variant, key)
+        record = self.store.trace_record(variant, key)
+        return az.summary(idata, round_to="none"), record, fresh
 
+    def check(self, models: list[str] | None = None):
+        """Each variant's diagnostics against the thresholds in mlm.toml ([check])."""
+        from mlm.check import evaluate, measure, thresholds
+
+        limits = thresholds(self.config.raw, str(self.root / "mlm.toml"))
+        session = self.session()
+        rows = []
+        for variant in self.layout.chosen(models):
+            fit = session.fit(variant)
+            key = fit.key()
+            if not self.store.has_trace(variant, key):
+                raise MlmError(
+                    f"{self.model_file(variant)}: no fresh trace to check "
+                    f"({fit.status().reason}); run `mlm run fit` first"
+                )
+            record = self.store.trace_record(variant, key)
+            numbers = record.get("diagnostics") if record else None
+            if not numbers or "max_r_hat_at" not in numbers:
+                numbers = measure(self.store.load_trace(variant, key))
+            rows += evaluate(variant, numbers, limits)
+        return rows
+
+    def report(self, output: Path | None = None) -> Path:
+        """Bring every stage up to date, then write report.html (or `output`); its path."""
+        from mlm.report import write_report
+
+        self.run()
+        checks = self.check()
+        return write_report(self.session(), checks, (output or self.root / "report.html").resolve())
+
+    def comparison(self) -> dict:
+        """The cached LOO comparison of the variants (run `run("compare")` first)."""
+        return self.session().compare(self.variants()).value()
+
+    # changing the project -----------------------------------------------------------------
     def new_variant(self, name: str, source: str | None = None) -> Path:
         """Copy a variant's file to models/NAME.py, to edit into a new variant."""
-        import re
-        import shutil
-
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == DEFAULT_VARIANT:
             raise MlmError(
                 f"{name!r} cannot name a model variant: use letters, digits and '_' (a Python "
                 f"module name), and not {DEFAULT_VARIANT!r}"
             )
-        source = source or self.variants()[0]
-        origin = self.root / self.model_file(self._chosen([source])[0])
+        origin = self.root / self.model_file(self._variant(source))
         target = self.root / "models" / f"{name}.py"
         if target.exists():
             raise MlmError(f"{target.relative_to(self.root)} exists; mlm never overwrites it")
@@ -222,35 +201,12 @@ class Project:
         shutil.copyfile(origin, target)
         return target
 
-    def check(self, models: list[str] | None = None):
-        """Each variant's diagnostics against the thresholds in mlm.toml ([check])."""
-        from mlm.check import evaluate, measure, thresholds
-
-        limits = thresholds(self.config.raw, str(self.root / "mlm.toml"))
-        rows = []
-        for pipeline in self.pipelines(models):
-            key = pipeline.fit_key()
-            if not self.store.has_trace(pipeline.variant, key):
-                reason = pipeline.fit_status().reason
-                raise MlmError(
-                    f"{pipeline.model_file}: no fresh trace to check ({reason}); "
-                    "run `mlm run fit` first"
-                )
-            numbers = (self.store.trace_manifest(pipeline.variant, key) or {}).get("diagnostics")
-            if not numbers or "max_r_hat_at" not in numbers:
-                numbers = measure(self.store.load_trace(pipeline.variant, key))
-            rows += evaluate(pipeline.variant, numbers, limits)
-        return rows
-
-    def comparison(self) -> dict:
-        """The cached LOO comparison of the variants (run `run("compare")` first)."""
-        return compare.cached(self)
-
     def clean(self, keep: int | None = None) -> int:
         """Drop the cache (or all but `keep` traces per variant); returns traces removed."""
         if keep is None:
             return self.store.clean()
-        current = {p.variant: p.fit_key() for p in self.pipelines()}
+        session = self.session()
+        current = {v: session.fit(v).key() for v in self.variants()}
         return self.store.clean(keep, current=current)
 
     def study(
@@ -273,8 +229,9 @@ class Project:
         """
         from mlm.study import StudyResult, run_study, study_for
 
-        variant = self._chosen([model] if model else None)[0]
-        study = study_for(self, self.model_file(variant), truth or {}, grid or {}, settings)
-        report = (lambda message: self.report("study", message)) if self.report else None
-        records = run_study(study, variant, replicates, workers, scheduler, report)
-        return StudyResult.of(self, study, variant, records, figures)
+        variant = self._variant(model)
+        study = study_for(self.layout, variant, truth or {}, grid or {}, settings)
+        records = run_study(
+            study, replicates, workers, scheduler, lambda m: self.progress("study", m)
+        )
+        return StudyResult.of(self.layout, study, records, figures)

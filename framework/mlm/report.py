@@ -15,10 +15,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlm.cache import atomic_write_bytes, read_json
+from mlm.store import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from mlm.project import Project
+    from mlm.check import Check
+    from mlm.stages import Session
 
 LIBRARIES = ("mlm", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
 MIME = {".png": "image/png", ".svg": "image/svg+xml"}
@@ -42,18 +43,16 @@ figcaption { color: #555; font-size: 0.9em; }
 """
 
 
-def write_report(project: Project, output: Path | None = None) -> Path:
-    """Bring every stage up to date, then write the report; returns its path."""
-    project.run()
-    path = (output or project.root / "report.html").resolve()
-    page = render(project)
-    atomic_write_bytes(path, page.encode("utf-8"))
+def write_report(session: Session, checks: list[Check], path: Path) -> Path:
+    """Write the report of a project whose stages are fresh to `path`; returns it."""
+    atomic_write_bytes(path, render(session, checks).encode("utf-8"))
     return path
 
 
-def render(project: Project) -> str:
+def render(session: Session, checks: list[Check]) -> str:
     """The report's HTML for a project whose stages are fresh."""
     e = html.escape
+    project = session.layout
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -63,33 +62,34 @@ def render(project: Project) -> str:
         f"<p>mlm report written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from "
         f"<code>{e(str(project.root))}</code>.</p>",
     ]
-    checks = project.check()
     verdict = all(c.passed for c in checks)
     parts.append(
         f'<p>Diagnostics: <span class="{"pass" if verdict else "fail"}">'
         f"{'all checks passed' if verdict else 'some checks failed'}</span>.</p>"
     )
-    for pipeline in project.pipelines():
-        mine = [c for c in checks if c.variant == pipeline.variant]
-        parts += _variant_section(project, pipeline, mine)
+    for variant in project.variants():
+        mine = [c for c in checks if c.variant == variant]
+        parts += _variant_section(session, variant, mine)
     if len(project.variants()) > 1:
-        parts += _comparison_section(project)
-    parts += _provenance_section(project)
+        parts += _comparison_section(session)
+    parts += _provenance_section(session)
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _variant_section(project: Project, pipeline, checks) -> list[str]:
+def _variant_section(session: Session, variant: str, checks) -> list[str]:
+    import arviz as az
+
     e = html.escape
-    variant = pipeline.variant
-    source = (project.root / pipeline.model_file).read_text(encoding="utf-8")
-    summary, _manifest, _ = project.summary(variant)
+    model_file = session.layout.model_file(variant)
+    source = (session.layout.root / model_file).read_text(encoding="utf-8")
+    summary = az.summary(session.fit(variant).value(), round_to="none")
     parts = [
-        f"<h2>Model: {e(variant)} <small>({e(pipeline.model_file)})</small></h2>",
+        f"<h2>Model: {e(variant)} <small>({e(model_file)})</small></h2>",
         "<h3>Code</h3>",
         f"<pre><code>{e(source)}</code></pre>",
         "<h3>Graph</h3>",
-        _graph(pipeline.model()),
+        _graph(session.model(variant).value()),
         "<h3>Posterior summary</h3>",
         _table(summary.reset_index(names="parameter"), digits=3),
         "<h3>Diagnostics</h3>",
@@ -101,56 +101,58 @@ def _variant_section(project: Project, pipeline, checks) -> list[str]:
         if not c.passed
     ]
     parts.append("<h3>Figures</h3>")
-    for figure in pipeline.figures():
-        parts.append(_figure(pipeline.figure_path(figure), figure.name))
+    for figure in session.figures(variant):
+        parts.append(_figure(figure.path(), figure.figure.name))
     return parts
 
 
-def _comparison_section(project: Project) -> list[str]:
+def _comparison_section(session: Session) -> list[str]:
     import pandas as pd
 
-    from mlm.compare import figure_path
-
     e = html.escape
-    record = project.comparison()
+    compare = session.compare(session.layout.variants())
+    record = compare.value()
     rows = [{"model": name, **record["table"][name]} for name in record["order"]]
     frame = pd.DataFrame(rows).rename(columns={"p": "p_loo"})
     parts = ["<h2>Model comparison (PSIS-LOO)</h2>", _table(frame, digits=2)]
     parts += [f'<p class="warning">{e(w["message"])}</p>' for w in record.get("warnings", [])]
-    parts.append(_figure(figure_path(project), "LOO comparison"))
+    parts.append(_figure(compare.path(), "LOO comparison"))
     return parts
 
 
-def _provenance_section(project: Project) -> list[str]:
+def _provenance_section(session: Session) -> list[str]:
     e = html.escape
+    project, store = session.layout, session.layout.store
     versions = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    data = read_json(project.store.data_record_path) or {}
+    data = store.read(store.paths.data_record)
     rows = [
         ("seed (mlm.toml)", str(project.seed)),
-        ("data hash", data.get("key", "?")),
-        ("data rows", str(data.get("rows", "?"))),
+        ("data hash", data.key if data else "?"),
+        ("data rows", str(data.get("rows", "?") if data else "?")),
     ]
     rows += [(f"{name} version", version) for name, version in versions.items()]
-    for pipeline in project.pipelines():
-        key = pipeline.fit_key()
-        manifest = project.store.trace_manifest(pipeline.variant, key) or {}
-        rows.append((f"{pipeline.variant}: trace key", key))
-        rows.append((f"{pipeline.variant}: sampled at", manifest.get("created_at", "?")))
-        rows.append((f"{pipeline.variant}: fit wall time", f"{manifest.get('wall_time_s', '?')} s"))
-        for name, value in sorted(manifest.get("inputs", {}).items()):
+    for variant in project.variants():
+        key = session.fit(variant).key()
+        trace = store.trace_record(variant, key)
+        rows.append((f"{variant}: trace key", key))
+        rows.append((f"{variant}: sampled at", trace.made_at if trace else "?"))
+        rows.append(
+            (f"{variant}: fit wall time", f"{trace.get('wall_time_s', '?') if trace else '?'} s")
+        )
+        for name, value in sorted(trace.inputs.items() if trace else ()):
             if name.endswith(".py"):
-                rows.append((f"{pipeline.variant}: {name} fingerprint", value))
-        for figure in pipeline.figures():
-            record = read_json(project.store.figure_record_path(pipeline.variant, figure.name))
+                rows.append((f"{variant}: {name} fingerprint", value))
+        for figure in session.figures(variant):
+            record = store.read(store.paths.figure_record(variant, figure.figure.name))
             if record:
                 rows.append(
                     (
-                        f"{pipeline.variant}: {figure.name}() wall time",
+                        f"{variant}: {figure.figure.name}() wall time",
                         f"{record.get('wall_time_s', '?')} s",
                     )
                 )

@@ -14,6 +14,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,20 +25,38 @@ from mlm.fingerprint import digest, parse
 # importlib's lazily loaded module type: reading its attributes would import it.
 _LAZY_MODULE = getattr(importlib.util, "_LazyModule", ())
 
-# What each slot file must define, and the parameter names its function may ask for.
-SLOT_FILES = {"data": "data.py", "model": "model.py", "fit": "fit.py", "graphics": "graphics.py"}
-SLOT_FUNCTIONS = {"data": "load", "model": "build", "fit": "sample"}
-SLOT_PARAMS = {
-    "data": ("project",),
-    "model": ("data", "project"),
-    "fit": ("model", "data", "project", "variant"),
-    "graphics": ("idata", "data", "model", "project", "variant"),
-}
-SLOT_PURPOSE = {
-    "data": "load() -> pandas.DataFrame",
-    "model": "build(data) -> pymc.Model",
-    "fit": "sample(model) -> the trace, as pm.sample returns it",
-    "graphics": "one public function per figure, returning a matplotlib Figure",
+
+@dataclass(frozen=True)
+class Slot:
+    """One of a project's fixed files: what it must define and what it may ask for."""
+
+    name: str
+    file: str
+    function: str | None  # None: graphics.py, whose every public function is a figure
+    params: tuple[str, ...]  # the parameter names its functions may ask for
+    purpose: str
+
+
+SLOTS = {
+    slot.name: slot
+    for slot in (
+        Slot("data", "data.py", "load", ("project",), "load() -> pandas.DataFrame"),
+        Slot("model", "model.py", "build", ("data", "project"), "build(data) -> pymc.Model"),
+        Slot(
+            "fit",
+            "fit.py",
+            "sample",
+            ("model", "data", "project", "variant"),
+            "sample(model) -> the trace, as pm.sample returns it",
+        ),
+        Slot(
+            "graphics",
+            "graphics.py",
+            None,
+            ("idata", "data", "model", "project", "variant"),
+            "one public function per figure, returning a matplotlib Figure",
+        ),
+    )
 }
 
 
@@ -82,17 +101,23 @@ class SlotLoader:
                     del sys.modules[name]
             sys.modules.update(shadowed)
 
-    def module(self, slot: str, filename: str | None = None) -> ModuleType:
-        """The imported slot module (data.py, model.py, models/NAME.py, ...), loaded once."""
-        filename = filename or SLOT_FILES[slot]
-        if filename in self._loaded:
-            return self._loaded[filename]
+    def path(self, slot: str, filename: str | None = None) -> Path:
+        """A slot file's path (data.py, model.py, models/NAME.py, ...), checked to exist."""
+        filename = filename or SLOTS[slot].file
         path = self.root / filename
         if not path.is_file():
             raise MlmError(
                 f"{filename} not found in {self.root}; mlm expects it to define "
-                f"{SLOT_PURPOSE[slot]}"
+                f"{SLOTS[slot].purpose}"
             )
+        return path
+
+    def module(self, slot: str, filename: str | None = None) -> ModuleType:
+        """The imported slot module (data.py, model.py, models/NAME.py, ...), loaded once."""
+        filename = filename or SLOTS[slot].file
+        if filename in self._loaded:
+            return self._loaded[filename]
+        path = self.path(slot, filename)
         parse(path)  # a syntax error is reported with file and line, not as a traceback
         name = f"{self._prefix}_{filename.removesuffix('.py').replace('/', '_')}"
         spec = importlib.util.spec_from_file_location(name, path)
@@ -106,16 +131,19 @@ class SlotLoader:
         self._loaded[filename] = module
         return module
 
-    def function(self, slot: str, name: str, filename: str | None = None) -> Callable:
-        """A function of a slot module, checked to exist and to ask only for known names."""
-        filename = filename or SLOT_FILES[slot]
+    def function(self, slot: str, name: str | None = None, filename: str | None = None) -> Callable:
+        """A function of a slot module (its own by default: load, build, sample), checked to
+        exist and to ask only for names mlm can give it."""
+        filename = filename or SLOTS[slot].file
+        name = name or SLOTS[slot].function
         fn = getattr(self.module(slot, filename), name, None)
         if not callable(fn):
             what = "has no function" if fn is None else "defines a non-function"
             raise MlmError(
-                f"{filename} {what} {name}(); mlm expects {filename} to define {SLOT_PURPOSE[slot]}"
+                f"{filename} {what} {name}(); mlm expects {filename} to define "
+                f"{SLOTS[slot].purpose}"
             )
-        check_params(filename, name, _signature_params(fn), SLOT_PARAMS[slot])
+        check_params(filename, name, _signature_params(fn), SLOTS[slot].params)
         return fn
 
     def call(
@@ -133,7 +161,7 @@ class SlotLoader:
                 param.VAR_KEYWORD,
             ):
                 kwargs[param.name] = providers[param.name]()
-        where = f"{filename or SLOT_FILES[slot]}, in {fn.__name__}()"
+        where = f"{filename or SLOTS[slot].file}, in {fn.__name__}()"
         with self.active():
             try:
                 return fn(**kwargs)

@@ -1,0 +1,121 @@
+"""The data stage: what data.py's load() returns, keyed by the DataFrame's content.
+
+load() is called again only when what it reads changed: data.py's code (and the
+project modules it imports) or a file under data/. Otherwise the content hash recorded
+at the last load stands for the data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlm.fingerprint import code_fingerprints, data_fingerprint, file_digest
+from mlm.slots import SLOTS
+from mlm.stages.base import Stage, StageStatus, explain
+from mlm.stages.validate import check_frame
+from mlm.store import Record
+
+if TYPE_CHECKING:
+    from mlm.stages.session import Session
+
+
+class DataStage(Stage):
+    """load()'s DataFrame: loaded at most once per session, its content hash the key."""
+
+    label = "data"
+
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+        self.layout = session.layout
+        self.store = session.layout.store
+        self._files: dict[str, list] = {}
+        self._content_key = ""
+
+    def record(self) -> Record | None:
+        return self.store.read(self.store.paths.data_record)
+
+    def inputs(self) -> dict:
+        """What load() reads: data.py's code and the files under data/ (by content)."""
+
+        def compute() -> dict:
+            root = self.layout.root
+            data_file = root / SLOTS["data"].file
+            stamp = dict(code_fingerprints(data_file, root)) if data_file.is_file() else {}
+            record = self.record()
+            known = record.get("files", {}) if record else {}
+            files = {}
+            data_dir = self.layout.data_dir
+            if data_dir.is_dir():
+                for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+                    rel = path.relative_to(root).as_posix()
+                    info = path.stat()
+                    seen = known.get(rel)
+                    # Re-hash only files whose size or modification time moved.
+                    if seen and seen[:2] == [info.st_size, info.st_mtime_ns]:
+                        files[rel] = seen
+                    else:
+                        files[rel] = [info.st_size, info.st_mtime_ns, file_digest(path)]
+            stamp.update({rel: entry[2] for rel, entry in files.items()})
+            self._files = files
+            return stamp
+
+        return self._once("inputs", compute)
+
+    def key(self) -> str:
+        """The data's content hash, read from the record while load()'s inputs are unchanged."""
+
+        def compute() -> str:
+            record = self.record()
+            if record and record.inputs == self.inputs():
+                return record.key
+            self.value()
+            return self._content_key
+
+        return self._once("key", compute)
+
+    def value(self):
+        """The DataFrame load() returns (checked), loaded at most once."""
+
+        def compute():
+            slots = self.session.slots
+            fn = slots.function("data")
+            self.session.progress("data", "loading")
+            frame = slots.call("data", fn, self.session.providers("data", None))
+            check_frame(frame)
+            self._content_key = data_fingerprint(frame)
+            return frame
+
+        return self._once("value", compute)
+
+    def loaded(self):
+        """The DataFrame if load() ran in this session already, else None."""
+        return self._memo.get("value")
+
+    def status(self) -> StageStatus:
+        record = self.record()
+        stamp = self.inputs()
+        if record is None:
+            return self.row("missing", "never loaded", self.key())
+        if record.inputs == stamp:
+            return self.row("fresh", f"{record.get('rows', '?')} rows", record.key)
+        key = self.key()
+        moved = explain(stamp, record.inputs)
+        if key == record.key:
+            return self.row("fresh", f"{moved}; same data", key)
+        return self.row("stale", f"data changed ({moved})", key)
+
+    def run(self, force: bool = False) -> StageStatus:
+        status = self.status()
+        if status.fresh and not force:
+            return status
+        frame = self.value()
+        key = self._memo["key"] = self._content_key
+        details = {
+            "files": self._files,
+            "rows": len(frame),
+            "columns": [str(c) for c in frame.columns],
+        }
+        self.store.write(self.store.paths.data_record, Record(key, self.inputs(), details=details))
+        self.session.progress("data", f"loaded {len(frame)} rows x {frame.shape[1]} columns")
+        return self.row("fresh", f"{len(frame)} rows", key, ran=True)

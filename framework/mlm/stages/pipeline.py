@@ -1,0 +1,96 @@
+"""Running stages make-style across a project's variants: run, plan (dry run), status.
+
+`run("fit")` runs the data stage once, then each chosen variant's model and fit, skipping
+what is fresh; `run("graphics")` also draws every stale figure and, with several variants,
+compares them. `plan` answers what `run` would do, and why, without running anything.
+"""
+
+from __future__ import annotations
+
+from mlm.errors import MlmError
+from mlm.stages.base import Stage, StageStatus, parse_stage
+from mlm.stages.compare import needs_two
+from mlm.stages.session import Session
+
+
+def status(session: Session, models: list[str] | None = None) -> list[StageStatus]:
+    """Each stage (per variant, and each figure): fresh, stale or missing, and why."""
+    variants = session.layout.chosen(models)
+    rows = [session.data().status()]
+    for variant in variants:
+        rows += [session.model(variant).status(), session.fit(variant).status()]
+        rows += [figure.status() for figure in session.figures(variant)]
+    if len(session.layout.variants()) > 1 and not models:
+        rows.append(session.compare(variants).status())
+    return rows
+
+
+def _steps(
+    session: Session, stage: str, force: bool, models: list[str] | None
+) -> list[tuple[Stage, bool]]:
+    """The stages `run(stage)` goes through in order, each with whether it is the target
+    (which `force` reruns) or only an input (run only when stale)."""
+    target, figure = parse_stage(stage)
+    if target == "compare":
+        variants = session.layout.variants()
+        needs_two(variants)
+        steps = [(session.data(), False)]
+        steps += [(session.fit(v), False) for v in variants]
+        return [*steps, (session.compare(variants), True)]
+    variants = session.layout.chosen(models)
+    steps: list[tuple[Stage, bool]] = [(session.data(), target == "data")]
+    for variant in variants:
+        if target == "model":
+            steps.append((session.model(variant), True))
+        elif target == "fit":
+            steps.append((session.fit(variant), True))
+        elif target == "graphics":
+            figures = session.figures(variant, figure)
+            # Sample only for a figure that will be drawn and asks for the trace: redrawing
+            # a figure of the data alone never samples.
+            if any(f.needs_trace and (force or not f.status().fresh) for f in figures):
+                steps.append((session.fit(variant), False))
+            steps += [(f, True) for f in figures]
+    if target == "graphics" and not models and len(variants) > 1:
+        steps.append((session.compare(variants), False))
+    return steps
+
+
+def plan(
+    session: Session, stage: str, force: bool = False, models: list[str] | None = None
+) -> list[StageStatus]:
+    """What `run(stage, force)` would run, with why; nothing is run or written."""
+    rows = []
+    for step, target in _steps(session, stage, force, models):
+        row = step.status()
+        if force and target:
+            rows.append(StageStatus(row.stage, row.state, "forced", row.key, False, row.variant))
+        elif not row.fresh:
+            rows.append(row)
+    return rows
+
+
+def run(
+    session: Session, stage: str, force: bool = False, models: list[str] | None = None
+) -> list[StageStatus]:
+    """Run `stage` and whatever stale stage it needs, make-style.
+
+    `force` reruns the named stage (every figure, for graphics), not its inputs. One
+    failing figure does not cost the others: all are drawn, then the failures reported.
+    """
+    results, failures = [], []
+    for step, target in _steps(session, stage, force, models):
+        if step.label.startswith("graphics:"):
+            try:
+                results.append(step.run(force and target))
+            except MlmError as exc:
+                failures.append(str(exc))
+                session.say(step.label, "failed", step.variant)
+            continue
+        if step.label == "compare" and failures:
+            continue
+        results.append(step.run(force and target))
+    if failures:
+        names = "" if len(failures) == 1 else f"{len(failures)} figures failed:\n"
+        raise MlmError(names + "\n".join(failures))
+    return results

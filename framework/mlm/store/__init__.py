@@ -1,0 +1,115 @@
+"""The store under `.mlm/`: plain JSON records and NetCDF traces, written atomically.
+
+Nothing else in mlm writes under `.mlm/`. `paths` says where each thing lives, `records`
+what is remembered about a result, `traces` how traces are written and read, `locks`
+who may write. All of it is safe to delete; `mlm clean` does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlm.store import locks, traces
+from mlm.store.files import FILE_MODE, atomic_write_bytes, atomic_write_json, read_json
+from mlm.store.paths import CACHE_DIR, StorePaths
+from mlm.store.records import Record, now
+from mlm.store.traces import FORMAT_VERSION, CorruptTrace
+
+__all__ = [
+    "CACHE_DIR",
+    "FILE_MODE",
+    "FORMAT_VERSION",
+    "CorruptTrace",
+    "Record",
+    "Store",
+    "StorePaths",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "now",
+    "read_json",
+]
+
+
+class Store:
+    """The cache of one project: its records, traces and locks."""
+
+    def __init__(self, root: Path):
+        self.paths = StorePaths(root)
+        self.dir = self.paths.dir
+
+    # records ----------------------------------------------------------------------------
+    def read(self, path: Path) -> Record | None:
+        """The record stored at `path` (one of `self.paths`), or None if there is none."""
+        return Record.from_json(read_json(path))
+
+    def write(self, path: Path, record: Record) -> None:
+        atomic_write_json(path, record.to_json())
+
+    def read_json(self, path: Path) -> dict | None:
+        """A plain JSON result (a study replicate), or None if there is none."""
+        return read_json(path)
+
+    def write_json(self, path: Path, content: dict) -> None:
+        atomic_write_json(path, content)
+
+    # traces -----------------------------------------------------------------------------
+    def trace_problem(self, variant: str, key: str) -> str | None:
+        """Why the trace under `key` cannot be used ("absent" if none), or None."""
+        return traces.problem(self.paths, variant, key)
+
+    def has_trace(self, variant: str, key: str) -> bool:
+        """Whether a complete, consistent trace is stored under `key`."""
+        return self.trace_problem(variant, key) is None
+
+    def trace_record(self, variant: str, key: str) -> Record | None:
+        return self.read(self.paths.trace_manifest(variant, key))
+
+    def trace_dir(self, variant: str, key: str) -> Path:
+        return self.paths.trace_dir(variant, key)
+
+    def latest_key(self, variant: str) -> str | None:
+        record = read_json(self.paths.latest(variant))
+        return record.get("key") if record else None
+
+    def load_trace(self, variant: str, key: str):
+        """The trace under `key`, verified against its checksum (CorruptTrace if not)."""
+        return traces.load(self.paths, variant, key)
+
+    def save_trace(self, variant: str, record: Record, idata) -> Path:
+        return traces.save(self.paths, variant, record, idata)
+
+    def trace_keys(self, variant: str) -> list[str]:
+        """Stored trace keys of a variant, newest first."""
+        return traces.keys(self.paths, variant)
+
+    def variants(self) -> list[str]:
+        """The variants with a folder of traces."""
+        folder = self.paths.fits
+        return sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+
+    # locks ------------------------------------------------------------------------------
+    @contextmanager
+    def lock(
+        self, name: str, wait: bool = True, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
+        """Hold `.mlm/locks/NAME.lock`: one writer at a time per name."""
+        with locks.hold(self.paths.lock(name), name, wait, on_wait):
+            yield
+
+    # cleaning ---------------------------------------------------------------------------
+    def clean(self, keep: int | None = None, current: dict[str, str] | None = None) -> int:
+        """Drop the cache, or with `keep`, all but `keep` traces of each variant.
+
+        The traces kept are each variant's current one (`current[variant]`, the trace the
+        project uses now) and then the newest. Returns how many traces were removed.
+        """
+        if keep is None:
+            removed = sum(len(self.trace_keys(v)) for v in self.variants())
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return removed
+        return sum(
+            traces.prune(self.paths, v, keep, (current or {}).get(v)) for v in self.variants()
+        )

@@ -1,0 +1,144 @@
+"""Traces on disk: written whole or not at all, checked against their checksum when read.
+
+A trace folder (`trace.nc` and its manifest) is written under a temporary name and
+renamed into place, so a fit killed half-way leaves every earlier trace intact. A trace
+whose bytes no longer match its manifest's checksum is moved aside (quarantined), never
+loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from mlm.errors import MlmError
+from mlm.fingerprint import file_digest
+from mlm.store.files import atomic_write_json, read_json
+from mlm.store.paths import (
+    MANIFEST_FILE,
+    QUARANTINE_PREFIX,
+    STAGING_PREFIX,
+    TRACE_FILE,
+    StorePaths,
+)
+from mlm.store.records import Record
+
+# Bumped when the layout or the manifest's meaning changes; other formats are stale.
+FORMAT_VERSION = 1
+
+
+class CorruptTrace(MlmError):
+    """A stored trace whose bytes no longer match the checksum in its manifest."""
+
+
+def problem(paths: StorePaths, variant: str, key: str) -> str | None:
+    """Why the trace under `key` cannot be used ("absent" if there is none), or None.
+
+    Cheap checks only (the manifest and the file's size); the full checksum is verified
+    when the trace is loaded.
+    """
+    folder = paths.trace_dir(variant, key)
+    if not (folder / MANIFEST_FILE).is_file() and not (folder / TRACE_FILE).is_file():
+        return "absent"
+    manifest = read_json(folder / MANIFEST_FILE)
+    if manifest is None:
+        return "its manifest is missing or unreadable"
+    if manifest.get("format") != FORMAT_VERSION:
+        return f"cache format {manifest.get('format')} (this mlm reads {FORMAT_VERSION})"
+    if manifest.get("key") != key:
+        return f"its manifest is for key {manifest.get('key')}"
+    try:
+        size = (folder / TRACE_FILE).stat().st_size
+    except OSError:
+        return "its trace file is missing"
+    if size != manifest.get("trace_bytes"):
+        return "its trace file is truncated or changed (size differs from the manifest)"
+    return None
+
+
+def load(paths: StorePaths, variant: str, key: str):
+    """The trace stored under `key`, checked against its checksum and read fully into
+    memory (the file is closed afterwards). A corrupt trace is moved aside, never loaded.
+    """
+    import xarray as xr
+
+    folder = paths.trace_dir(variant, key)
+    manifest = read_json(folder / MANIFEST_FILE) or {}
+    if file_digest(folder / TRACE_FILE) != manifest.get("trace_sha256"):
+        quarantine = folder.with_name(f"{QUARANTINE_PREFIX}{key}-{int(time.time())}")
+        os.replace(folder, quarantine)
+        raise CorruptTrace(
+            f"the cached trace {folder} does not match its checksum (corrupted or "
+            f"truncated); moved it to {quarantine.name} and it will be refitted"
+        )
+    return xr.load_datatree(folder / TRACE_FILE)
+
+
+def save(paths: StorePaths, variant: str, record: Record, idata) -> Path:
+    """Store a trace and its record under the record's key, atomically; mark it latest."""
+    key = record.key
+    final = paths.trace_dir(variant, key)
+    staging = final.parent / f"{STAGING_PREFIX}{key}-unmade"
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{key}-", dir=final.parent))
+        idata.to_netcdf(staging / TRACE_FILE)
+        with open(staging / TRACE_FILE, "rb") as handle:
+            os.fsync(handle.fileno())
+        record = record.with_details(
+            format=FORMAT_VERSION,
+            trace_bytes=(staging / TRACE_FILE).stat().st_size,
+            trace_sha256=file_digest(staging / TRACE_FILE),
+        )
+        atomic_write_json(staging / MANIFEST_FILE, record.to_json())
+        if final.exists():
+            # A forced refit of the same key: move the old one aside, never write into it
+            # (it may be open lazily elsewhere).
+            retired = Path(tempfile.mkdtemp(prefix=f".old-{key}-", dir=final.parent))
+            os.replace(final, retired / key)
+            os.replace(staging, final)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise MlmError(
+            f"could not write the trace to {final.parent}: {exc.strerror or exc}; "
+            "earlier traces are intact"
+        ) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    atomic_write_json(paths.latest(variant), {"key": key})
+    return final
+
+
+def keys(paths: StorePaths, variant: str) -> list[str]:
+    """Stored trace keys of a variant, newest first."""
+    folder = paths.fit_dir(variant)
+    if not folder.is_dir():
+        return []
+    found = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    found = [d for d in found if (d / MANIFEST_FILE).is_file()]
+    return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
+
+
+def prune(paths: StorePaths, variant: str, keep: int, current: str | None) -> int:
+    """Remove all but `keep` traces of `variant` (its current one first, then the newest),
+    and any half-written trace left by a killed run; returns how many traces went."""
+    stored = keys(paths, variant)
+    ordered = ([current] if current in stored else []) + [k for k in stored if k != current]
+    kept = ordered[:keep]
+    for key in ordered[keep:]:
+        shutil.rmtree(paths.trace_dir(variant, key), ignore_errors=True)
+    for leftover in paths.fit_dir(variant).glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    latest = read_json(paths.latest(variant)) or {}
+    if kept and latest.get("key") not in kept:
+        atomic_write_json(paths.latest(variant), {"key": kept[0]})
+    elif not kept:
+        paths.latest(variant).unlink(missing_ok=True)
+    return len(ordered) - len(kept)
