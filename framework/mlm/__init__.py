@@ -6,9 +6,8 @@ project.run()            # data -> model -> fit -> graphics, only what is stale
 project.idata            # the cached trace (an xarray DataTree)
 """
 
-__version__ = "0.1.0"  # defined before the imports below, which read it
-
 from mlm.errors import MlmError
 from mlm.project import Project
+from mlm.version import __version__
 
 __all__ = ["MlmError", "Project", "__version__"]

@@ -7,12 +7,12 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from mlm import __version__ as MLM_VERSION
 from mlm import compiled
 from mlm.errors import MlmError
 from mlm.fingerprint import code_fingerprints
 from mlm.stages.base import SAMPLER_LIBRARIES, Stage, StageStatus, explain, library_versions
 from mlm.store import CorruptTrace, Record
+from mlm.version import __version__ as MLM_VERSION
 
 if TYPE_CHECKING:
     from mlm.stages.session import Session
