@@ -72,7 +72,7 @@ def test_a_slot_function_gets_each_parameter_it_names_and_nothing_else(tiny: Pat
     asked = []
     providers = {"data": lambda: asked.append("data") or "D", "project": lambda: asked.append("p")}
     fn = loader.function("model")
-    with pytest.raises(UserCodeError, match="model.py, in build"):
+    with pytest.raises(UserCodeError, match=r"model\.py, in build"):
         loader.call("model", fn, providers)  # "D" is no DataFrame: the user's own error
     assert asked == ["data"]  # build(data) never asked for the project
 
@@ -107,7 +107,7 @@ def test_two_projects_with_a_helper_of_the_same_name_never_see_each_other(tmp_pa
 def test_parse_stage_knows_every_stage_and_one_figure():
     assert parse_stage("compare") == ("compare", None)
     assert parse_stage("graphics:forest") == ("graphics", "forest")
-    with pytest.raises(MlmError, match="unknown stage 'fitt'.*compare"):
+    with pytest.raises(MlmError, match=r"unknown stage 'fitt'.*compare"):
         parse_stage("fitt")
     with pytest.raises(MlmError):
         parse_stage("fit:forest")
