@@ -141,12 +141,16 @@ class Project:
         import arviz as az
 
         variant = self._variant(variant)
-        key = self.fit_key(variant)
+        fit = self.session().fit(variant)
+        key = fit.key()
         fresh = self.store.has_trace(variant, key)
         if not fresh:
             key = self.store.latest_key(variant)
             if key is None or not self.store.has_trace(variant, key):
-                raise MlmError(f"no cached trace of {variant} yet; run `mlm run fit` first")
+                raise MlmError(
+                    f"{self.model_file(variant)}: no usable trace to summarize "
+                    f"({fit.status().reason}); run `mlm run fit` first"
+                )
         idata = self.store.load_trace(variant, key)
         record = self.store.trace_record(variant, key)
         return az.summary(idata, round_to="none"), record, fresh
@@ -166,6 +170,8 @@ class Project:
                     f"{self.model_file(variant)}: no fresh trace to check "
                     f"({fit.status().reason}); run `mlm run fit` first"
                 )
+            # The manifest's numbers count only for a trace whose bytes are still its own.
+            self.store.verify_trace(variant, key)
             record = self.store.trace_record(variant, key)
             numbers = record.get("diagnostics") if record else None
             if not numbers or "max_r_hat_at" not in numbers:

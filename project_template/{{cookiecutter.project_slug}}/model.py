@@ -16,6 +16,10 @@ import pymc as pm
 def build(data):
     """The varying-intercept model of score on hours, with one effect per school."""
     school_idx, schools = pd.factorize(data["school"], sort=True)
+    if (school_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last school.
+        rows = data.index[school_idx < 0].tolist()
+        raise ValueError(f"column 'school' is empty at rows {rows}; drop or fill them in data.py")
     coords = {"school": list(schools), "obs": data.index.to_numpy()}
 
     with pm.Model(coords=coords) as model:

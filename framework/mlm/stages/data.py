@@ -7,6 +7,7 @@ at the last load stands for the data.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from mlm.fingerprint import code_fingerprints, data_fingerprint, file_digest
@@ -17,6 +18,27 @@ from mlm.store import Record
 
 if TYPE_CHECKING:
     from mlm.stages.session import Session
+
+
+# A file whose status changed this recently before it was hashed may still be changing
+# within one tick of the file system's clock (racy git): its stat is not trusted.
+SETTLED_NS = 2_000_000_000
+
+
+def file_stamp(path, seen: list | None) -> list:
+    """[size, mtime, ctime, inode, hashed at, content hash] of a data file, hashed only
+    when its status moved.
+
+    The status shortcut is safe because the kernel sets ctime on every change to a file's
+    content or status and no user call can set it back: `touch -r`, `cp -p`, `rsync -a`
+    and `tar x` restore mtime but not ctime (or make a new inode). Only a clock set
+    backwards, or a file system without ctime, could hide a change.
+    """
+    info = path.stat()
+    now = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+    if seen and len(seen) == 6 and seen[:4] == now and seen[2] < seen[4] - SETTLED_NS:
+        return seen
+    return [*now, time.time_ns(), file_digest(path)]
 
 
 class DataStage(Stage):
@@ -49,14 +71,8 @@ class DataStage(Stage):
             if data_dir.is_dir():
                 for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
                     rel = path.relative_to(root).as_posix()
-                    info = path.stat()
-                    seen = known.get(rel)
-                    # Re-hash only files whose size or modification time moved.
-                    if seen and seen[:2] == [info.st_size, info.st_mtime_ns]:
-                        files[rel] = seen
-                    else:
-                        files[rel] = [info.st_size, info.st_mtime_ns, file_digest(path)]
-            stamp.update({rel: entry[2] for rel, entry in files.items()})
+                    files[rel] = file_stamp(path, known.get(rel))
+            stamp.update({rel: entry[-1] for rel, entry in files.items()})
             self._files = files
             return stamp
 
@@ -107,7 +123,19 @@ class DataStage(Stage):
 
     def run(self, force: bool = False) -> StageStatus:
         status = self.status()
+        record = self.record()
         if status.fresh and not force:
+            if record is not None and (
+                record.inputs != self.inputs() or record.get("files") != self._files
+            ):
+                # data.py or a data file changed but load() gave the same data (or a file
+                # was re-hashed): note the new stamps, so that is not redone on every run.
+                self.store.write(
+                    self.store.paths.data_record,
+                    Record(
+                        record.key, self.inputs(), details={**record.details, "files": self._files}
+                    ),
+                )
             return status
         frame = self.value()
         key = self._memo["key"] = self._content_key

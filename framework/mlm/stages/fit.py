@@ -3,6 +3,7 @@ sampler's versions; each trace stored under its key."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from typing import TYPE_CHECKING
@@ -53,41 +54,95 @@ class FitStage(Stage):
             made_by = record.get("mlm_version") if record else None
             if made_by != MLM_VERSION:
                 reason += f" (made by mlm {made_by})"
-            return self.row("fresh", reason, key)
+            return self.row("fresh", reason + self._aside(), key)
+        if holder := self.store.lock_holder(f"fit-{self.variant}"):
+            return self.row("stale", f"being fitted now by mlm (pid {holder})", key)
         if problem != "absent":
-            return self.row("stale", f"cached trace unusable: {problem}", key)
+            return self.row("stale", f"cached trace unusable: {problem}{self._aside()}", key)
+        if self.store.has_incomplete(self.variant, key):
+            record = self.store.incomplete_record(self.variant, key)
+            failure = record.get("failure", "fit.py failed") if record else "fit.py failed"
+            return self.row(
+                "stale",
+                f"incomplete: the draws are kept but fit.py failed after sampling ({failure}); "
+                "`mlm run fit` finishes it without resampling",
+                key,
+            )
         latest = self.store.latest_key(self.variant)
         record = self.store.trace_record(self.variant, latest) if latest else None
         if record is None:
-            return self.row("missing", "never fitted", key)
-        return self.row("stale", explain(self.inputs(), record.inputs), key)
+            return self.row("missing", "never fitted" + self._aside(), key)
+        return self.row("stale", explain(self.inputs(), record.inputs) + self._aside(), key)
+
+    def _aside(self) -> str:
+        """A note on traces set aside after failing their checksum, if there are any."""
+        found = self.store.quarantined(self.variant)
+        if not found:
+            return ""
+        return (
+            f"; {len(found)} corrupt trace(s) set aside ({', '.join(p.name for p in found[:3])}"
+            f"{' ...' if len(found) > 3 else ''}; `mlm clean` removes them)"
+        )
 
     def run(self, force: bool = False) -> StageStatus:
         status = self.status()
         if status.fresh and not force:
             return status
         fn = self.session.slots.function("fit")
-        with self.store.lock(
-            f"fit-{self.variant}",
-            wait=self.session.wait,
-            on_wait=lambda pid: self.session.say(
-                "fit", f"waiting: mlm (pid {pid}) is fitting this model", self.variant
-            ),
-        ):
-            if not force and self.status().fresh:
-                return self.row("fresh", "fitted by another mlm meanwhile", status.key)
-            return self._sample(fn, "forced" if status.fresh else status.reason)
+        waited = []
 
-    def _sample(self, fn, reason: str) -> StageStatus:
+        def on_wait(pid: str) -> None:
+            waited.append(pid)
+            self.session.say("fit", f"waiting: mlm (pid {pid}) is fitting this model", self.variant)
+
+        with self.store.lock(f"fit-{self.variant}", wait=self.session.wait, on_wait=on_wait):
+            if not force and self.status().fresh:
+                reason = (
+                    f"fitted meanwhile by mlm (pid {waited[0]}), which this run waited for"
+                    if waited
+                    else "fitted by another mlm meanwhile"
+                )
+                self.session.say("fit", reason, self.variant)
+                return self.row("fresh", reason, status.key)
+            self.store.sweep(self.variant)
+            self.store.check_writable(self.variant)
+            return self._sample(fn, "forced" if status.fresh else status.reason, force)
+
+    def _sample(self, fn, reason: str, force: bool) -> StageStatus:
         model = self.session.model(self.variant).value()
-        self.session.say("fit", f"sampling ({reason})", self.variant)
+        key = self.key()
+        kept = None
+        if not force and self.store.has_incomplete(self.variant, key):
+            try:
+                kept = self.store.load_incomplete(self.variant, key)
+            except CorruptTrace:
+                kept = None
+        what = "finishing fit.py on the kept draws" if kept is not None else "sampling"
+        self.session.say("fit", f"{what} ({reason})", self.variant)
         start = time.perf_counter()
         providers = self.session.providers("fit", self.variant, model=lambda: model)
-        with (
-            _InterruptGuard() as guard,
-            compiled.persistent(self.session.layout.config.compile_cache) as compiles,
-        ):
-            idata = self.session.slots.call("fit", fn, providers)
+
+        def keep(idata, call: str, failure: str) -> None:
+            record = Record(key, self.inputs(), details={"sample_call": call, "failure": failure})
+            self.store.save_incomplete(self.variant, record, idata)
+
+        capture = _SampleCapture(keep, kept, self.store.incomplete_record(self.variant, key))
+        try:
+            with (
+                _InterruptGuard() as guard,
+                compiled.persistent(self.session.layout.config.compile_cache) as compiles,
+                capture.installed(guard),
+            ):
+                idata = self.session.slots.call("fit", fn, providers)
+        except MlmError as exc:
+            if capture.sampled is None:
+                raise
+            # The draws are finished: keep them, whatever failed after pm.sample.
+            capture.keep_draws(first_line(str(exc)))
+            raise MlmError(
+                f"{exc}\n  the posterior draws are kept: `mlm run fit` finishes fit.py on them "
+                "without resampling (figures can use them meanwhile)"
+            ) from exc
         wall = time.perf_counter() - start
         if guard.interrupted:
             # PyMC returns a partial trace on Ctrl-C; it must never be cached as complete.
@@ -101,7 +156,6 @@ class FitStage(Stage):
                 f"fit.py: sample() returned {type(idata).__name__}, expected the trace that "
                 "pm.sample returns (an xarray.DataTree with a posterior group)"
             )
-        key = self.key()
         details = {
             "variant": self.variant,
             "seed": self.session.layout.seed,
@@ -110,13 +164,50 @@ class FitStage(Stage):
             "groups": sorted(idata.children),
             "diagnostics": measure(idata),
         }
-        self.store.save_trace(self.variant, Record(key, self.inputs(), details=details), idata)
+        try:
+            self.store.save_trace(self.variant, Record(key, self.inputs(), details=details), idata)
+        except MlmError as exc:
+            if capture.sampled is None:
+                raise
+            capture.keep_draws(first_line(str(exc)))
+            raise MlmError(
+                f"{exc}\n  the posterior draws are kept, as an incomplete trace"
+            ) from exc
+        self.store.drop_incomplete(self.variant, key)
         self._memo["value"] = idata
         reused = " (compiled model reused from disk)" if compiles.loaded else ""
-        self.session.say(
-            "fit", f"sampled in {wall:.1f} s{reused}; trace cached as {key}", self.variant
-        )
+        done = "finished on the kept draws" if capture.replayed else f"sampled in {wall:.1f} s"
+        self.session.say("fit", f"{done}{reused}; trace cached as {key}", self.variant)
         return self.row("fresh", "sampled", key, ran=True)
+
+    def complete(self) -> bool:
+        """Whether the finished trace of the current key is stored."""
+        return self.store.has_trace(self.variant, self.key())
+
+    def use_kept_draws(self) -> bool:
+        """After a failed run: serve the draws kept from an incomplete fit, if any."""
+        kept = self.incomplete()
+        if kept is None:
+            return False
+        self._memo["value"] = kept
+        self.session.say(
+            "fit", "warning: figures use the kept draws of the incomplete fit", self.variant
+        )
+        return True
+
+    def incomplete_kept(self) -> bool:
+        """Whether draws of an incomplete fit of the current key are kept."""
+        return self.store.has_incomplete(self.variant, self.key())
+
+    def incomplete(self):
+        """The draws kept from a fit whose fit.py failed after sampling, or None."""
+        key = self.key()
+        if not self.store.has_incomplete(self.variant, key):
+            return None
+        try:
+            return self.store.load_incomplete(self.variant, key)
+        except CorruptTrace:
+            return None
 
     def value(self):
         """The trace for the current key: from the store when fresh, else sampled now."""
@@ -157,3 +248,69 @@ class _InterruptGuard:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
+
+
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+class _SampleCapture:
+    """pymc.sample, watched while fit.py runs.
+
+    As soon as pm.sample returns, the draws are held, so that a failure later in fit.py
+    (out of memory in the log-likelihood, a full disk) does not lose them: they are kept
+    as an incomplete trace. When such draws exist for the same key and pm.sample is
+    called with the same arguments, they are returned instead of sampling again, and
+    fit.py's remaining steps run on them. A Ctrl-C during sampling ends fit.py at once,
+    instead of letting it go on to post-process a partial trace.
+    """
+
+    def __init__(self, keep, kept, kept_record):
+        self._keep = keep
+        self._kept = kept
+        self._kept_call = kept_record.get("sample_call") if kept_record else None
+        self.sampled = None
+        self.call = ""
+        self.replayed = False
+
+    @contextlib.contextmanager
+    def installed(self, guard):
+        import pymc
+
+        real = pymc.sample
+
+        def sample(*args, **kwargs):
+            if self.sampled is not None:  # a second pm.sample in fit.py: leave it alone
+                return real(*args, **kwargs)
+            call = _describe_call(args, kwargs)
+            if self._kept is not None and call == self._kept_call:
+                self.replayed = True
+                idata = self._kept
+            else:
+                idata = real(*args, **kwargs)
+                if guard.interrupted:
+                    raise KeyboardInterrupt
+            self.sampled, self.call = idata, call
+            return idata
+
+        pymc.sample = sample
+        try:
+            yield self
+        finally:
+            pymc.sample = real
+
+    def keep_draws(self, failure: str) -> None:
+        """Store the held draws as an incomplete trace (best effort: never masks the error)."""
+        try:
+            self._keep(self.sampled, self.call, failure)
+        except Exception:
+            pass
+
+
+def _describe_call(args: tuple, kwargs: dict) -> str:
+    """pm.sample's arguments as text (the model aside: the key already holds it)."""
+    import pymc
+
+    shown = [repr(a) for a in args if not isinstance(a, pymc.Model)]
+    shown += [f"{k}={v!r}" for k, v in sorted(kwargs.items()) if not isinstance(v, pymc.Model)]
+    return ", ".join(shown)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlm.errors import MlmError
-from mlm.fingerprint import FigureFunction, code_fingerprints, figure_functions
+from mlm.fingerprint import FigureFunction, code_fingerprints, digest, figure_functions
 from mlm.slots import SLOTS, check_params
 from mlm.stages.base import Stage, StageStatus, explain
 from mlm.store import FILE_MODE, Record
@@ -65,6 +65,17 @@ class FigureStage(Stage):
         return "idata" in self.figure.params
 
     def inputs(self) -> dict:
+        inputs = self._inputs()
+        fit = self.session.fit(self.variant)
+        if self.needs_trace and not fit.complete() and fit.incomplete_kept():
+            # Drawn from the draws of an incomplete fit: redrawn once the fit is finished.
+            return {**inputs, "trace": "incomplete"}
+        return inputs
+
+    def key(self) -> str:
+        return digest(self.inputs())
+
+    def _inputs(self) -> dict:
         def compute() -> dict:
             session, variant = self.session, self.variant
             inputs = {f"{self.figure.name}()": self.figure.fingerprint}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mlm.errors import MlmError, UserCodeError
 from mlm.fingerprint import code_fingerprints
 from mlm.stages.base import MODEL_LIBRARIES, Stage, StageStatus, explain, library_versions
-from mlm.stages.validate import check_model, missing_values
+from mlm.stages.validate import check_model, missing_values, reading
 from mlm.store import Record
 
 if TYPE_CHECKING:
@@ -43,10 +43,13 @@ class ModelStage(Stage):
             slots = self.session.slots
             fn = slots.function("model", filename=self.file)
             self.session.say("model", "building", self.variant)
+            providers = self.session.providers("model", self.variant)
+            read: set = set()
+            if "data" in providers:
+                data, read = reading(self.session.data().value())
+                providers["data"] = lambda: data
             try:
-                model = slots.call(
-                    "model", fn, self.session.providers("model", self.variant), self.file
-                )
+                model = slots.call("model", fn, providers, self.file)
             except UserCodeError as exc:
                 data = self.session.data().loaded()
                 if isinstance(exc.original, KeyError) and data is not None:
@@ -59,7 +62,7 @@ class ModelStage(Stage):
                         "those rows in data.py"
                     ) from exc
                 raise
-            check_model(model, self.file)
+            check_model(model, self.file, self.session.data().loaded(), read)
             details = {
                 "free_variables": [v.name for v in model.free_RVs],
                 "observed_variables": [v.name for v in model.observed_RVs],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mlm.errors import MlmError
 from mlm.stages.base import Stage, StageStatus, parse_stage
 from mlm.stages.compare import needs_two
+from mlm.stages.fit import FitStage
 from mlm.stages.session import Session
 
 
@@ -46,10 +47,15 @@ def _steps(
             steps.append((session.fit(variant), True))
         elif target == "graphics":
             figures = session.figures(variant, figure)
-            # Sample only for a figure that will be drawn and asks for the trace: redrawing
-            # a figure of the data alone never samples.
-            if any(f.needs_trace and (force or not f.status().fresh) for f in figures):
-                steps.append((session.fit(variant), False))
+            # Sample only for figures that ask for the trace (redrawing a figure of the
+            # data alone never samples): when one will be drawn, or the trace is not
+            # fresh (a truncated trace is refitted even though its figures are drawn).
+            traced = [f for f in figures if f.needs_trace]
+            fit = session.fit(variant)
+            if traced and (
+                not fit.status().fresh or any(force or not f.status().fresh for f in traced)
+            ):
+                steps.append((fit, False))
             steps += [(f, True) for f in figures]
     if target == "graphics" and not models and len(variants) > 1:
         steps.append((session.compare(variants), False))
@@ -79,18 +85,29 @@ def run(
     failing figure does not cost the others: all are drawn, then the failures reported.
     """
     results, failures = [], []
+    figures_failed = 0
     for step, target in _steps(session, stage, force, models):
+        if isinstance(step, FitStage) and not target:
+            try:
+                results.append(step.run())
+            except MlmError as exc:
+                # Draws kept from a fit that failed after sampling still serve the figures.
+                if stage == "compare" or not step.use_kept_draws():
+                    raise
+                failures.append(str(exc))
+            continue
         if step.label.startswith("graphics:"):
             try:
                 results.append(step.run(force and target))
             except MlmError as exc:
                 failures.append(str(exc))
+                figures_failed += 1
                 session.say(step.label, "failed", step.variant)
             continue
         if step.label == "compare" and failures:
             continue
         results.append(step.run(force and target))
     if failures:
-        names = "" if len(failures) == 1 else f"{len(failures)} figures failed:\n"
+        names = f"{figures_failed} figures failed:\n" if figures_failed > 1 else ""
         raise MlmError(names + "\n".join(failures))
     return results

@@ -8,13 +8,21 @@ who may write. All of it is safe to delete; `mlm clean` does.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlm.errors import MlmError
 from mlm.store import locks, traces
 from mlm.store.files import FILE_MODE, atomic_write_bytes, atomic_write_json, read_json
-from mlm.store.paths import CACHE_DIR, StorePaths
+from mlm.store.paths import (
+    CACHE_DIR,
+    MANIFEST_FILE,
+    QUARANTINE_PREFIX,
+    STAGING_PREFIX,
+    StorePaths,
+)
 from mlm.store.records import Record, now
 from mlm.store.traces import FORMAT_VERSION, CorruptTrace
 
@@ -78,6 +86,10 @@ class Store:
         """The trace under `key`, verified against its checksum (CorruptTrace if not)."""
         return traces.load(self.paths, variant, key)
 
+    def verify_trace(self, variant: str, key: str) -> None:
+        """Check the trace under `key` against its checksum (CorruptTrace if it fails)."""
+        traces.verify(self.paths, variant, key)
+
     def save_trace(self, variant: str, record: Record, idata) -> Path:
         return traces.save(self.paths, variant, record, idata)
 
@@ -89,6 +101,56 @@ class Store:
         """The variants with a folder of traces."""
         folder = self.paths.fits
         return sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+
+    # draws kept from a fit whose fit.py failed after sampling ------------------------------
+    def has_incomplete(self, variant: str, key: str) -> bool:
+        return traces.problem(self.paths, variant, key, incomplete=True) is None
+
+    def incomplete_record(self, variant: str, key: str) -> Record | None:
+        return self.read(self.paths.incomplete_dir(variant, key) / MANIFEST_FILE)
+
+    def save_incomplete(self, variant: str, record: Record, idata) -> Path:
+        return traces.save(self.paths, variant, record, idata, incomplete=True)
+
+    def load_incomplete(self, variant: str, key: str):
+        return traces.load(self.paths, variant, key, incomplete=True)
+
+    def drop_incomplete(self, variant: str, key: str) -> None:
+        shutil.rmtree(self.paths.incomplete_dir(variant, key), ignore_errors=True)
+
+    # housekeeping -------------------------------------------------------------------------
+    def check_writable(self, variant: str) -> None:
+        """Fail now, naming the folder, if a trace of `variant` could not be written."""
+        folder = self.paths.fit_dir(variant)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=STAGING_PREFIX) as probe:
+                probe.write(b"mlm")
+                probe.flush()
+        except OSError as exc:
+            raise MlmError(
+                f"cannot write to {folder}: {exc.strerror or exc}; nothing was sampled (make "
+                "the project's .mlm/ folder writable, or free some space)"
+            ) from None
+
+    def sweep(self, variant: str) -> None:
+        """Remove what killed runs left of `variant`'s traces (half-written folders).
+
+        Called while holding the variant's fit lock, so no live writer owns them."""
+        folder = self.paths.fit_dir(variant)
+        for leftover in [*folder.glob(f"{STAGING_PREFIX}*"), *folder.glob(".old-*")]:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+    def quarantined(self, variant: str) -> list[Path]:
+        """Traces of `variant` set aside because they failed their checksum."""
+        return sorted(self.paths.fit_dir(variant).glob(f"{QUARANTINE_PREFIX}*"))
+
+    def lock_holder(self, name: str) -> str | None:
+        """The pid holding the lock `name` now, or None when it is free."""
+        return locks.holder(self.paths.lock(name))
 
     # locks ------------------------------------------------------------------------------
     @contextmanager

@@ -47,3 +47,19 @@ def hold(
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def holder(path: Path) -> str | None:
+    """The pid written in the lock file `path` while a process holds it, else None."""
+    try:
+        handle = open(path)
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            return handle.read().strip() or "?"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return None

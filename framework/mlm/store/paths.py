@@ -23,6 +23,7 @@ TRACE_FILE = "trace.nc"
 MANIFEST_FILE = "manifest.json"
 STAGING_PREFIX = ".tmp-"
 QUARANTINE_PREFIX = ".corrupt-"
+INCOMPLETE_PREFIX = ".incomplete-"
 
 
 class StorePaths:
@@ -54,6 +55,10 @@ class StorePaths:
 
     def trace_dir(self, variant: str, key: str) -> Path:
         return self.fit_dir(variant) / key
+
+    def incomplete_dir(self, variant: str, key: str) -> Path:
+        """Where the posterior draws of a fit whose fit.py failed after sampling are kept."""
+        return self.fit_dir(variant) / f"{INCOMPLETE_PREFIX}{key}"
 
     def trace_file(self, variant: str, key: str) -> Path:
         return self.trace_dir(variant, key) / TRACE_FILE

@@ -34,13 +34,18 @@ class CorruptTrace(MlmError):
     """A stored trace whose bytes no longer match the checksum in its manifest."""
 
 
-def problem(paths: StorePaths, variant: str, key: str) -> str | None:
+def _folder(paths: StorePaths, variant: str, key: str, incomplete: bool) -> Path:
+    return (paths.incomplete_dir if incomplete else paths.trace_dir)(variant, key)
+
+
+def problem(paths: StorePaths, variant: str, key: str, incomplete: bool = False) -> str | None:
     """Why the trace under `key` cannot be used ("absent" if there is none), or None.
 
     Cheap checks only (the manifest and the file's size); the full checksum is verified
-    when the trace is loaded.
+    when the trace is loaded. `incomplete`: the draws kept from a fit whose fit.py failed
+    after sampling, instead of the finished trace.
     """
-    folder = paths.trace_dir(variant, key)
+    folder = _folder(paths, variant, key, incomplete)
     if not (folder / MANIFEST_FILE).is_file() and not (folder / TRACE_FILE).is_file():
         return "absent"
     manifest = read_json(folder / MANIFEST_FILE)
@@ -59,13 +64,10 @@ def problem(paths: StorePaths, variant: str, key: str) -> str | None:
     return None
 
 
-def load(paths: StorePaths, variant: str, key: str):
-    """The trace stored under `key`, checked against its checksum and read fully into
-    memory (the file is closed afterwards). A corrupt trace is moved aside, never loaded.
-    """
-    import xarray as xr
-
-    folder = paths.trace_dir(variant, key)
+def verify(paths: StorePaths, variant: str, key: str, incomplete: bool = False) -> Path:
+    """The trace file under `key` once its bytes match its manifest's checksum; a trace
+    that does not is moved aside (CorruptTrace), never used."""
+    folder = _folder(paths, variant, key, incomplete)
     manifest = read_json(folder / MANIFEST_FILE) or {}
     if file_digest(folder / TRACE_FILE) != manifest.get("trace_sha256"):
         quarantine = folder.with_name(f"{QUARANTINE_PREFIX}{key}-{int(time.time())}")
@@ -74,13 +76,23 @@ def load(paths: StorePaths, variant: str, key: str):
             f"the cached trace {folder} does not match its checksum (corrupted or "
             f"truncated); moved it to {quarantine.name} and it will be refitted"
         )
-    return xr.load_datatree(folder / TRACE_FILE)
+    return folder / TRACE_FILE
 
 
-def save(paths: StorePaths, variant: str, record: Record, idata) -> Path:
-    """Store a trace and its record under the record's key, atomically; mark it latest."""
+def load(paths: StorePaths, variant: str, key: str, incomplete: bool = False):
+    """The trace stored under `key`, checked against its checksum and read fully into
+    memory (the file is closed afterwards). A corrupt trace is moved aside, never loaded.
+    """
+    import xarray as xr
+
+    return xr.load_datatree(verify(paths, variant, key, incomplete))
+
+
+def save(paths: StorePaths, variant: str, record: Record, idata, incomplete: bool = False) -> Path:
+    """Store a trace and its record under the record's key, atomically; mark it latest
+    (an `incomplete` one is kept beside the finished traces, and never marked latest)."""
     key = record.key
-    final = paths.trace_dir(variant, key)
+    final = _folder(paths, variant, key, incomplete)
     staging = final.parent / f"{STAGING_PREFIX}{key}-unmade"
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +124,8 @@ def save(paths: StorePaths, variant: str, record: Record, idata) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    atomic_write_json(paths.latest(variant), {"key": key})
+    if not incomplete:
+        atomic_write_json(paths.latest(variant), {"key": key})
     return final
 
 
