@@ -134,7 +134,7 @@ def write_formula_model(
     force: bool = False,
     priors: list[str] | tuple[str, ...] = (),
 ) -> Path:
-    """Write model.py (no name) or models/NAME.py from `formula`, checked on the project's data.
+    """Write model.py (no name) or models/NAME.py from `formula`, validated on the project's data.
 
     `priors` are "NAME=Dist(args)" texts that replace generated default priors.
     """

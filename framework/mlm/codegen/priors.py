@@ -11,7 +11,7 @@ from mlm.formula import Prior
 
 
 def prior_arguments(prior: Prior, kind: str) -> str:
-    """The keyword arguments of `prior`'s PyMC distribution, checked, as code: "alpha=1, beta=1".
+    """The keyword arguments of `prior`'s PyMC distribution, validated, as code: "alpha=1, beta=1".
 
     `kind` is what the parameter is: "real", "positive" (nu) or "sd" (a standard deviation,
     the only kind whose prior may be on its variance).
