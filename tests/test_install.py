@@ -68,6 +68,19 @@ def test_wheel_installs_in_a_fresh_venv_and_mlm_new_then_run_data_works(tmp_path
     )
     assert "data" in status.stdout and "fresh" in status.stdout
 
+    # --formula renders graphics.py and tests/test_model.py from the wheel's templates too.
+    formula = subprocess.run(
+        [mlm, "new", "demo2", "--formula", "score ~ hours + (1 | school)"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert formula.returncode == 0, formula.stderr
+    assert "def group_effects(idata):" in (work / "demo2" / "graphics.py").read_text()
+    tests = (work / "demo2" / "tests" / "test_model.py").read_text()
+    assert 'COLUMNS = ["score", "hours", "school"]' in tests
+
 
 def test_setup_script_stops_with_a_clear_message_when_python_is_older_than_3_12(tmp_path: Path):
     bin_dir = tmp_path / "bin"

@@ -6,7 +6,7 @@ Bambi); this module only does the bookkeeping formulae leaves to its callers: wh
 group terms share one bar (and so one covariance matrix), and `||`. Stata's `mixed`
 syntax is simple enough to read here. The description knows nothing about data or PyMC;
 `mlm.codegen` turns it into a model.py. `--prior "NAME=Dist(args)"` texts are read here
-too, as text only: which parameters and distributions exist is codegen's to check.
+too, as text only: which parameters and distributions exist is for codegen to validate.
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ class GroupTerm:
     @property
     def factor_label(self) -> str:
         return ":".join(self.factor)
+
+    @property
+    def label(self) -> str:
+        """The term in lme4 syntax, `(0 + x | g)`, whichever syntax it was written in."""
+        lhs = " + ".join(t.label for t in self.terms)
+        if INTERCEPT not in self.terms:
+            lhs = f"0 + {lhs}"
+        return f"({lhs} | {self.factor_label})"
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,7 @@ def parse(
             f"a residual scale model (--sigma) needs a family with a scale: gaussian or "
             f"student_t, not {spec.family}"
         )
-    _check_groups(spec)
+    _validate_groups(spec)
     if priors:
         spec = _replace(spec, priors=_parse_priors(priors))
     return spec
@@ -376,7 +384,7 @@ def _point(text: str, fragment: str, message: str) -> str:
     return f"{message}\n  in: {text}\n      {marks}"
 
 
-def _check_groups(spec: ModelSpec) -> None:
+def _validate_groups(spec: ModelSpec) -> None:
     seen: dict[tuple, str] = {}
     for group in spec.groups:
         for term in group.terms:

@@ -1,4 +1,5 @@
-"""`mlm new`: render project_template/ with cookiecutter into a new project folder."""
+"""`mlm new` and `mlm generate model --formula`: render project_template/ with cookiecutter
+into a new project folder, and write the files a formula gives."""
 
 from __future__ import annotations
 
@@ -6,22 +7,12 @@ import re
 import shlex
 from pathlib import Path
 
+from mlm.codegen.templates import template_dir
 from mlm.errors import MlmError
 
 # Letters, digits, '-', '_' and '.', starting with a letter or digit: a name that is a
 # valid folder on every system and safe to type in a shell.
 VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def template_dir() -> Path:
-    """The template shipped in the wheel, or the repository's copy in a source checkout."""
-    packaged = Path(__file__).parent / "project_template"
-    if (packaged / "cookiecutter.json").is_file():
-        return packaged
-    source = Path(__file__).resolve().parents[2] / "project_template"
-    if (source / "cookiecutter.json").is_file():
-        return source
-    raise MlmError(f"mlm's project template is missing (looked in {packaged} and {source})")
 
 
 def new_project(name: str, parent: Path) -> Path:
@@ -70,6 +61,7 @@ def new_formula_project(
     """
     import shutil
 
+    from mlm import codegen
     from mlm.formula import parse
 
     spec = parse(formula, sigma=sigma, family=family, priors=priors)
@@ -85,7 +77,7 @@ def new_formula_project(
         if data_file is not None:
             (root / "data" / "scores.csv").unlink()
             shutil.copyfile(data_file, root / "data" / data_file.name)
-            _write_generated(root, "data.py", "data_source", data_file.name)
+            (root / "data.py").write_text(codegen.data_source(data_file.name))
         _write_project_files(root, spec)
     except BaseException:
         if existed:
@@ -95,12 +87,6 @@ def new_formula_project(
             shutil.rmtree(root)
         raise
     return root
-
-
-def _write_generated(root: Path, filename: str, maker: str, *args) -> None:
-    from mlm import codegen
-
-    (root / filename).write_text(getattr(codegen, maker)(*args))
 
 
 def _project_data(root: Path):
@@ -148,7 +134,7 @@ def write_formula_model(
     force: bool = False,
     priors: list[str] | tuple[str, ...] = (),
 ) -> Path:
-    """Write model.py (no name) or models/NAME.py from `formula`, checked on the project's data.
+    """Write model.py (no name) or models/NAME.py from `formula`, validated on the project's data.
 
     `priors` are "NAME=Dist(args)" texts that replace generated default priors.
     """

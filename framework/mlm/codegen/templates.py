@@ -1,0 +1,53 @@
+"""The template files mlm renders, kept in one folder shipped inside the wheel.
+
+`project_template/` holds the cookiecutter project `mlm new` renders, and beside it, in
+`project_template/templates/`, the Jinja templates of the files `--formula` writes
+besides model.py: data.py (for `--data`), graphics.py and tests/test_model.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlm.codegen.formatting import formatted
+from mlm.errors import MlmError
+from mlm.formula import ModelSpec
+
+
+def template_dir() -> Path:
+    """The template shipped in the wheel, or the repository's copy in a source checkout."""
+    packaged = Path(__file__).parents[1] / "project_template"
+    if (packaged / "cookiecutter.json").is_file():
+        return packaged
+    source = Path(__file__).resolve().parents[3] / "project_template"
+    if (source / "cookiecutter.json").is_file():
+        return source
+    raise MlmError(f"mlm's project template is missing (looked in {packaged} and {source})")
+
+
+def render(name: str, **context) -> str:
+    """project_template/templates/NAME.jinja rendered with `context`, formatted by ruff."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir() / "templates"),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return formatted(environment.get_template(f"{name}.jinja").render(**context))
+
+
+def data_source(filename: str) -> str:
+    """data.py that reads data/FILENAME as it is."""
+    return render("data.py", filename=filename)
+
+
+def graphics_source(spec: ModelSpec) -> str:
+    """graphics.py with figures that fit any generated model of `spec`."""
+    return render("graphics.py", response=spec.response, groups=bool(spec.groups))
+
+
+def tests_source(spec: ModelSpec) -> str:
+    """tests/test_model.py for a generated project."""
+    return render("test_model.py", columns=spec.variables)

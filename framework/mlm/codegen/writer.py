@@ -1,0 +1,175 @@
+"""The model writer: a `ModelSpec` and the data it describes -> model.py source text.
+
+The result is the PyMC a careful person writes by hand: named coords from the data's
+levels (computed inside build(), so the model follows the data when they change),
+vectorized indexing, non-centered group effects, one commented line per prior, formatted
+by ruff. The data are read only to validate the formula against them and to classify
+their columns (columns.py); no value is hard-coded. Each kind of term writes its own
+lines (population.py, groups.py, residual.py); a `--prior` replaces one parameter's
+default prior (priors.py).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from mlm.codegen.body import BuildBody
+from mlm.codegen.columns import Columns, classify_columns
+from mlm.codegen.formatting import formatted
+from mlm.codegen.groups import group_term
+from mlm.codegen.names import group_names
+from mlm.codegen.population import population_term
+from mlm.codegen.residual import constant_parameters, level_column, varying_sigma
+from mlm.errors import MlmError
+from mlm.formula import INTERCEPT, ModelSpec, lme4_formula
+
+LINKS = {"gaussian": "identity", "student_t": "identity", "bernoulli": "logit", "poisson": "log"}
+LIKELIHOODS = {
+    "gaussian": 'pm.Normal("{y}", mu=mu, sigma={sigma}',
+    "student_t": 'pm.StudentT("{y}", nu=nu, mu=mu, sigma={sigma}',
+    "bernoulli": 'pm.Bernoulli("{y}", logit_p=eta',
+    "poisson": 'pm.Poisson("{y}", mu=pm.math.exp(eta)',
+}
+
+
+def model_source(spec: ModelSpec, data) -> str:
+    """model.py for `spec`, validated against `data` (a DataFrame with the columns it names)."""
+    columns = classify_columns(spec, data)
+    if not spec.terms and not spec.groups:
+        raise MlmError(f"{spec.source!r} has no terms: write at least 1, as in 'y ~ 1'")
+    body = BuildBody(spec, columns)
+    body.prep.append(f'y = data["{spec.response}"].to_numpy(dtype=float)')
+    linear = [population_term(body, t) for t in spec.terms]
+    for group, name in zip(spec.groups, group_names(spec.groups), strict=True):
+        linear += group_term(body, group, name)
+    log_sigma, sigma = varying_sigma(body)
+
+    family = spec.family
+    body.data_lines += [
+        "# The outcome in pm.Data too: a refit after the data change reuses the compiled model.",
+        f'y_ = pm.Data("{spec.response}_obs", y, dims="obs")',
+    ]
+    inner = [*body.data_lines, "", "# Population-level effects.", *body.priors, ""]
+    inner += constant_parameters(body)
+    _refuse_unknown_priors(spec, body.names)
+    predictor = "mu" if family in ("gaussian", "student_t") else "eta"
+    inner.append(f"{predictor} = (" + " + ".join(linear) + ")")
+    if log_sigma is not None:
+        inner.append(f"sigma = pm.math.exp({log_sigma})")
+    likelihood = LIKELIHOODS[family].format(y=spec.response, sigma=sigma)
+    inner.append(f'{likelihood}, observed=y_, dims="obs")')
+
+    prep = [*body.prep, "coords = {", *body.coords, "}"]
+    if any("y_sd" in line for line in inner if not line.startswith("#")):
+        prep += [
+            "# Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.",
+            "y_sd = y.std()",
+        ]
+    code = "\n".join(prep + inner)
+    imports = [
+        line
+        for line, alias in (
+            ("import numpy as np", "np."),
+            ("import pandas as pd", "pd."),
+            ("import pymc as pm", "pm."),
+            ("import pytensor.tensor as pt", "pt."),
+        )
+        if alias in code
+    ]
+    source = "\n".join(
+        [
+            _docstring(spec, columns),
+            "",
+            *imports,
+            "",
+            "",
+            "def build(data):",
+            f'    """{_summary(spec)}"""',
+            *("    " + line if line else "" for line in prep),
+            "",
+            "    with pm.Model(coords=coords) as model:",
+            *("        " + line if line else "" for line in inner),
+            "",
+            "    return model",
+            "",
+        ]
+    )
+    return formatted(source)
+
+
+def _refuse_unknown_priors(spec: ModelSpec, names: list[str]) -> None:
+    """Raise when a --prior names no parameter of the model, listing those it has."""
+    unknown = [p for p in spec.priors if p.name not in names]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0].name, names, n=1)
+        raise MlmError(
+            f"--prior {unknown[0].source!r}: this model has no parameter {unknown[0].name!r}"
+            + (f" (did you mean {close[0]}?)" if close else "")
+            + f"; its parameters are: {', '.join(names)}"
+        )
+
+
+def _docstring(spec: ModelSpec, columns: Columns) -> str:
+    link = LINKS[spec.family]
+    lines = [
+        '"""Model: build(data) returns the PyMC model.',
+        "",
+        "Written by `mlm` from the formula (lme4 syntax)",
+        "",
+        f"    {lme4_formula(spec)}",
+    ]
+    by_level = spec.sigma is not None and any(p.name == "sigma" for p in spec.priors)
+    column = level_column(spec.sigma) if by_level else None
+    if by_level:
+        lines += [f"    sigma: one per level of {column}"] if column else []
+    elif spec.sigma:
+        sigma = " + ".join(t.label for t in spec.sigma if not t.is_intercept)
+        sigma = sigma if INTERCEPT in spec.sigma else f"0 + {sigma}"
+        lines.append(f"    log(sigma) ~ {sigma}")
+    lines += [
+        "",
+        f"family {spec.family}" + ("" if link == "identity" else f" with a {link} link") + ". "
+        "It is plain PyMC and yours to edit: mlm never rewrites it.",
+    ]
+    coded = {v for t in spec.terms for v in t.variables}
+    if not by_level:
+        coded |= {v for t in spec.sigma or () for v in t.variables}
+    coded = {c: r for c, r in columns.categorical.items() if c in coded}
+    if coded:
+        refs = ", ".join(f"{c} -> {r!r}" for c, r in sorted(coded.items()))
+        lines += [
+            "",
+            *textwrap.wrap(
+                "Categorical columns use treatment coding: the first level in sorted order is "
+                "the reference and gets no coefficient (with the data it was written for: "
+                f"{refs}).",
+                88,
+            ),
+        ]
+    if spec.groups:
+        lines += [
+            "",
+            "Group effects are non-centered (u = z * sigma): the usual cure for divergences",
+            "when a group SD is small. Priors are weakly informative and scaled from the",
+            "data, as commented beside each; change them on their lines.",
+        ]
+    if spec.priors:
+        lines += [
+            "",
+            "Priors set by --prior (the others are mlm's defaults, commented beside each):",
+            "",
+            *(f"    {p.source}" for p in spec.priors),
+        ]
+    lines.append('"""')
+    return "\n".join(lines)
+
+
+def _summary(spec: ModelSpec) -> str:
+    fixed = [t.label for t in spec.terms if not t.is_intercept]
+    text = f"The model of {spec.response}" + (f" on {', '.join(fixed)}" if fixed else "")
+    factors = list(dict.fromkeys(g.factor_label for g in spec.groups))
+    if factors:
+        text += f", with effects varying by {', '.join(factors)}"
+    return text + "."
