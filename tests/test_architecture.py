@@ -30,6 +30,7 @@ def test_every_layer_imports_only_the_layers_below_it():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "one-way layers KEPT" in result.stdout
     assert "no import cycles among sibling modules KEPT" in result.stdout
+    assert "BROKEN" not in result.stdout
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path: Path):
