@@ -1,0 +1,227 @@
+"""predict(): posterior draws of the expected outcome or of new observations for new rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from mlm.errors import MlmError
+from mlm.predict import graph
+
+KINDS = ("response", "mean")
+# Draws of the training rows compared between the model built on the data alone and the one
+# built on data + newdata: the expected outcome of a training row must not change.
+CHECK_DRAWS = 3
+
+
+def predict(
+    build: Callable,
+    data: pd.DataFrame,
+    newdata: pd.DataFrame,
+    idata,
+    kind: str = "response",
+    *,
+    seed=None,
+    observed: str | None = None,
+) -> xr.DataArray:
+    """Posterior draws (chain, draw, row) for the rows of `newdata`, from a fitted trace.
+
+    kind="mean" gives the expected outcome of each row (the mean of the likelihood given
+    its parameters: mu for a Normal, p for a Bernoulli, the rate for a Poisson), and
+    kind="response" new observations drawn from the likelihood. Nothing is resampled:
+    each posterior draw in `idata` gives one draw of the predictions. Levels of a group
+    effect that the fit never saw are drawn from the fitted population distribution, one
+    draw per posterior draw (brms' sample_new_levels="gaussian"). `build` is the
+    project's build(data); `data` the data the trace was fitted on; `observed` names the
+    likelihood when the model has several. Columns of `data` that newdata lacks (the
+    outcome) are filled with placeholders; a missing predictor is an error.
+    """
+    if kind not in KINDS:
+        raise MlmError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    draws = predict_draws(build, data, newdata, idata, kinds=(kind,), seed=seed, observed=observed)
+    return draws[kind]
+
+
+def predict_draws(
+    build: Callable,
+    data: pd.DataFrame,
+    newdata: pd.DataFrame,
+    idata,
+    kinds=KINDS,
+    *,
+    seed=None,
+    observed: str | None = None,
+) -> dict[str, xr.DataArray]:
+    """The draws of each of `kinds` ("mean", "response"), from the same posterior draws."""
+    posterior = posterior_dataset(idata)
+    if len(newdata) == 0:
+        raise MlmError("newdata has no rows to predict")
+    fitted_model = build_on(build, data, "the data")
+    fitted_rv, row_dim = graph.likelihood(fitted_model, observed)
+    n_train = graph.row_count(fitted_model, row_dim)
+
+    combined = combine(data, newdata)
+    model = build_on(build, combined, "the data plus the new rows")
+    check_filled(build, data, newdata, combined, model)
+    rv, row_dim = graph.likelihood(model, fitted_rv.name)
+    n_rows = graph.row_count(model, row_dim)
+    if n_rows != n_train + len(newdata):
+        raise MlmError(
+            f"cannot predict: build() on the data plus {len(newdata)} new rows gives "
+            f"{fitted_rv.name} {n_rows} rows, not {n_train} + {len(newdata)}. "
+            f"{graph.CONVENTION}"
+        )
+
+    feeds = graph.feeds(model, posterior)
+    mean = expected_value(rv)
+    for feed in feeds:
+        if feed.fresh:
+            graph.check_population(model, [rv, mean], feed)
+    function, taken = graph.compile_draws(model, [mean, rv[n_train:]], feeds, seed)
+    values = [feed.values(posterior) for feed in taken]
+
+    chains, samples = posterior.sizes["chain"], posterior.sizes["chain"] * posterior.sizes["draw"]
+    means = np.empty((samples, len(newdata)))
+    responses = np.empty((samples, len(newdata)))
+    training = []
+    for i in range(samples):
+        mean_i, response_i = function(*(v[i] for v in values))
+        mean_i = np.broadcast_to(mean_i, (n_rows,))
+        means[i] = mean_i[n_train:]
+        responses[i] = response_i
+        if i < CHECK_DRAWS:
+            training.append(mean_i[:n_train].copy())
+    check_training_rows(fitted_model, fitted_rv, posterior, np.array(training))
+
+    coords = {
+        "chain": posterior.coords["chain"].to_numpy(),
+        "draw": posterior.coords["draw"].to_numpy(),
+        "row": newdata.index.to_numpy(),
+    }
+    shape = (chains, samples // chains, len(newdata))
+    result = {}
+    for name, array in (("mean", means), ("response", responses)):
+        if name in kinds:
+            result[name] = xr.DataArray(
+                array.reshape(shape),
+                dims=("chain", "draw", "row"),
+                coords=coords,
+                name=rv.name,
+                attrs={"kind": name},
+            )
+    return result
+
+
+def posterior_dataset(idata) -> xr.Dataset:
+    """The posterior group of a trace (an xarray DataTree, or a Dataset of draws)."""
+    if isinstance(idata, xr.Dataset):
+        return idata
+    try:
+        posterior = idata["posterior"]
+    except (KeyError, TypeError):
+        raise MlmError("the trace has no posterior group to predict from") from None
+    return posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
+
+
+def build_on(build: Callable, frame: pd.DataFrame, what: str):
+    """build(frame), with a failure reported as an MlmError naming what it was built on."""
+    try:
+        return build(frame)
+    except Exception as exc:
+        raise MlmError(
+            f"cannot predict: build() failed on {what}: {type(exc).__name__}: {exc}. "
+            f"{graph.CONVENTION}"
+        ) from exc
+
+
+def combine(data: pd.DataFrame, newdata: pd.DataFrame, fill: int = 0) -> pd.DataFrame:
+    """The training rows followed by the new ones, newdata's missing columns filled.
+
+    A column newdata lacks (the outcome, usually) gets the value of training row `fill`;
+    a categorical column keeps its categories (widened by new levels).
+    """
+    newdata = newdata.copy()
+    for column in data.columns:
+        if column not in newdata:
+            newdata[column] = data[column].iloc[fill]
+    newdata = newdata[list(data.columns) + [c for c in newdata.columns if c not in data.columns]]
+    for column in data.columns:
+        if isinstance(data[column].dtype, pd.CategoricalDtype):
+            categories = list(data[column].cat.categories)
+            extra = [v for v in pd.unique(newdata[column].dropna()) if v not in categories]
+            dtype = pd.CategoricalDtype(categories + extra, ordered=data[column].cat.ordered)
+            newdata[column] = newdata[column].astype(object).astype(dtype)
+            data = data.assign(**{column: data[column].astype(dtype)})
+    return pd.concat([data, newdata], ignore_index=True)
+
+
+def check_filled(build, data, newdata, combined, model) -> None:
+    """Refuse a missing column of newdata that the model uses other than as the outcome.
+
+    The model is built again with other placeholders; every pm.Data but the likelihood's
+    observed values (and every coord) must stay the same.
+    """
+    missing = [c for c in data.columns if c not in newdata.columns]
+    if not missing or len(data) < 2:
+        return
+    other = combine(data, newdata, fill=len(data) - 1)
+    other = build_on(build, other, "the data plus the new rows")
+    observed = {model.rvs_to_values[rv].name for rv in model.observed_RVs}
+    changed = []
+    for var in model.data_vars:
+        if var.name in observed or var.name not in other.named_vars:
+            continue
+        if not np.array_equal(var.get_value(), other[var.name].get_value()):
+            changed.append(var.name)
+    for dim, labels in model.coords.items():
+        if list(map(str, labels or ())) != list(map(str, other.coords.get(dim) or ())):
+            changed.append(f"coords {dim!r}")
+    if changed:
+        raise MlmError(
+            f"newdata lacks column(s) {', '.join(missing)}, and the model's inputs "
+            f"({', '.join(changed)}) depend on them: give newdata every predictor column "
+            "(only the outcome may be left out)"
+        )
+
+
+def expected_value(rv):
+    """The mean of the likelihood's distribution given its parameters, as a graph."""
+    from pymc.distributions.moments.means import mean
+
+    try:
+        return mean(rv)
+    except Exception as exc:
+        raise MlmError(
+            f"cannot compute the expected value of {rv.name}: PyMC has no mean for "
+            f"{rv.owner.op} ({exc}); kind='response' still works"
+        ) from exc
+
+
+def check_training_rows(model, rv, posterior, predicted: np.ndarray) -> None:
+    """The expected outcome of training rows must not change when new rows are added.
+
+    It would if build() computed something from the whole data (standardizing by the
+    data's mean and SD, coords not taken from the data, ...): the new rows would then be
+    predicted on another scale or with another group's effect.
+    """
+    mean = expected_value(rv)
+    feeds = graph.feeds(model, posterior)
+    if any(feed.fresh for feed in feeds):
+        raise MlmError("the trace does not match the model built on the data it was fitted on")
+    function, taken = graph.compile_draws(model, [mean], feeds, seed=0)
+    values = [feed.values(posterior) for feed in taken]
+    n = predicted.shape[1]
+    for i, row in enumerate(predicted):
+        (fitted,) = function(*(v[i] for v in values))
+        fitted = np.broadcast_to(fitted, (n,))
+        if not np.allclose(fitted, row, rtol=1e-6, atol=1e-9):
+            worst = int(np.argmax(np.abs(fitted - row)))
+            raise MlmError(
+                "cannot predict: adding the new rows changes the expected outcome of the "
+                f"training rows (row {worst}: {fitted[worst]:.6g} becomes {row[worst]:.6g}), "
+                "so build() computes something from the whole data (a standardization, coords "
+                f"or indices not taken from the data). {graph.CONVENTION}"
+            )
