@@ -65,7 +65,7 @@ def predict_draws(
 
     combined = combine(data, newdata)
     model = build_on(build, combined, "the data plus the new rows")
-    check_filled(build, data, newdata, combined, model)
+    check_filled(build, data, newdata, model)
     rv, row_dim = graph.likelihood(model, fitted_rv.name)
     n_rows = graph.row_count(model, row_dim)
     if n_rows != n_train + len(newdata):
@@ -88,7 +88,14 @@ def predict_draws(
     responses = np.empty((samples, len(newdata)))
     training = []
     for i in range(samples):
-        mean_i, response_i = function(*(v[i] for v in values))
+        try:
+            mean_i, response_i = function(*(v[i] for v in values))
+        except Exception as exc:
+            raise MlmError(
+                f"cannot predict: evaluating {rv.name} on the new rows failed: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+                f"{graph.CONVENTION}"
+            ) from exc
         mean_i = np.broadcast_to(mean_i, (n_rows,))
         means[i] = mean_i[n_train:]
         responses[i] = response_i
@@ -137,16 +144,18 @@ def build_on(build: Callable, frame: pd.DataFrame, what: str):
         ) from exc
 
 
-def combine(data: pd.DataFrame, newdata: pd.DataFrame, fill: int = 0) -> pd.DataFrame:
+def combine(data: pd.DataFrame, newdata: pd.DataFrame, fill: dict | None = None) -> pd.DataFrame:
     """The training rows followed by the new ones, newdata's missing columns filled.
 
-    A column newdata lacks (the outcome, usually) gets the value of training row `fill`;
-    a categorical column keeps its categories (widened by new levels).
+    A column newdata lacks (the outcome, usually) gets the value of a training row: the
+    first, or the one `fill` gives for that column. A categorical column keeps its
+    categories (widened by new levels).
     """
+    fill = fill or {}
     newdata = newdata.copy()
     for column in data.columns:
         if column not in newdata:
-            newdata[column] = data[column].iloc[fill]
+            newdata[column] = data[column].iloc[fill.get(column, 0)]
     newdata = newdata[list(data.columns) + [c for c in newdata.columns if c not in data.columns]]
     for column in data.columns:
         if isinstance(data[column].dtype, pd.CategoricalDtype):
@@ -158,33 +167,45 @@ def combine(data: pd.DataFrame, newdata: pd.DataFrame, fill: int = 0) -> pd.Data
     return pd.concat([data, newdata], ignore_index=True)
 
 
-def check_filled(build, data, newdata, combined, model) -> None:
+def check_filled(build, data, newdata, model) -> None:
     """Refuse a missing column of newdata that the model uses other than as the outcome.
 
-    The model is built again with other placeholders; every pm.Data but the likelihood's
-    observed values (and every coord) must stay the same.
+    The model is built again with another placeholder in each missing column in turn;
+    every pm.Data but the likelihood's observed values, and every coord, must stay the same.
     """
     missing = [c for c in data.columns if c not in newdata.columns]
-    if not missing or len(data) < 2:
-        return
-    other = combine(data, newdata, fill=len(data) - 1)
-    other = build_on(build, other, "the data plus the new rows")
     observed = {model.rvs_to_values[rv].name for rv in model.observed_RVs}
+    used = {}
+    for column in missing:
+        values = data[column].to_numpy()
+        other = np.flatnonzero(values != values[0])
+        if not other.size:
+            continue
+        changed = combine(data, newdata, fill={column: int(other[0])})
+        inputs = changed_inputs(model, build_on(build, changed, "the data plus the new rows"))
+        inputs = [name for name in inputs if name not in observed]
+        if inputs:
+            used[column] = inputs
+    if used:
+        names = "; ".join(f"{c} (in {', '.join(i)})" for c, i in used.items())
+        raise MlmError(
+            f"newdata lacks column(s) the model uses as predictors: {names}. Give newdata "
+            "every predictor column (only the outcome may be left out)"
+        )
+
+
+def changed_inputs(model, other) -> list[str]:
+    """The pm.Data and coords that differ between two builds of a model."""
     changed = []
     for var in model.data_vars:
-        if var.name in observed or var.name not in other.named_vars:
-            continue
-        if not np.array_equal(var.get_value(), other[var.name].get_value()):
+        if var.name not in other.named_vars or not np.array_equal(
+            var.get_value(), other[var.name].get_value()
+        ):
             changed.append(var.name)
     for dim, labels in model.coords.items():
         if list(map(str, labels or ())) != list(map(str, other.coords.get(dim) or ())):
             changed.append(f"coords {dim!r}")
-    if changed:
-        raise MlmError(
-            f"newdata lacks column(s) {', '.join(missing)}, and the model's inputs "
-            f"({', '.join(changed)}) depend on them: give newdata every predictor column "
-            "(only the outcome may be left out)"
-        )
+    return changed
 
 
 def expected_value(rv):
