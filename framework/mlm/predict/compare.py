@@ -29,11 +29,13 @@ def compare(
     *,
     seed=None,
     observed: str | None = None,
+    new_levels: str = "gaussian",
 ) -> xr.DataArray:
     """Draws (chain, draw[, by]) of mean_rows E[y | variable=b] - mean_rows E[y | variable=a].
 
     The rows are newdata's, or the data's when newdata is None; values=(a, b). With by=COLUMN
     the average runs within each value of that column (of the rows), one entry per value.
+    seed, observed and new_levels are predict()'s.
     """
     rows = data if newdata is None else newdata
     if variable not in rows.columns:
@@ -53,7 +55,16 @@ def compare(
     low[variable] = _set(rows[variable], a)
     high[variable] = _set(rows[variable], b)
     both = pd.concat([low, high], ignore_index=True)
-    draws = predict_draws(build, data, both, idata, kinds=("mean",), seed=seed, observed=observed)
+    draws = predict_draws(
+        build,
+        data,
+        both,
+        idata,
+        kinds=("mean",),
+        seed=seed,
+        observed=observed,
+        new_levels=new_levels,
+    )
     mean = draws["mean"]
     n = len(rows)
     difference = mean.isel(row=slice(n, 2 * n)).to_numpy() - mean.isel(row=slice(0, n)).to_numpy()

@@ -12,6 +12,7 @@ from mlm.errors import MlmError
 from mlm.predict import graph
 
 KINDS = ("response", "mean")
+NEW_LEVELS = ("gaussian", "uncertainty")
 # Draws of the training rows compared between the model built on the data alone and the one
 # built on data + newdata: the expected outcome of a training row must not change.
 CHECK_DRAWS = 3
@@ -26,6 +27,7 @@ def predict(
     *,
     seed=None,
     observed: str | None = None,
+    new_levels: str = "gaussian",
 ) -> xr.DataArray:
     """Posterior draws (chain, draw, row) for the rows of `newdata`, from a fitted trace.
 
@@ -38,10 +40,23 @@ def predict(
     project's build(data); `data` the data the trace was fitted on; `observed` names the
     likelihood when the model has several. Columns of `data` that newdata lacks (the
     outcome) are filled with placeholders; a missing predictor is an error.
+
+    new_levels="uncertainty" draws a new level's effects as brms' sample_new_levels =
+    "uncertainty" and bambi's sample_new_groups do: in each draw, those of a fitted level
+    picked at random.
     """
     if kind not in KINDS:
         raise MlmError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    draws = predict_draws(build, data, newdata, idata, kinds=(kind,), seed=seed, observed=observed)
+    draws = predict_draws(
+        build,
+        data,
+        newdata,
+        idata,
+        kinds=(kind,),
+        seed=seed,
+        observed=observed,
+        new_levels=new_levels,
+    )
     return draws[kind]
 
 
@@ -54,8 +69,11 @@ def predict_draws(
     *,
     seed=None,
     observed: str | None = None,
+    new_levels: str = "gaussian",
 ) -> dict[str, xr.DataArray]:
     """The draws of each of `kinds` ("mean", "response"), from the same posterior draws."""
+    if new_levels not in NEW_LEVELS:
+        raise MlmError(f"new_levels must be one of {', '.join(NEW_LEVELS)}, not {new_levels!r}")
     posterior = posterior_dataset(idata)
     if len(newdata) == 0:
         raise MlmError("newdata has no rows to predict")
@@ -65,8 +83,8 @@ def predict_draws(
 
     combined = combine(data, newdata)
     model = build_on(build, combined, "the data plus the new rows")
-    check_filled(build, data, newdata, model)
     rv, row_dim = graph.likelihood(model, fitted_rv.name)
+    check_filled(build, data, newdata, model, row_dim)
     n_rows = graph.row_count(model, row_dim)
     if n_rows != n_train + len(newdata):
         raise MlmError(
@@ -80,6 +98,8 @@ def predict_draws(
     for feed in feeds:
         if feed.fresh:
             graph.check_population(model, [rv, mean], feed)
+    if new_levels == "uncertainty":
+        graph.borrow_levels(model, feeds, posterior, seed)
     function, taken = graph.compile_draws(model, [mean, rv[n_train:]], feeds, seed)
     values = [feed.values(posterior) for feed in taken]
 
@@ -167,11 +187,12 @@ def combine(data: pd.DataFrame, newdata: pd.DataFrame, fill: dict | None = None)
     return pd.concat([data, newdata], ignore_index=True)
 
 
-def check_filled(build, data, newdata, model) -> None:
+def check_filled(build, data, newdata, model, row_dim: str) -> None:
     """Refuse a missing column of newdata that the model uses other than as the outcome.
 
     The model is built again with another placeholder in each missing column in turn;
-    every pm.Data but the likelihood's observed values, and every coord, must stay the same.
+    every pm.Data but the likelihood's observed values, and every coord but the rows'
+    labels, must stay the same.
     """
     missing = [c for c in data.columns if c not in newdata.columns]
     observed = {model.rvs_to_values[rv].name for rv in model.observed_RVs}
@@ -183,7 +204,8 @@ def check_filled(build, data, newdata, model) -> None:
             continue
         changed = combine(data, newdata, fill={column: int(other[0])})
         inputs = changed_inputs(model, build_on(build, changed, "the data plus the new rows"))
-        inputs = [name for name in inputs if name not in observed]
+        skip = observed | {f"coords {row_dim!r}"}
+        inputs = [name for name in inputs if name not in skip]
         if inputs:
             used[column] = inputs
     if used:

@@ -83,6 +83,9 @@ class Feed:
     name: str
     take: tuple[np.ndarray, ...]
     fresh: bool
+    # new_levels="uncertainty": per axis with new labels, the trace position each new label
+    # borrows in each draw, shaped (sample, number of new labels).
+    borrow: dict[int, np.ndarray] | None = None
 
     def seen(self) -> tuple[np.ndarray, ...]:
         return tuple(np.flatnonzero(t >= 0) for t in self.take)
@@ -92,8 +95,36 @@ class Feed:
         array = posterior[self.name].to_numpy()
         array = array.reshape((-1, *array.shape[2:]))
         for axis, take in enumerate(self.take):
-            array = np.take(array, take[take >= 0], axis=axis + 1)
+            if self.borrow and axis in self.borrow:
+                index = np.repeat(take[None, :], array.shape[0], axis=0)
+                index[:, take < 0] = self.borrow[axis]
+                shape = [1] * array.ndim
+                shape[0], shape[axis + 1] = index.shape
+                array = np.take_along_axis(array, index.reshape(shape), axis=axis + 1)
+            else:
+                array = np.take(array, take[take >= 0], axis=axis + 1)
         return array
+
+
+def borrow_levels(model, feed_list: list[Feed], posterior, seed) -> None:
+    """brms' sample_new_levels="uncertainty" (bambi's sample_new_groups): in each draw, each
+    new label takes the posterior draw of a fitted label picked at random, the same pick for
+    every variable along that dim (an intercept and slope of one group move together)."""
+    rng = np.random.default_rng(seed)
+    picks: dict[str, np.ndarray] = {}
+    samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    for feed in feed_list:
+        if not feed.fresh:
+            continue
+        dims = model.named_vars_to_dims.get(feed.name) or ()
+        feed.borrow = {}
+        for axis, (dim, take) in enumerate(zip(dims, feed.take, strict=True)):
+            if (take < 0).any():
+                if dim not in picks:
+                    fitted = posterior[feed.name].sizes[dim]
+                    picks[dim] = rng.integers(0, fitted, size=(samples, int((take < 0).sum())))
+                feed.borrow[axis] = picks[dim]
+        feed.fresh = False
 
 
 def feeds(model, posterior) -> list[Feed]:
