@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import xarray as xr
+from pytensor.graph.traversal import graph_inputs
 
 from mlm.errors import MlmError
 from mlm.predict import graph
@@ -195,7 +196,9 @@ def check_filled(build, data, newdata, model, row_dim: str) -> None:
     labels, must stay the same.
     """
     missing = [c for c in data.columns if c not in newdata.columns]
-    observed = {model.rvs_to_values[rv].name for rv in model.observed_RVs}
+    # The likelihood's observed values (a pm.Data, maybe behind a cast to integers).
+    values = [model.rvs_to_values[rv] for rv in model.observed_RVs]
+    observed = {var.name for var in graph_inputs(values)} | {var.name for var in values}
     used = {}
     for column in missing:
         values = data[column].to_numpy()
