@@ -471,7 +471,7 @@ def test_unpredictable_model_gets_one_clear_error(build, newdata, message):
     with pytest.raises(MlmError) as error:
         predict(build, data, newdata, idata, kind="mean", seed=0)
     assert message in str(error.value)
-    if message != "newdata lacks column(s) the model uses as predictors: x (in x)":
+    if not message.startswith("newdata lacks"):
         assert "pm.Data" in str(error.value) or "group effect" in str(error.value)
 
 

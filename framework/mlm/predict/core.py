@@ -95,7 +95,7 @@ def predict_draws(
         )
 
     feeds = graph.feeds(model, posterior)
-    mean = expected_value(rv)
+    mean = expected_value(rv, required="mean" in kinds)
     for feed in feeds:
         if feed.fresh:
             graph.check_population(model, [rv, mean], feed)
@@ -105,9 +105,7 @@ def predict_draws(
     values = [feed.values(posterior) for feed in taken]
 
     chains, samples = posterior.sizes["chain"], posterior.sizes["chain"] * posterior.sizes["draw"]
-    means = np.empty((samples, len(newdata)))
-    responses = np.empty((samples, len(newdata)))
-    training = []
+    means, responses, training = [], [], []
     for i in range(samples):
         try:
             mean_i, response_i = function(*(v[i] for v in values))
@@ -117,30 +115,48 @@ def predict_draws(
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
                 f"{graph.CONVENTION}"
             ) from exc
-        mean_i = np.broadcast_to(mean_i, (n_rows,))
-        means[i] = mean_i[n_train:]
-        responses[i] = response_i
+        mean_i = by_row(mean_i, n_rows)
+        means.append(mean_i[n_train:])
+        responses.append(response_i)
         if i < CHECK_DRAWS:
             training.append(mean_i[:n_train].copy())
     check_training_rows(fitted_model, fitted_rv, posterior, np.array(training))
 
-    coords = {
-        "chain": posterior.coords["chain"].to_numpy(),
-        "draw": posterior.coords["draw"].to_numpy(),
-        "row": newdata.index.to_numpy(),
-    }
-    shape = (chains, samples // chains, len(newdata))
+    dims = model.named_vars_to_dims[rv.name]
     result = {}
     for name, array in (("mean", means), ("response", responses)):
-        if name in kinds:
-            result[name] = xr.DataArray(
-                array.reshape(shape),
-                dims=("chain", "draw", "row"),
-                coords=coords,
-                name=rv.name,
-                attrs={"kind": name},
-            )
+        if name not in kinds:
+            continue
+        array = np.stack(array)
+        array = array.reshape((chains, samples // chains, *array.shape[1:]))
+        extra = [dim if dim is not None else f"{rv.name}_dim_{i}" for i, dim in enumerate(dims)]
+        extra = extra[1 : array.ndim - 2]
+        coords = {
+            "chain": posterior.coords["chain"].to_numpy(),
+            "draw": posterior.coords["draw"].to_numpy(),
+            "row": newdata.index.to_numpy(),
+        }
+        coords.update({dim: list(model.coords[dim]) for dim in extra if dim in model.coords})
+        result[name] = xr.DataArray(
+            array,
+            dims=("chain", "draw", "row", *extra),
+            coords=coords,
+            name=rv.name,
+            attrs={"kind": name},
+        )
     return result
+
+
+def by_row(value, n: int) -> np.ndarray:
+    """A value of the likelihood's parameters with its first axis the n rows (broadcast)."""
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return np.broadcast_to(value, (n,))
+    if value.shape[0] == 1:
+        return np.broadcast_to(value, (n, *value.shape[1:]))
+    if value.shape[0] != n:  # a parameter shared by every row
+        return np.broadcast_to(value, (n, *value.shape))
+    return value
 
 
 def posterior_dataset(idata) -> xr.Dataset:
@@ -233,13 +249,21 @@ def changed_inputs(model, other) -> list[str]:
     return changed
 
 
-def expected_value(rv):
-    """The mean of the likelihood's distribution given its parameters, as a graph."""
+def expected_value(rv, required: bool = True):
+    """The mean of the likelihood's distribution given its parameters, as a graph.
+
+    When the mean is not required (only new observations are) and PyMC has none for this
+    distribution, its first parameter stands in, for the check of the training rows.
+    """
     from pymc.distributions.moments.means import mean
 
     try:
         return mean(rv)
     except Exception as exc:
+        if not required:
+            params = [i for i in rv.owner.inputs[2:] if i.ndim <= rv.ndim]
+            if params:
+                return params[0]
         raise MlmError(
             f"cannot compute the expected value of {rv.name}: PyMC has no mean for "
             f"{rv.owner.op} ({exc}); kind='response' still works"
@@ -253,7 +277,7 @@ def check_training_rows(model, rv, posterior, predicted: np.ndarray) -> None:
     data's mean and SD, coords not taken from the data, ...): the new rows would then be
     predicted on another scale or with another group's effect.
     """
-    mean = expected_value(rv)
+    mean = expected_value(rv, required=False)
     feeds = graph.feeds(model, posterior)
     if any(feed.fresh for feed in feeds):
         raise MlmError("the trace does not match the model built on the data it was fitted on")
@@ -262,12 +286,14 @@ def check_training_rows(model, rv, posterior, predicted: np.ndarray) -> None:
     n = predicted.shape[1]
     for i, row in enumerate(predicted):
         (fitted,) = function(*(v[i] for v in values))
-        fitted = np.broadcast_to(fitted, (n,))
+        fitted = by_row(fitted, n)
         if not np.allclose(fitted, row, rtol=1e-6, atol=1e-9):
-            worst = int(np.argmax(np.abs(fitted - row)))
+            gap = np.abs(fitted - row).reshape(n, -1).max(axis=1)
+            worst = int(np.argmax(gap))
+            was, now = np.ravel(fitted[worst])[0], np.ravel(row[worst])[0]
             raise MlmError(
                 "cannot predict: adding the new rows changes the expected outcome of the "
-                f"training rows (row {worst}: {fitted[worst]:.6g} becomes {row[worst]:.6g}), "
+                f"training rows (row {worst}: {was:.6g} becomes {now:.6g}), "
                 "so build() computes something from the whole data (a standardization, coords "
                 f"or indices not taken from the data). {graph.CONVENTION}"
             )
