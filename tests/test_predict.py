@@ -563,3 +563,29 @@ def test_formula_models_predict_seen_and_new_levels(name):
         assert set(np.unique(response)) <= {0, 1} and ((mean > 0) & (mean < 1)).all()
     if name == "poisson":
         assert (response >= 0).all() and (response == response.round()).all()
+
+
+def test_centred_effects_draw_new_levels_from_the_population():
+    """u ~ Normal(0, sigma_g) written centred: a new level is a draw from N(0, sigma_g) given
+    each draw's sigma_g, and a seen level keeps its draw (draws from the prior stand in for a
+    posterior here: the check holds draw by draw)."""
+    data = TRAINING
+
+    def centred(data):
+        g_idx, levels = pd.factorize(data["g"], sort=True)
+        with pm.Model(coords={"g": list(levels), "obs": data.index.to_numpy()}) as model:
+            x = pm.Data("x", data["x"].to_numpy(), dims="obs")
+            g = pm.Data("g_idx", g_idx, dims="obs")
+            u = pm.Normal("u", 0, pm.HalfNormal("sigma_g"), dims="g")
+            pm.Normal("y", u[g] + pm.Normal("b") * x, 1, observed=data["y"].to_numpy(), dims="obs")
+        return model
+
+    import xarray as xr
+
+    with centred(data):
+        prior = pm.sample_prior_predictive(draws=4000, random_seed=5)["prior"].to_dataset()
+    idata = xr.DataTree.from_dict({"posterior": prior})
+    newdata = pd.DataFrame({"x": [0.0, 0.0], "g": ["b", "new"]})
+    m = flat(predict(centred, data, newdata, idata, kind="mean", seed=6))
+    np.testing.assert_allclose(m[:, 0], flat(prior["u"].sel(g="b")), rtol=1e-9)
+    assert_standard_normal(m[:, 1] / flat(prior["sigma_g"]))
