@@ -637,18 +637,30 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
             f"{_target_accept(fit)}"
         )
         return Finding(
-            "funnel", ("divergences", "e_bfmi"), parameters, evidence, fix, model.label,
-            term.line, numbers,
-        )  # fmt: skip
+            "funnel",
+            ("divergences", "e_bfmi"),
+            parameters,
+            evidence,
+            fix,
+            model.label,
+            term.line,
+            numbers,
+        )
     fix = (
         f"{term.effect} is non-centred already ({model.label} line {term.line}); "
         f"{_target_accept(fit)}, and consider a tighter prior on {_base(label)} "
         f"({model.label} line {model.line_of(label) or '?'})"
     )
     return Finding(
-        "funnel", ("divergences", "e_bfmi"), parameters, evidence, fix, fit.label, fit.line,
+        "funnel",
+        ("divergences", "e_bfmi"),
+        parameters,
+        evidence,
+        fix,
+        fit.label,
+        fit.line,
         numbers,
-    )  # fmt: skip
+    )
 
 
 def _informative(draws: Draws, term: GroupTerm, sd_label: str) -> float | None:
@@ -695,9 +707,15 @@ def _divergences(draws: Draws, model: ModelSource, fit: FitSource) -> Finding:
         f"{named[0]} ({model.label} line {model.line_of(named[0]) or '?'})"
     )
     return Finding(
-        "divergences", ("divergences",), named, evidence, fix, fit.label, fit.line,
+        "divergences",
+        ("divergences",),
+        named,
+        evidence,
+        fix,
+        fit.label,
+        fit.line,
         {"divergences": count, "shifts": {label: s for s, label in shifts[:3]}},
-    )  # fmt: skip
+    )
 
 
 def _ridges(
@@ -943,8 +961,12 @@ def _r_hat(
     )
     named = tuple(lbl for lbl, _ in worst)
     chain_means = ", ".join(f"{m:.3g}" for m in means)
-    numbers = {"r_hat": value, "chain_means": means.tolist(), "separation": separation,
-               "drift": drift}  # fmt: skip
+    numbers = {
+        "r_hat": value,
+        "chain_means": means.tolist(),
+        "separation": separation,
+        "drift": drift,
+    }
     if separation > 2.0 and drift < 0.5:
         evidence = (
             f"r_hat {value:.3f} at {label}: chain means {chain_means} lie {separation:.1f} "
@@ -958,9 +980,15 @@ def _r_hat(
             "constrain it"
         )
         return Finding(
-            "multimodal", ("r_hat",), named, evidence, fix, model.label,
-            model.line_of(label), numbers,
-        )  # fmt: skip
+            "multimodal",
+            ("r_hat",),
+            named,
+            evidence,
+            fix,
+            model.label,
+            model.line_of(label),
+            numbers,
+        )
     ridge = next(
         (
             f
@@ -978,7 +1006,7 @@ def _r_hat(
             f"; the ridge between {ridge.parameters[0]} and {ridge.parameters[1]} slows them"
             if ridge
             else ""
-        )  # fmt: skip
+        )
     )
     fix = (
         "increase tune and draws"
@@ -1019,6 +1047,12 @@ def _energy(draws: Draws, model: ModelSource) -> Finding | None:
         f"({model.label} line {model.line_of(label) or '?'})"
     )
     return Finding(
-        "energy", ("e_bfmi",), named, evidence, fix, model.label, model.line_of(label),
+        "energy",
+        ("e_bfmi",),
+        named,
+        evidence,
+        fix,
+        model.label,
+        model.line_of(label),
         {"energy_correlation": r},
-    )  # fmt: skip
+    )
