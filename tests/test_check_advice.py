@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlm import Project
+from mlm.check import advice_lines, explain
 from mlm.diagnosis import diagnose
 
 from conftest import render
@@ -166,6 +167,12 @@ def test_a_centred_funnel_is_told_to_non_centre_on_its_line(tmp_path: Path):
     # the funnel explains every failure here; no advice to draw 20 times more
     assert [f.kind for f in findings] == ["funnel"]
     assert failed(rows) <= set(funnel.checks)
+    # what Project.check and `mlm check` print: each failure's advice is the diagnosis,
+    # and one line per distinct finding
+    explained = explain(rows, Project(root).idata, root / "model.py", root / "fit.py")
+    assert all(r.findings == (funnel,) for r in explained if not r.passed)
+    assert next(r for r in explained if r.name == "divergences").advice == funnel.message()
+    assert advice_lines(explained) == [("model", funnel.message())]
 
 
 def test_an_uncentred_predictor_is_a_ridge_with_the_intercept(tmp_path: Path):
