@@ -121,6 +121,8 @@ class ModelSource:
             return found
 
         for node in ast.walk(tree):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                node = ast.Assign(targets=[], value=node.value, lineno=node.lineno)
             if not isinstance(node, ast.Assign):
                 continue
             targets = []
@@ -155,6 +157,8 @@ class ModelSource:
                     names_in(mu) if dist in ("Normal", "StudentT") else set(),
                     "dims" in keywords or "shape" in keywords,
                 )
+                if "observed" in keywords:  # the likelihood: not a parameter
+                    continue
                 self.variables.setdefault(name, variable)
                 for target in targets:
                     py_deps[target] = {name} | deps
@@ -355,6 +359,16 @@ class Draws:
                     label = ", ".join(str(rest[k][j]) for k, j in enumerate(index))
                     key = f"mean of {name}" + (f"[:, {label}]" if label else "")
                     self.group_means[key] = means[:, :, i]
+        self.constant: dict[str, np.ndarray] = {}
+        if "constant_data" in idata.children:
+            for name, values in idata["constant_data"].data_vars.items():
+                if np.issubdtype(values.dtype, np.number):
+                    self.constant[str(name)] = values.to_numpy().astype(float)
+        self.slopes: dict[str, list[str]] = {}  # group effect -> its columns (Intercept, x)
+        for name, values in posterior.data_vars.items():
+            other = [d for d in values.dims if d not in SAMPLE_DIMS]
+            if len(other) == 2:
+                self.slopes[str(name)] = [str(c) for c in values[other[1]].to_numpy()]
         stats = idata["sample_stats"] if "sample_stats" in idata.children else None
         self.diverging = None
         self.energy = None
@@ -752,6 +766,8 @@ def _ridges(
         if best is None or abs(best[1]) < RIDGE_CORRELATION:
             continue
         other, r = best
+        worst_label = label
+        label, other, r = _as_group_mean(label, other, r, draws, model)
         pair = frozenset((_base(label), _base(other)))
         if pair in pairs_seen:
             for f in findings:
@@ -760,11 +776,13 @@ def _ridges(
             continue
         pairs_seen.add(pair)
         efficiency = value / total if total else math.nan
-        checks = tuple(c for c in ess_checks if draws.diagnostics(label)[c] < limits[c]) or (check,)
+        checks = tuple(c for c in ess_checks if draws.diagnostics(worst_label)[c] < limits[c]) or (
+            check,
+        )
         if tree_depth:
             checks += ("tree_depth",)
         evidence = (
-            f"{check.replace('_', ' ')} {value:.0f} at {label} from {total} draws "
+            f"{check.replace('_', ' ')} {value:.0f} at {worst_label} from {total} draws "
             f"({efficiency:.2f} per draw); posterior correlation {r:+.2f} between {label} "
             f"and {other}"
         )
@@ -773,7 +791,7 @@ def _ridges(
             Finding(
                 "ridge",
                 checks,
-                (label, other),
+                (label, other) + ((worst_label,) if worst_label not in (label, other) else ()),
                 evidence,
                 fix,
                 file,
@@ -782,6 +800,22 @@ def _ridges(
             )
         )
     return findings
+
+
+def _as_group_mean(label: str, other: str, r: float, draws: Draws, model: ModelSource):
+    """Intercept against one group's effect (u_g[B] or z_g[B]): the ridge is with the mean
+    of the group's effects; report that pair when its correlation is as strong."""
+    for a, b in ((label, other), (other, label)):
+        if not _is_intercept(a, model) or "[" not in b:
+            continue
+        for term in model.group_terms():
+            if _base(b) in (term.effect, term.z):
+                mean = f"mean of {term.effect}"
+                if mean in draws.group_means:
+                    r_mean = draws.correlation(a, mean)
+                    if abs(r_mean) >= RIDGE_CORRELATION:
+                        return a, mean, r_mean
+    return label, other, r
 
 
 def _with_check(finding: Finding, check: str) -> Finding:
@@ -916,9 +950,60 @@ def _few_draws(
     more = f"increase draws to {per_chain} per chain" if per_chain else "increase draws"
     if now is not None:
         more += f" (now draws={now})"
+    centred = next(
+        (
+            t
+            for t in model.group_terms()
+            if t.centred and (_base(label) in t.sds or _base(label) == t.effect)
+        ),
+        None,
+    )
+    slope = None if healthy else _uncentred_slope(label, draws, model)
     if healthy:
         fix = f"{more} in {_sample_line(fit)}; the model itself samples well"
         kind = "too_few_draws"
+    elif slope is not None:
+        column, line, mean, sd, effect, r = slope
+        evidence = evidence.replace(", with no strong pairwise correlation to blame", "")
+        evidence += (
+            f"; but {effect} varies a slope on {column}, whose mean {mean:.3g} lies "
+            f"{abs(mean) / sd:.1f} SDs from 0: the group intercepts are extrapolations to "
+            f"{column} = 0, tied to the slopes (correlation {r:+.2f} between the two "
+            "across groups and draws)"
+        )
+        fix = (
+            f"centre {column}: {column} = {column} - {column}.mean() after reading it "
+            f"(the intercepts then describe the groups at the mean {column}); or {more} "
+            f"in {_sample_line(fit)}"
+        )
+        return Finding(
+            "ridge",
+            tuple(checks),
+            (*named, effect),
+            evidence,
+            fix,
+            model.label,
+            line,
+            {"ess": value, "efficiency": efficiency, "correlation": r, "column": column},
+        )
+    elif centred is not None:
+        fix = (
+            f"reparameterize: {centred.effect} is centred on {', '.join(centred.sds)} "
+            f"({model.label} line {centred.line}), which mixes slowly when the groups say "
+            f"little: non-centre it, z ~ Normal(0, 1) and {centred.effect} = mean + z * "
+            f"{centred.sds[0]}; or {more} in {_sample_line(fit)}"
+        )
+        kind = "slow_mixing"
+        return Finding(
+            kind,
+            tuple(checks),
+            named,
+            evidence,
+            fix,
+            model.label,
+            centred.line,
+            {"ess": value, "efficiency": efficiency, "draws_per_chain_needed": per_chain},
+        )
     else:
         fix = (
             f"{more} in {_sample_line(fit)}, or let nutpie adapt a low-rank mass matrix "
@@ -936,6 +1021,51 @@ def _few_draws(
         fit.line,
         {"ess": value, "efficiency": efficiency, "draws_per_chain_needed": per_chain},
     )
+
+
+def _uncentred_slope(label: str, draws: Draws, model: ModelSource):
+    """A parameter of a group term that varies a slope on a column far from 0:
+    (column, line of model.py reading it, mean, sd, effect, intercept-slope correlation)."""
+    import numpy as np
+
+    stem = _base(label).split("_", 1)[-1]  # sigma_Subject -> Subject
+    effects = {t.effect for t in model.group_terms()} or {
+        e for e in draws.slopes if e.startswith("u_")
+    }
+    for effect, columns in draws.slopes.items():
+        if effect not in effects or effect.split("_", 1)[-1] != stem:
+            continue
+        if "Intercept" not in columns:
+            continue
+        for column in columns:
+            found = model.columns.get(column) or next(
+                ((c, n) for py, (c, n) in model.columns.items() if c == column), None
+            )
+            values = draws.constant.get(column)
+            if column == "Intercept" or found is None or values is None or values.std() == 0:
+                continue
+            mean, sd = float(values.mean()), float(values.std())
+            if abs(mean) < 2 * sd:
+                continue
+            prefix = f"{effect}["
+            ints = [v for c, v in draws.columns.items() if c.startswith(prefix)]
+            a = [
+                draws.columns[c]
+                for c in draws.columns
+                if c.startswith(prefix) and c.endswith(", Intercept]")
+            ]
+            b = [
+                draws.columns[c]
+                for c in draws.columns
+                if c.startswith(prefix) and c.endswith(f", {column}]")
+            ]
+            r = (
+                float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+                if a and b and len(ints)
+                else math.nan
+            )
+            return column, found[1], mean, sd, effect, r
+    return None
 
 
 def _r_hat(
@@ -1012,7 +1142,7 @@ def _r_hat(
         "increase tune and draws"
         + (f" (now tune={tune}, draws={fit.settings.get('draws')})" if tune is not None else "")
         + f" in {_sample_line(fit)}"
-        + ("; the ridge's fix above cures the cause" if ridge else "")
+        + ("; the ridge's fix cures the cause" if ridge else "")
     )
     return Finding("too_short", ("r_hat",), named, evidence, fix, fit.label, fit.line, numbers)
 
