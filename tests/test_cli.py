@@ -68,7 +68,7 @@ def test_summary_warns_when_the_trace_is_stale(fitted_dir: Path):
 
 
 def test_clean_drops_the_cache(fitted_dir: Path):
-    done = run_mlm("clean", cwd=fitted_dir)
+    done = run_mlm("clean", "--yes", cwd=fitted_dir)
     assert done.returncode == 0
     assert not (fitted_dir / ".mlm").exists()
     assert Project(fitted_dir).status()[2].state == "missing"

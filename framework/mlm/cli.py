@@ -74,7 +74,10 @@ def _project(ctx: typer.Context, progress: bool = False):
     def show(stage: str, message: str) -> None:
         err.print(f"[bold cyan]{escape(stage):>10}[/] {escape(message)}", highlight=False)
 
-    return Project(ctx.obj or Path.cwd(), progress=show if progress else None)
+    project = Project(ctx.obj or Path.cwd(), progress=show if progress else None)
+    for warning in project.config.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    return project
 
 
 ModelOption = Annotated[
@@ -291,12 +294,66 @@ def clean(
         Optional[int],  # noqa: UP045
         typer.Option("--keep", min=0, help="Keep the newest N traces of each model."),
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (needed when not on a terminal).")
+    ] = False,
+    dry: Annotated[
+        bool, typer.Option("--dry", help="List what would be removed, remove nothing.")
+    ] = False,
 ) -> None:
-    """Drop the cache (.mlm/), or with --keep N prune old traces."""
+    """Drop the cache (.mlm/), or with --keep N prune old traces; asks first.
+
+    Quarantined (.corrupt-*) and half-written (.tmp-*) trace folders go too.
+    """
+    from mlm.store.traces import removal
+
     with handled():
-        removed = _project(ctx).clean(keep)
-        what = "cache removed" if keep is None else f"kept the newest {keep} trace(s)"
-        out.print(f"{what}; {removed} trace(s) deleted")
+        project = _project(ctx)
+        store = project.store
+        current = None
+        if keep is not None:
+            # The trace each variant uses now is kept first (as Project.clean does).
+            session = project.session()
+            current = {v: session.fit(v).key() for v in project.variants()}
+        plan = removal(store.paths, store.variants(), keep, current)
+        everything = keep is None and store.dir.exists()
+        if not plan and not everything:
+            out.print("nothing to clean")
+            return
+        what = _removal_text(plan, everything)
+        if dry:
+            out.print(f"would remove {what}:", highlight=False)
+            for path in [*plan.traces, *plan.leftovers]:
+                out.print(f"  {escape(str(path.relative_to(project.root)))}", highlight=False)
+            return
+        if not yes:
+            if not _interactive():
+                raise MlmError(
+                    f"mlm clean would remove {what}; stdin is not a terminal, so pass --yes "
+                    "to remove them without asking (or --dry to list them)"
+                )
+            if not typer.confirm(f"remove {what}?", default=False, err=True):
+                err.print("nothing removed")
+                raise typer.Exit(1)
+        removed = store.clean(keep, current=current)
+        done = "cache removed" if keep is None else f"kept the newest {keep} trace(s)"
+        out.print(f"{done}; {removed} trace(s) deleted")
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (stdin is a terminal)."""
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _removal_text(plan, everything: bool) -> str:
+    parts = [f"{len(plan.traces)} trace(s)"]
+    if plan.leftovers:
+        parts.append(f"{len(plan.leftovers)} quarantined or half-written folder(s)")
+    text = " and ".join(parts)
+    return f"the whole cache .mlm/ ({text})" if everything else text
 
 
 generate_app = typer.Typer(help="Write new project files to edit.", no_args_is_help=True)

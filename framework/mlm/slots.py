@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,7 +78,9 @@ class SlotLoader:
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        """Make the project's own modules importable for the duration of the block."""
+        """Make the project's own modules importable for the duration of the block, and its
+        root the working directory (so `pd.read_csv("data/x.csv")` works under `mlm -C` and
+        from a subfolder); both are put back afterwards, whatever happens."""
         root = str(self.root)
         shadowed = {name: sys.modules[name] for name in self._modules if name in sys.modules}
         before = set(sys.modules)
@@ -85,8 +88,18 @@ class SlotLoader:
         sys.path.insert(0, root)
         importlib.invalidate_caches()
         try:
+            cwd = os.getcwd()
+        except FileNotFoundError:  # the folder we were started in is gone
+            cwd = None
+        try:
+            os.chdir(root)
             yield
         finally:
+            if cwd is not None:
+                try:
+                    os.chdir(cwd)
+                except OSError:
+                    pass  # removed meanwhile: stay at the root
             if root in sys.path:
                 sys.path.remove(root)
             # Only modules imported in the block (or put back above) can be the project's;

@@ -156,13 +156,21 @@ def save_figure(result, path: Path, dpi: int, name: str) -> None:
             f"graphics.py: {name}() returned {type(result).__name__}, expected a matplotlib "
             "Figure (or an arviz-plots PlotCollection)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
         figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
+    except OSError as exc:
+        # Disk full or a read-only folder: name the file; the other figures are still drawn.
+        raise MlmError(
+            f"graphics.py: {name}(): could not write {path}: {exc.strerror or exc}; "
+            "the previous file (if any) is intact"
+        ) from exc
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         plt.close(figure)

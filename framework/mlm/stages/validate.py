@@ -86,6 +86,53 @@ def missing_values(data) -> str:
     return "; ".join(parts)
 
 
+def text_in_numbers(data) -> str:
+    """Where a column of numbers holds some text, as "hours at rows [7]: 'unknown'" ("" if
+    nowhere): a text (object or string) column whose non-missing values are mostly numbers.
+
+    pandas reads such a column as text, and PyMC then fails with "ufunc 'isnan' not
+    supported"; this names the column, the first rows and their values instead.
+    """
+    import pandas as pd
+
+    try:
+        columns = list(data.columns)
+    except AttributeError:
+        return ""
+    parts = []
+    for column in columns:
+        values = data[column]
+        if isinstance(values, pd.DataFrame):  # a duplicated column name
+            continue
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        present = values.dropna()
+        if present.empty:
+            continue
+        numbers = present.map(_is_number).astype(bool)
+        if numbers.all() or numbers.mean() <= 0.5:
+            continue
+        text = present[~numbers]
+        distinct = text.drop_duplicates()
+        shown = ", ".join(repr(v) for v in distinct.iloc[:3])
+        shown += ", ..." if len(distinct) > 3 else ""
+        more = f" and {len(text) - 10} more" if len(text) > 10 else ""
+        parts.append(f"{column} at rows {list(text.index[:10])}{more}: {shown}")
+    return "; ".join(parts)
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    try:
+        float(str(value).strip())
+    except ValueError:
+        return False
+    return True
+
+
 def check_observed(model, filename: str) -> None:
     """Refuse a model without data, or with NaN or infinite observations."""
     import numpy as np

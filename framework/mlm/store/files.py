@@ -18,6 +18,11 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def dir_mode() -> int:
+    """The mode a folder made by mkdir gets under the current umask (mkdtemp gives 0700)."""
+    return 0o777 & ~_umask()
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write `payload` to `path` so readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,12 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlm.errors import MlmError
 from mlm.fingerprint import file_digest
-from mlm.store.files import atomic_write_json, read_json
+from mlm.store.files import atomic_write_json, dir_mode, read_json
 from mlm.store.paths import (
     MANIFEST_FILE,
     QUARANTINE_PREFIX,
@@ -25,6 +26,9 @@ from mlm.store.paths import (
     StorePaths,
 )
 from mlm.store.records import Record
+
+# A trace replaced by a forced refit of its key, removed once the new one is in place.
+RETIRED_PREFIX = ".old-"
 
 # Bumped when the layout or the manifest's meaning changes; other formats are stale.
 FORMAT_VERSION = 1
@@ -106,20 +110,24 @@ def save(paths: StorePaths, variant: str, record: Record, idata, incomplete: boo
             trace_sha256=file_digest(staging / TRACE_FILE),
         )
         atomic_write_json(staging / MANIFEST_FILE, record.to_json())
+        os.chmod(staging, dir_mode())  # mkdtemp's 0700 would hide the trace from the group
         if final.exists():
             # A forced refit of the same key: move the old one aside, never write into it
             # (it may be open lazily elsewhere).
-            retired = Path(tempfile.mkdtemp(prefix=f".old-{key}-", dir=final.parent))
+            retired = Path(tempfile.mkdtemp(prefix=f"{RETIRED_PREFIX}{key}-", dir=final.parent))
             os.replace(final, retired / key)
             os.replace(staging, final)
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(staging, final)
-    except OSError as exc:
+    except Exception as exc:
+        # Disk full shows up as OSError, or as h5py's RuntimeError (or another type) while
+        # netCDF closes the file: either way an ordinary fault, not a bug of mlm's.
         shutil.rmtree(staging, ignore_errors=True)
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
         raise MlmError(
-            f"could not write the trace to {final.parent}: {exc.strerror or exc}; "
-            "earlier traces are intact"
+            f"could not write the trace to {final.parent}: "
+            f"{detail or f'{type(exc).__name__}: {exc}'}; earlier traces are intact"
         ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -139,19 +147,72 @@ def keys(paths: StorePaths, variant: str) -> list[str]:
     return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)]
 
 
-def prune(paths: StorePaths, variant: str, keep: int, current: str | None) -> int:
-    """Remove all but `keep` traces of `variant` (its current one first, then the newest),
-    and any half-written trace left by a killed run; returns how many traces went."""
+LEFTOVER_PREFIXES = (STAGING_PREFIX, QUARANTINE_PREFIX, RETIRED_PREFIX)
+
+
+def leftovers(paths: StorePaths, variant: str) -> list[Path]:
+    """Folders of `variant` that hold no usable trace: half-written (`.tmp-*`, left by a
+    killed run), quarantined (`.corrupt-*`) or retired by a forced refit (`.old-*`)."""
+    folder = paths.fit_dir(variant)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        d for d in folder.iterdir() if d.is_dir() and d.name.startswith(LEFTOVER_PREFIXES)
+    )
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a clean would remove: complete traces, and folders holding no usable trace."""
+
+    traces: list[Path]
+    leftovers: list[Path]
+    everything: bool  # the whole cache (`mlm clean` without --keep)
+
+    def __bool__(self) -> bool:
+        return bool(self.traces or self.leftovers)
+
+
+def _pruned(paths: StorePaths, variant: str, keep: int, current: str | None) -> list[str]:
+    """The keys `prune` removes: all but `keep`, the current one kept first, then the newest."""
     stored = keys(paths, variant)
     ordered = ([current] if current in stored else []) + [k for k in stored if k != current]
-    kept = ordered[:keep]
-    for key in ordered[keep:]:
+    return ordered[keep:]
+
+
+def removal(
+    paths: StorePaths,
+    variants: list[str],
+    keep: int | None = None,
+    current: dict[str, str] | None = None,
+) -> Removal:
+    """What `mlm clean` (keep None: the whole cache) or `mlm clean --keep N` would remove
+    from `variants`' traces, given each variant's `current` key; removes nothing."""
+    doomed, other = [], []
+    for variant in variants:
+        if keep is None:
+            doomed += [paths.trace_dir(variant, k) for k in keys(paths, variant)]
+        else:
+            chosen = _pruned(paths, variant, keep, (current or {}).get(variant))
+            doomed += [paths.trace_dir(variant, k) for k in chosen]
+        other += leftovers(paths, variant)
+    return Removal(doomed, other, keep is None)
+
+
+def prune(paths: StorePaths, variant: str, keep: int, current: str | None) -> int:
+    """Remove all but `keep` traces of `variant` (its current one first, then the newest),
+    and every folder holding no usable trace (half-written, quarantined or retired);
+    returns how many traces went."""
+    doomed = _pruned(paths, variant, keep, current)
+    for key in doomed:
         shutil.rmtree(paths.trace_dir(variant, key), ignore_errors=True)
-    for leftover in paths.fit_dir(variant).glob(f"{STAGING_PREFIX}*"):
+    for leftover in leftovers(paths, variant):
         shutil.rmtree(leftover, ignore_errors=True)
+    kept = keys(paths, variant)
     latest = read_json(paths.latest(variant)) or {}
     if kept and latest.get("key") not in kept:
-        atomic_write_json(paths.latest(variant), {"key": kept[0]})
+        newest = [k for k in kept if k == current] or kept
+        atomic_write_json(paths.latest(variant), {"key": newest[0]})
     elif not kept:
         paths.latest(variant).unlink(missing_ok=True)
-    return len(ordered) - len(kept)
+    return len(doomed)
