@@ -194,9 +194,6 @@ def test_text_in_a_column_of_numbers_is_named_with_its_rows(project_dir: Path):
     assert text_in_numbers([1, 2]) == ""
 
 
-@pytest.mark.xfail(
-    strict=True, reason="until the model stage's error path calls validate.text_in_numbers"
-)
 def test_text_in_a_column_of_numbers_is_one_message_from_mlm_run(project_dir: Path):
     _with_text_in_hours(project_dir)
     done = run_mlm("run", "model", cwd=project_dir)

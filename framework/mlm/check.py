@@ -10,17 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mlm.config import CHECK_DEFAULTS
 from mlm.errors import MlmError
 
-# Defaults follow Vehtari et al. (2021) for r_hat and ESS, Betancourt (2016) for E-BFMI.
-DEFAULT_THRESHOLDS = {
-    "r_hat": 1.01,  # largest acceptable rank-normalized split r_hat
-    "ess_bulk": 400.0,  # smallest acceptable bulk ESS
-    "ess_tail": 400.0,  # smallest acceptable tail ESS
-    "divergences": 0.0,  # most divergent transitions allowed
-    "e_bfmi": 0.3,  # smallest acceptable E-BFMI of any chain
-    "tree_depth": 0.01,  # largest acceptable share of draws that hit the maximum tree depth
-}
+DEFAULT_THRESHOLDS = CHECK_DEFAULTS  # mlm.toml [check]: the gate's thresholds
 
 ADVICE = {
     "r_hat": "chains disagree: run longer (more tune and draws), look for multimodality, or "

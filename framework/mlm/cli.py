@@ -434,9 +434,11 @@ def check(
                 escape(row.detail),
             )
         out.print(table)
+        from mlm.check import advice_lines
+
         failed = [r for r in rows if not r.passed]
-        for row in failed:
-            out.print(f"[bold red]{row.variant}: {row.name}[/]: {escape(row.advice)}")
+        for variant, text in advice_lines(rows):
+            out.print(f"[bold red]{variant}[/]: {escape(text)}")
         if failed:
             raise typer.Exit(1)
         out.print("[green]all checks passed[/]")

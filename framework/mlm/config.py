@@ -16,14 +16,24 @@ from mlm.errors import MlmError
 
 CONFIG_NAME = "mlm.toml"
 
-# Every section and key mlm reads. [check] mirrors check.DEFAULT_THRESHOLDS and [study]
-# study.design.DEFAULTS (both above this layer; tests/test_reliability_messages.py keeps
-# them in step).
+# mlm.toml's [check]: the thresholds of the `mlm check` gate, unless the file sets them.
+# Defaults follow Vehtari et al. (2021) for r_hat and ESS, Betancourt (2016) for E-BFMI.
+CHECK_DEFAULTS = {
+    "r_hat": 1.01,  # largest acceptable rank-normalized split r_hat
+    "ess_bulk": 400.0,  # smallest acceptable bulk ESS
+    "ess_tail": 400.0,  # smallest acceptable tail ESS
+    "divergences": 0.0,  # most divergent transitions allowed
+    "e_bfmi": 0.3,  # smallest acceptable E-BFMI of any chain
+    "tree_depth": 0.01,  # largest acceptable share of draws that hit the maximum tree depth
+}
+
+# Every section and key mlm reads. [study] mirrors study.design.DEFAULTS (above this
+# layer; tests/test_reliability_messages.py keeps them in step).
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "project": ("name", "seed"),
     "graphics": ("format", "dpi"),
     "fit": ("compile_cache",),
-    "check": ("r_hat", "ess_bulk", "ess_tail", "divergences", "e_bfmi", "tree_depth"),
+    "check": tuple(CHECK_DEFAULTS),
     "study": ("draws", "tune", "chains", "interval", "max_size", "sbc_draws"),
 }
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlm.config import CHECK_DEFAULTS
+
 # |correlation| above which two parameters form a ridge the diagonal mass matrix cannot follow
 RIDGE_CORRELATION = 0.75
 # ESS per draw at or above which low ESS is just too few draws (Stan's NUTS is often 0.3-1)
@@ -454,9 +456,7 @@ def diagnose(
     `model_label`, `fit_label`: how the files are named in the messages (default: the
     file's name, "fit.py").
     """
-    from mlm.check import DEFAULT_THRESHOLDS
-
-    limits = {**DEFAULT_THRESHOLDS, **(limits or {})}
+    limits = {**CHECK_DEFAULTS, **(limits or {})}
     failed = []
     for item in failures:
         name = item if isinstance(item, str) else item.name

@@ -157,7 +157,7 @@ class Project:
 
     def check(self, models: list[str] | None = None):
         """Each variant's diagnostics against the thresholds in mlm.toml ([check])."""
-        from mlm.check import evaluate, measure, thresholds
+        from mlm.check import evaluate, explain, measure, thresholds
 
         limits = thresholds(self.config.raw, str(self.root / "mlm.toml"))
         session = self.session()
@@ -176,7 +176,15 @@ class Project:
             numbers = record.get("diagnostics") if record else None
             if not numbers or "max_r_hat_at" not in numbers:
                 numbers = measure(self.store.load_trace(variant, key))
-            rows += evaluate(variant, numbers, limits)
+            checks = evaluate(variant, numbers, limits)
+            if not all(c.passed for c in checks):
+                # Say why from the trace, naming the lines of model.py and fit.py to change.
+                model_file = self.model_file(variant)
+                idata = self.store.load_trace(variant, key)
+                checks = explain(
+                    checks, idata, self.root / model_file, self.root / "fit.py", limits, model_file
+                )
+            rows += checks
         return rows
 
     def report(self, output: Path | None = None) -> Path:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mlm.errors import MlmError, UserCodeError
 from mlm.fingerprint import code_fingerprints
 from mlm.stages.base import MODEL_LIBRARIES, Stage, StageStatus, explain, library_versions
-from mlm.stages.validate import check_model, missing_values, reading
+from mlm.stages.validate import check_model, missing_values, reading, text_in_numbers
 from mlm.store import Record
 
 if TYPE_CHECKING:
@@ -55,6 +55,10 @@ class ModelStage(Stage):
                 if isinstance(exc.original, KeyError) and data is not None:
                     columns = ", ".join(map(str, data.columns))
                     raise MlmError(f"{exc}\n  the data's columns: {columns}") from exc
+                if data is not None and (text := text_in_numbers(data)):
+                    raise MlmError(
+                        f"{exc}\n  text in a column of numbers: {text}; fix those values in data.py"
+                    ) from exc
                 if data is not None and (missing := missing_values(data)):
                     # pm.Data refuses NaN; say where they are and what to do.
                     raise MlmError(
