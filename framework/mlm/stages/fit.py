@@ -135,6 +135,8 @@ class FitStage(Stage):
             ):
                 idata = self.session.slots.call("fit", fn, providers)
         except MlmError as exc:
+            if guard.interrupted:
+                raise KeyboardInterrupt from None
             if capture.sampled is None:
                 raise
             # The draws are finished: keep them, whatever failed after pm.sample.
@@ -167,6 +169,8 @@ class FitStage(Stage):
         try:
             self.store.save_trace(self.variant, Record(key, self.inputs(), details=details), idata)
         except MlmError as exc:
+            if guard.interrupted:
+                raise KeyboardInterrupt from None
             if capture.sampled is None:
                 raise
             capture.keep_draws(first_line(str(exc)))
@@ -287,7 +291,12 @@ class _SampleCapture:
                 self.replayed = True
                 idata = self._kept
             else:
-                idata = real(*args, **kwargs)
+                try:
+                    idata = real(*args, **kwargs)
+                except Exception:
+                    if guard.interrupted:  # nutpie stopped by Ctrl-C before any draw
+                        raise KeyboardInterrupt from None
+                    raise
                 if guard.interrupted:
                     raise KeyboardInterrupt
             self.sampled, self.call = idata, call
