@@ -239,7 +239,7 @@ class Project:
         """As predict(), with the cache's view: .draws, .table(prob), .key, .path, .cached."""
         from mlm.predict.cache import Request, cached, rows_of
 
-        rows = rows_of(newdata)
+        rows = rows_of(newdata, root=self.root)
         request = Request(kind=kind, seed=seed, new_levels=new_levels, observed=observed)
         return cached(self.session(), self._variant(variant), rows, request)
 
@@ -287,7 +287,7 @@ class Project:
         from mlm.predict.cache import cached, comparison_request, rows_of
 
         session = self.session()
-        rows = rows_of(newdata) if newdata is not None else None
+        rows = rows_of(newdata, root=self.root) if newdata is not None else None
         request = comparison_request(
             session,
             variable,

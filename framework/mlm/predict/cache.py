@@ -100,8 +100,11 @@ class Result:
 
 
 # reading the new rows ------------------------------------------------------------------
-def rows_of(newdata, what: str = "newdata") -> Rows:
-    """The rows to predict for, from a DataFrame or a CSV, TSV or Parquet file's path."""
+def rows_of(newdata, what: str = "newdata", root: Path | None = None) -> Rows:
+    """The rows to predict for, from a DataFrame or a CSV, TSV or Parquet file's path.
+
+    A relative path is read from the current folder, or from the project's `root` when
+    only there (so `mlm -C project predict new.csv` finds project/new.csv)."""
     if isinstance(newdata, Rows):
         return newdata
     if isinstance(newdata, pd.DataFrame):
@@ -116,6 +119,9 @@ def rows_of(newdata, what: str = "newdata") -> Rows:
             f"not {type(newdata).__name__}"
         )
     path = Path(newdata)
+    if root is not None and not path.is_absolute() and not path.exists():
+        if (Path(root) / path).is_file():
+            path = Path(root) / path
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise MlmError(
