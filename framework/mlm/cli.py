@@ -591,6 +591,14 @@ def predict(
         Optional[int],  # noqa: UP045
         typer.Option("--seed", help="Seed of the draws (default: the project's)."),
     ] = None,
+    observed: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--observed",
+            help="The likelihood to predict, when the model has several.",
+            metavar="NAME",
+        ),
+    ] = None,
 ) -> None:
     """Predict for new rows (or compare two values of a predictor) from the cached trace.
 
@@ -605,7 +613,14 @@ def predict(
 
             variable, values = parse_values(compare_spec)
             result = project.comparison_of(
-                variable, values, newdata, model, by, seed=seed, new_levels=new_levels
+                variable,
+                values,
+                newdata,
+                model,
+                by,
+                seed=seed,
+                new_levels=new_levels,
+                observed=observed,
             )
         else:
             if newdata is None:
@@ -615,7 +630,9 @@ def predict(
                 )
             if by is not None:
                 raise MlmError("--by goes with --compare")
-            result = project.predictions(newdata, model, kind, seed=seed, new_levels=new_levels)
+            result = project.predictions(
+                newdata, model, kind, seed=seed, new_levels=new_levels, observed=observed
+            )
         table = result.table(prob)
         _print_predictions(table, result)
         if out_file is not None:
