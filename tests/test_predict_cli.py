@@ -159,7 +159,9 @@ def predicted_scores(predict):
     hours = np.linspace(0, 10, 6)
     rows = pd.DataFrame({"school": ["school_1"] * 6 + ["new"] * 6, "hours": [*hours, *hours]})
     mean = predict(rows, kind="mean").mean(("chain", "draw"))
+    per_hour = float(predict.compare("hours", (0, 1)).mean())
     fig, ax = plt.subplots()
+    ax.set_title(f"{per_hour:.3f} points per hour")
     ax.plot(hours, mean[:6], label="school_1")
     ax.plot(hours, mean[6:], label="a new school")
     ax.legend()
@@ -176,7 +178,7 @@ def test_a_figure_asks_for_predict(fitted_dir):
     assert "drew figures/predicted_scores.png" in first.stderr
     assert "sampling" not in first.stderr and fit_files(fitted_dir) == before
     assert (fitted_dir / "figures" / "predicted_scores.png").is_file()
-    assert list((fitted_dir / ".mlm" / "predict" / "model").glob("*/draws.nc"))
+    assert len(list((fitted_dir / ".mlm" / "predict" / "model").glob("*/draws.nc"))) == 2
     # Its key holds the trace's inputs: a new seed (a new trace) redraws it.
     record = json.loads(
         (fitted_dir / ".mlm" / "graphics" / "model" / "predicted_scores.json").read_text()

@@ -277,7 +277,7 @@ def _draw(build, data, idata, rows: Rows | None, request: Request):
         text = str(exc)
         if rows is not None and rows.source != "newdata":
             if text.startswith("newdata "):
-                raise MlmError(f"{rows.source} {text.removeprefix('newdata ')}") from exc
+                raise MlmError(text.replace("newdata", rows.source)) from exc
             if text.startswith("cannot compare") and "the rows" in text:
                 raise MlmError(text.replace("the rows", rows.source, 1)) from exc
         raise
