@@ -6,6 +6,7 @@ mlm draws each figure for each model variant, into figures/VARIANT/NAME.png: mod
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 PROB = 0.89  # ArviZ's default interval width
 
@@ -112,6 +113,58 @@ def sigma_e_difference(idata):
     ax.set_yticks([])
     ax.set_title(f"Residual SD difference; P(treated < control) = {np.mean(diff < 0):.3f}")
     ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# Two new patients: a control, and a treated patient in a therapy group the trial never had
+# (group numbers 1..110 are taken, so 111 and 112 are new).
+NEW_PATIENTS = pd.DataFrame({"condition": ["control", "treated"], "group": [111, 112]})
+
+
+def new_patient(predict):
+    """Expected outcome of a new control and of a patient in a new therapy group, and the
+    difference: b1 plus a new group's effect, drawn from N(0, sigma_u)."""
+    expected = predict(NEW_PATIENTS, kind="mean")  # draws (chain, draw, row)
+    control, treated = (_draws(expected.isel(row=i)) for i in range(2))
+    outcome = predict(NEW_PATIENTS, kind="response")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    grid = np.linspace(-3.5, 4, 300)
+    for i, (label, values) in enumerate(
+        [("control", control), ("treated, new therapy group", treated)]
+    ):
+        mean, low, high = _interval(values)
+        axes[0].plot(
+            grid,
+            _density(values, grid),
+            color=f"C{i}",
+            linewidth=2,
+            label=f"E[y], {label}: {mean:.2f} [{low:.2f}, {high:.2f}]",
+        )
+        new_y = _draws(outcome.isel(row=i))
+        axes[0].plot(
+            grid,
+            _density(new_y, grid),
+            color=f"C{i}",
+            linestyle=":",
+            label=f"a new patient's y, {label}",
+        )
+    axes[0].set_xlabel("outcome")
+    axes[0].set_yticks([])
+    axes[0].legend(
+        frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2
+    )
+    axes[0].set_title(f"Expected outcome ({PROB:.0%} intervals) and a new patient's")
+    diff = treated - control
+    mean, low, high = _interval(diff)
+    axes[1].hist(diff, bins=60, color="0.7", density=True)
+    axes[1].axvline(0, color="k", linestyle="--", linewidth=1)
+    axes[1].axvspan(low, high, color="C0", alpha=0.2, label=f"{PROB:.0%} interval")
+    axes[1].axvline(mean, color="C0", label=f"mean {mean:.2f}")
+    axes[1].set_xlabel("E[y | new therapy group] - E[y | control]")
+    axes[1].set_yticks([])
+    axes[1].set_title(f"Benefit of a new therapy group; P(> 0) = {np.mean(diff > 0):.2f}")
+    axes[1].legend(frameon=False)
     fig.tight_layout()
     return fig
 

@@ -177,6 +177,7 @@ def test_example_project_runs_with_clean_diagnostics_and_draws_its_figures(tmp_p
         assert figures == [
             "forest.png",
             "group_effects.png",
+            "new_patient.png",
             "ppc_by_condition.png",
             "sigma_e_difference.png",
         ]

@@ -527,6 +527,155 @@ def study(
         _print_study(result)
 
 
+PREDICT_SHOWN = 20  # rows of `mlm predict`'s table printed; --out writes them all
+
+
+@app.command()
+def predict(
+    ctx: typer.Context,
+    newdata: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(
+            help="Rows to predict for (.csv, .tsv or .parquet): every predictor column; the "
+            "outcome may be left out. With --compare: the rows to average over (default: "
+            "the data's).",
+            metavar="[NEW.csv]",
+        ),
+    ] = None,
+    model: ModelOption = None,
+    out_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the table to FILE (.csv, .tsv or .parquet) and the draws to FILE's "
+            "name with .nc (default: print the table only).",
+            metavar="FILE",
+        ),
+    ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="response: new observations (brms' predict); mean: the expected outcome "
+            "(brms' fitted).",
+        ),
+    ] = "response",
+    new_levels: Annotated[
+        str,
+        typer.Option(
+            "--new-levels",
+            help="A group level the fit never saw: gaussian (its effects drawn from the fitted "
+            "population) or uncertainty (a fitted level's, picked at random per draw).",
+        ),
+    ] = "gaussian",
+    compare_spec: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--compare",
+            help="Average difference in the expected outcome between two values of a "
+            "predictor, over the rows, e.g. tx=0,1 (the second minus the first).",
+            metavar="VAR=A,B",
+        ),
+    ] = None,
+    by: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--by", help="With --compare: one comparison per value of COLUMN.", metavar="COLUMN"
+        ),
+    ] = None,
+    prob: Annotated[
+        float, typer.Option("--prob", min=0.01, max=0.99, help="Width of the interval.")
+    ] = 0.95,
+    seed: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--seed", help="Seed of the draws (default: the project's)."),
+    ] = None,
+    observed: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--observed",
+            help="The likelihood to predict, when the model has several.",
+            metavar="NAME",
+        ),
+    ] = None,
+) -> None:
+    """Predict for new rows (or compare two values of a predictor) from the cached trace.
+
+    Nothing is resampled: each posterior draw gives one draw of the predictions (a stale
+    trace is fitted first, as `mlm run fit` would). Prints mean, sd and the 95% interval per
+    row; the draws are cached under .mlm/predict/, so the same call again only reads them.
+    """
+    with handled():
+        project = _project(ctx, progress=True)
+        if compare_spec is not None:
+            from mlm.predict.cache import parse_values
+
+            variable, values = parse_values(compare_spec)
+            result = project.comparison_of(
+                variable,
+                values,
+                newdata,
+                model,
+                by,
+                seed=seed,
+                new_levels=new_levels,
+                observed=observed,
+            )
+        else:
+            if newdata is None:
+                raise MlmError(
+                    "mlm predict needs a file of new rows (NEW.csv), or --compare VAR=A,B to "
+                    "compare two values of a predictor over the data's rows"
+                )
+            if by is not None:
+                raise MlmError("--by goes with --compare")
+            result = project.predictions(
+                newdata, model, kind, seed=seed, new_levels=new_levels, observed=observed
+            )
+        table = result.table(prob)
+        _print_predictions(table, result)
+        if out_file is not None:
+            import shutil
+
+            from mlm.predict.cache import write_table
+
+            nc = write_table(table, out_file)
+            if result.path.is_file():
+                shutil.copyfile(result.path, nc)
+            else:
+                result.draws.to_netcdf(nc)
+            out.print(f"wrote [bold]{escape(str(out_file))}[/] and [bold]{escape(str(nc))}[/]")
+
+
+def _print_predictions(table, result) -> None:
+    """The tidy table of `mlm predict`, its first rows when long."""
+    shown = table.head(PREDICT_SHOWN)
+    draws = result.draws
+    samples = draws.sizes.get("chain", 1) * draws.sizes.get("draw", 1)
+    name = escape(str(draws.name).split(":")[0])
+    if result.request.comparison:
+        title = f"{name}: average difference in the expected value"
+    elif result.request.kind == "response":
+        title = f"{name}: new observations"
+    else:
+        title = f"{name}: expected value"
+    out.print(f"[bold]{title}[/] ({samples} posterior draws)", highlight=False)
+    grid = Table(show_edge=False, header_style="bold")
+    numeric = {"mean", "sd"} | {c for c in table.columns if str(c).startswith("q")}
+    for column in shown.columns:
+        grid.add_column(escape(str(column)), justify="right" if column in numeric else "left")
+    for _, row in shown.iterrows():
+        grid.add_row(
+            *(f"{row[c]:.4g}" if c in numeric else escape(str(row[c])) for c in shown.columns)
+        )
+    out.print(grid)
+    if len(table) > len(shown):
+        out.print(f"... {len(table) - len(shown)} more rows (--out FILE writes them all)")
+    where = "read from" if result.cached else "cached in"
+    err.print(f"draws {where} {escape(str(result.path))}", highlight=False)
+
+
 def _print_study(result) -> None:
     interval = result.study.settings["interval"]
     table = Table(

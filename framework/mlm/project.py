@@ -69,7 +69,7 @@ class Project:
 
     def session(self, wait: bool = True) -> Session:
         """A fresh pass over the stages (sees every edit made since the last)."""
-        return Session(self.layout, self.progress, wait)
+        return Session(self.layout, self.progress, wait, predictor=_figure_predict)
 
     def _variant(self, variant: str | None) -> str:
         return self.layout.chosen([variant])[0] if variant else self.variants()[0]
@@ -199,6 +199,107 @@ class Project:
         """The cached LOO comparison of the variants (run `run("compare")` first)."""
         return self.session().compare(self.variants()).value()
 
+    # predictions ----------------------------------------------------------------------------
+    def predict(
+        self,
+        newdata,
+        variant: str | None = None,
+        kind: str = "response",
+        *,
+        seed: int | None = None,
+        new_levels: str = "gaussian",
+        observed: str | None = None,
+    ):
+        """Posterior draws (chain, draw, row) for the rows of `newdata`, from the cached trace.
+
+        newdata: a DataFrame, or the path of a CSV, TSV or Parquet file; it needs every
+        predictor column (the outcome may be left out). kind="response" draws new
+        observations (brms' posterior_predict), kind="mean" the expected outcome
+        (posterior_epred). Levels of a group effect the fit never saw get effects drawn
+        from the fitted population (new_levels="gaussian", brms' sample_new_levels), or
+        borrowed from a fitted level at random ("uncertainty"). The trace is fitted first
+        only when it is stale; the draws are cached under .mlm/predict/, so an identical
+        call reads them back. `seed` defaults to the project's; the new rows' columns are
+        coordinates along `row`. `mlm.predict.summary(draws)` makes the table.
+        """
+        return self.predictions(
+            newdata, variant, kind, seed=seed, new_levels=new_levels, observed=observed
+        ).draws
+
+    def predictions(
+        self,
+        newdata,
+        variant: str | None = None,
+        kind: str = "response",
+        *,
+        seed: int | None = None,
+        new_levels: str = "gaussian",
+        observed: str | None = None,
+    ):
+        """As predict(), with the cache's view: .draws, .table(prob), .key, .path, .cached."""
+        from mlm.predict.cache import Request, cached, rows_of
+
+        rows = rows_of(newdata, root=self.root)
+        request = Request(kind=kind, seed=seed, new_levels=new_levels, observed=observed)
+        return cached(self.session(), self._variant(variant), rows, request)
+
+    def compare_predictions(
+        self,
+        variable: str,
+        values=(0, 1),
+        newdata=None,
+        variant: str | None = None,
+        by: str | None = None,
+        *,
+        seed: int | None = None,
+        new_levels: str = "gaussian",
+        observed: str | None = None,
+    ):
+        """The average difference in the expected outcome between variable=values[1] and
+        variable=values[0] over the data's rows (or newdata's), as marginaleffects'
+        avg_comparisons: draws (chain, draw), or (chain, draw, by) within each value of
+        the column `by`. From the cached trace, and cached itself; `.table()` of the
+        result of comparison() gives mean, sd and the 95% interval."""
+        return self.comparison_of(
+            variable,
+            values,
+            newdata,
+            variant,
+            by,
+            seed=seed,
+            new_levels=new_levels,
+            observed=observed,
+        ).draws
+
+    def comparison_of(
+        self,
+        variable: str,
+        values=(0, 1),
+        newdata=None,
+        variant: str | None = None,
+        by: str | None = None,
+        *,
+        seed: int | None = None,
+        new_levels: str = "gaussian",
+        observed: str | None = None,
+    ):
+        """As compare_predictions(), with the cache's view (.draws, .table(), .cached)."""
+        from mlm.predict.cache import cached, comparison_request, rows_of
+
+        session = self.session()
+        rows = rows_of(newdata, root=self.root) if newdata is not None else None
+        request = comparison_request(
+            session,
+            variable,
+            values,
+            rows,
+            by,
+            seed=seed,
+            new_levels=new_levels,
+            observed=observed,
+        )
+        return cached(session, self._variant(variant), rows, request)
+
     # changing the project -----------------------------------------------------------------
     def new_variant(self, name: str, source: str | None = None) -> Path:
         """Copy a variant's file to models/NAME.py, to edit into a new variant."""
@@ -249,3 +350,10 @@ class Project:
             study, replicates, workers, scheduler, lambda m: self.progress("study", m)
         )
         return StudyResult.of(self.layout, study, records, figures)
+
+
+def _figure_predict(session: Session, variant: str):
+    """The `predict` a figure asks for (mlm.predict is imported only when one does)."""
+    from mlm.predict.cache import figure_predict
+
+    return figure_predict(session, variant)

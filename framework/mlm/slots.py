@@ -54,7 +54,7 @@ SLOTS = {
             "graphics",
             "graphics.py",
             None,
-            ("idata", "data", "model", "project", "variant"),
+            ("idata", "data", "model", "project", "variant", "predict"),
             "one public function per figure, returning a matplotlib Figure",
         ),
     )

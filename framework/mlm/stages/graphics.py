@@ -62,7 +62,8 @@ class FigureStage(Stage):
 
     @property
     def needs_trace(self) -> bool:
-        return "idata" in self.figure.params
+        # `predict` draws from the trace too (never resampling): its figure is keyed on it.
+        return "idata" in self.figure.params or "predict" in self.figure.params
 
     def inputs(self) -> dict:
         inputs = self._inputs()
@@ -81,7 +82,7 @@ class FigureStage(Stage):
             inputs = {f"{self.figure.name}()": self.figure.fingerprint}
             inputs.update(session.graphics().context)
             inputs["figure format"] = f"{self.config.figure_format}@{self.config.figure_dpi}"
-            if "idata" in self.figure.params:
+            if self.needs_trace:
                 inputs.update(session.fit(variant).inputs())
             if "model" in self.figure.params:
                 inputs.update(session.model(variant).inputs())

@@ -32,6 +32,10 @@ class Session:
     layout: Layout
     progress: Progress = quiet
     wait: bool = True  # wait for another mlm fitting the same model (else fail at once)
+    # Makes the `predict` a figure may ask for: predictor(session, variant) -> a callable
+    # predict(newdata, kind=...). Given by the layer above (mlm.predict, through Project):
+    # stages never import it.
+    predictor: Callable[[Session, str], Callable] | None = None
     slots: SlotLoader = field(init=False)
     _data: DataStage | None = field(default=None, init=False)
     _models: dict[str, ModelStage] = field(default_factory=dict, init=False)
@@ -99,8 +103,20 @@ class Session:
         if variant is not None:
             providers["model"] = lambda: self.model(variant).value()
             providers["idata"] = lambda: self.fit(variant).value()
+            providers["predict"] = lambda: self._predict(variant)
         providers.update(overrides)
         return {name: providers[name] for name in SLOTS[slot].params if name in providers}
+
+    def _predict(self, variant: str) -> Callable:
+        """The `predict` callable a figure of `variant` asks for."""
+        if self.predictor is None:
+            from mlm.errors import MlmError
+
+            raise MlmError(
+                "`predict` is available to figures drawn through mlm.Project (or the mlm "
+                "command), not to a bare Session"
+            )
+        return self.predictor(self, variant)
 
     def say(self, stage: str, message: str, variant: str | None = None) -> None:
         """Tell the user what a stage does (labelled with its variant beside others)."""

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mlm.errors import MlmError
-from mlm.store import locks, traces
+from mlm.store import locks, predictions, traces
 from mlm.store.files import FILE_MODE, atomic_write_bytes, atomic_write_json, read_json
 from mlm.store.paths import (
     CACHE_DIR,
@@ -117,6 +117,19 @@ class Store:
 
     def drop_incomplete(self, variant: str, key: str) -> None:
         shutil.rmtree(self.paths.incomplete_dir(variant, key), ignore_errors=True)
+
+    # cached predictions (mlm predict) ----------------------------------------------------
+    def prediction_record(self, variant: str, key: str) -> Record | None:
+        """The record of the predictions cached under `key`, when their draws are intact."""
+        return predictions.record(self.paths, variant, key)
+
+    def load_prediction(self, variant: str, key: str):
+        """(draws, record) of the predictions cached under `key`, or None."""
+        return predictions.load(self.paths, variant, key)
+
+    def save_prediction(self, variant: str, record: Record, draws) -> Path:
+        """Cache predictions (an xarray DataArray) under the record's key; the draws' path."""
+        return predictions.save(self.paths, variant, record, draws)
 
     # housekeeping -------------------------------------------------------------------------
     def check_writable(self, variant: str) -> None:

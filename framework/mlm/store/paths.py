@@ -11,6 +11,8 @@
 .mlm/compare.json                       the LOO comparison of the variants (record)
 .mlm/study/<variant>/<key>/point.json   a study's design point (what its key hashes)
 .mlm/study/<variant>/<key>/<index>.json one replicate's summary
+.mlm/predict/<variant>/<key>/draws.nc   cached predictions (or a comparison), by key
+.mlm/predict/<variant>/<key>/manifest.json  their record: trace key, new data, kind, seed
 .mlm/locks/<name>.lock                  one writer at a time per name
 """
 
@@ -24,6 +26,7 @@ MANIFEST_FILE = "manifest.json"
 STAGING_PREFIX = ".tmp-"
 QUARANTINE_PREFIX = ".corrupt-"
 INCOMPLETE_PREFIX = ".incomplete-"
+DRAWS_FILE = "draws.nc"
 
 
 class StorePaths:
@@ -77,6 +80,15 @@ class StorePaths:
 
     def replicate(self, variant: str, key: str, index: int) -> Path:
         return self.study_dir(variant) / key / f"{index:05d}.json"
+
+    def predictions_dir(self, variant: str) -> Path:
+        return self.dir / "predict" / variant
+
+    def prediction_draws(self, variant: str, key: str) -> Path:
+        return self.predictions_dir(variant) / key / DRAWS_FILE
+
+    def prediction_manifest(self, variant: str, key: str) -> Path:
+        return self.predictions_dir(variant) / key / MANIFEST_FILE
 
     def lock(self, name: str) -> Path:
         return self.dir / "locks" / f"{name}.lock"
