@@ -11,7 +11,7 @@ import sys
 
 from harness import HERE, PYTHON
 
-SCRIPTS = ["overhead.py", "samplers.py", "compile.py", "scale.py", "study.py"]
+SCRIPTS = ["overhead.py", "samplers.py", "compile.py", "scale.py", "study.py", "data_hash.py"]
 
 if __name__ == "__main__":
     flags = [a for a in sys.argv[1:] if a == "--quick"]
