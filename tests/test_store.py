@@ -141,3 +141,16 @@ def test_a_second_writer_without_waiting_is_told_who_holds_the_lock(tmp_path: Pa
                 pass
     with store.lock("fit-model", wait=False):  # released: free again
         pass
+
+
+def test_pruning_drops_predictions_of_traces_that_are_gone(tmp_path: Path):
+    store = Store(tmp_path)
+    for key in ("kept", "pruned"):
+        _save(store, key)
+        store.write(
+            store.paths.prediction_manifest("model", f"p-{key}"), Record(f"p-{key}", {"trace": key})
+        )
+    os.utime(store.paths.trace_dir("model", "pruned"), (1, 1))  # the older one goes
+    store.clean(keep=1, current={"model": "kept"})
+    assert store.paths.prediction_manifest("model", "p-kept").is_file()
+    assert not store.paths.prediction_manifest("model", "p-pruned").parent.exists()

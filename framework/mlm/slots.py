@@ -61,6 +61,25 @@ SLOTS = {
 }
 
 
+@contextmanager
+def working_directory(root: Path) -> Iterator[None]:
+    """Run the block in the project's root (slot code's relative paths start there), then
+    go back to where we were, also when the block raises."""
+    try:
+        cwd = os.getcwd()
+    except FileNotFoundError:  # the folder we were started in is gone
+        cwd = None
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        if cwd is not None:
+            try:
+                os.chdir(cwd)
+            except OSError:
+                pass  # removed meanwhile: stay at the root
+
+
 class SlotLoader:
     """Imports one project's modules, keeping them out of every other project's way.
 
@@ -88,18 +107,9 @@ class SlotLoader:
         sys.path.insert(0, root)
         importlib.invalidate_caches()
         try:
-            cwd = os.getcwd()
-        except FileNotFoundError:  # the folder we were started in is gone
-            cwd = None
-        try:
-            os.chdir(root)
-            yield
+            with working_directory(self.root):
+                yield
         finally:
-            if cwd is not None:
-                try:
-                    os.chdir(cwd)
-                except OSError:
-                    pass  # removed meanwhile: stay at the root
             if root in sys.path:
                 sys.path.remove(root)
             # Only modules imported in the block (or put back above) can be the project's;

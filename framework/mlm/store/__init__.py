@@ -185,6 +185,18 @@ class Store:
             removed = sum(len(self.trace_keys(v)) for v in self.variants())
             shutil.rmtree(self.dir, ignore_errors=True)
             return removed
-        return sum(
+        removed = sum(
             traces.prune(self.paths, v, keep, (current or {}).get(v)) for v in self.variants()
         )
+        self._prune_predictions()
+        return removed
+
+    def _prune_predictions(self) -> None:
+        """Drop cached predictions whose trace is no longer stored."""
+        folder = self.dir / "predict"
+        for entry in folder.glob("*/*") if folder.is_dir() else ():
+            variant, key = entry.parent.name, entry.name
+            record = self.read(self.paths.prediction_manifest(variant, key))
+            trace = record.inputs.get("trace") if record else None
+            if not (trace and self.has_trace(variant, trace)):
+                shutil.rmtree(entry, ignore_errors=True)

@@ -19,7 +19,7 @@ from mlm.compiled import persistent
 from mlm.errors import MlmError, UserCodeError
 from mlm.fingerprint import digest
 from mlm.layout import Layout
-from mlm.slots import SlotLoader
+from mlm.slots import SlotLoader, working_directory
 from mlm.study.design import Study
 from mlm.study.summary import elements, summarize
 
@@ -38,7 +38,7 @@ def fit_replicate(study: Study, design: dict, index: int) -> dict:
     started = time.perf_counter()
     seeds = np.random.SeedSequence([study.seed, index]).generate_state(2)
     data_seed, sample_seed = int(seeds[0]), int(seeds[1])
-    with _WORKER_LOCK:
+    with _WORKER_LOCK, working_directory(Path(study.root)):
         loader = _LOADERS.setdefault(study.root, SlotLoader(Path(study.root)))
         try:
             if study.sbc:
