@@ -290,6 +290,24 @@ def test_generated_model_reads_levels_from_the_data_it_is_given(data):
     assert len(build(generate("interaction_star", data), fewer).coords["g"]) == 5
 
 
+@pytest.mark.parametrize(
+    ("name", "column", "message"),
+    [
+        ("interaction_star", "g", "column 'g' is empty at rows [3, 7]"),
+        ("interaction_star", "a", "column 'a' is empty at rows [3, 7]"),  # a factor
+        ("no_intercept", "k", "columns 'g' or 'k' are empty at rows [3, 7]"),  # nested g:k
+    ],
+)
+def test_generated_build_refuses_an_empty_grouping_or_factor_cell(data, name, column, message):
+    # pd.factorize codes a missing value as -1, which would silently index the last level.
+    source = generate(name, data)
+    holes = data.astype({column: object})
+    holes.loc[[3, 7], column] = None
+    with pytest.raises(ValueError) as caught:
+        build(source, holes)
+    assert message in str(caught.value)
+
+
 # priors set with --prior -------------------------------------------------------------------
 
 
@@ -763,3 +781,17 @@ def test_generate_model_with_priors_writes_them_and_says_so(tmp_path):
     assert alone.returncode == 1 and "--prior needs --formula" in alone.stderr
     fresh = run_mlm("new", "other", "--prior", "b_hours=Normal(0, 1)", cwd=tmp_path)
     assert fresh.returncode == 1 and "--prior and --data need --formula" in fresh.stderr
+
+
+def test_generated_model_refuses_an_empty_grouping_cell_at_mlm_run(tmp_path):
+    csv = tmp_path / "sim.csv"
+    simulate().to_csv(csv, index=False)
+    done = run_mlm("new", "p", "--formula", "y ~ x + a + (1 | g)", "--data", str(csv), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "p"
+    frame = pd.read_csv(root / "data" / "sim.csv")
+    frame.loc[3, "g"] = None
+    frame.to_csv(root / "data" / "sim.csv", index=False)
+    done = run_mlm("run", "model", cwd=root)
+    assert done.returncode == 1
+    assert "column 'g' is empty at rows [3]; drop or fill them in data.py" in done.stderr

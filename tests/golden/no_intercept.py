@@ -22,12 +22,33 @@ def build(data):
     """The model of y on a, x, with effects varying by g, g:k, h."""
     y = data["y"].to_numpy(dtype=float)
     a_idx, a_levels = pd.factorize(data["a"], sort=True)
+    if (a_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[a_idx < 0].tolist()
+        raise ValueError(f"column 'a' is empty at rows {rows}; drop or fill them in data.py")
     x = data["x"].to_numpy(dtype=float)
     g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     g_by_k_idx, g_by_k_levels = pd.factorize(
-        data["g"].astype(str) + ":" + data["k"].astype(str), sort=True
+        (data["g"].astype(str) + ":" + data["k"].astype(str)).where(
+            data[["g", "k"]].notna().all(axis=1)
+        ),
+        sort=True,
     )
+    if (g_by_k_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_by_k_idx < 0].tolist()
+        raise ValueError(
+            f"columns 'g' or 'k' are empty at rows {rows}; drop or fill them in data.py"
+        )
     h_idx, h_levels = pd.factorize(data["h"], sort=True)
+    if (h_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[h_idx < 0].tolist()
+        raise ValueError(f"column 'h' is empty at rows {rows}; drop or fill them in data.py")
     coords = {
         "obs": data.index.to_numpy(),
         "a": [str(v) for v in a_levels],

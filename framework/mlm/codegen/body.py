@@ -95,8 +95,13 @@ class BuildBody:
         if key not in self._data_vars:
             if len(factor) == 1:
                 source = f'data["{factor[0]}"]'
+                what = f"column '{factor[0]}' is"
             else:
+                # Joined as text, an empty cell would read "nan": keep it missing instead.
+                cells = ", ".join(f'"{f}"' for f in factor)
                 source = ' + ":" + '.join(f'data["{f}"].astype(str)' for f in factor)
+                source = f"({source}).where(data[[{cells}]].notna().all(axis=1))"
+                what = "columns " + " or ".join(f"'{f}'" for f in factor) + " are"
             if effect_coord:
                 reference = self.columns.categorical[factor[0]]
                 self.prep += comment(
@@ -105,6 +110,13 @@ class BuildBody:
                     "difference from it."
                 )
             self.prep.append(f"{name}_idx, {name}_levels = pd.factorize({source}, sort=True)")
+            self.prep += [
+                f"if ({name}_idx < 0).any():",
+                "    # factorize codes an empty cell as -1, which would index the last level.",
+                f"    rows = data.index[{name}_idx < 0].tolist()",
+                f'    raise ValueError(f"{what} empty at rows {{rows}}; "'
+                '"drop or fill them in data.py")',
+            ]
             # A column that is also a numeric predictor already has `{name}_` for its values.
             var = f"{name}_idx_" if name in self.columns.numeric else f"{name}_"
             self.data_lines.append(f'{var} = pm.Data("{name}_idx", {name}_idx, dims="obs")')
