@@ -53,6 +53,18 @@ FORMULAS = {
     "sigma_by_level": ("y ~ tx + (0 + tx | g)", "~ b", None),
     # --prior: positional and keyword arguments, an LKJ's sd_dist, nu
     "priors_correlated": ("y ~ x + (1 + x | g)", None, "student_t"),
+    # a factor inside group terms: treatment contrasts beside the intercept (correlated),
+    # every level without it (independent, by ||)
+    "factor_in_group": ("y ~ x + a + (1 + a | g) + (0 + b || h)", None, None),
+    # lme4's calls: I(), a transform, factor() on a number, a chosen reference level
+    "lme4_calls": (
+        'y ~ I(x^2) + I(x - 10) + log(tx + 1) + factor(k) + C(a, Treatment("a2")) '
+        "+ (1 + scale(x) || g)",
+        None,
+        None,
+    ),
+    # Stata's factor-variable notation: c.x##c.x, i.a#c.x, ib(last).b, a#b
+    "stata_forms": ("mixed y c.x##c.x i.a#c.x ib(last).b a#k || g:, reml", None, None),
 }
 # name -> --prior texts of the formulas above that set priors.
 PRIORS = {
@@ -159,12 +171,17 @@ def test_lme4_terms_parse_to_the_same_description_however_written():
 def test_single_bar_correlates_and_double_bar_separates():
     (one,) = parse("y ~ x + (1 + x | g)").groups
     assert one == GroupTerm(("g",), (INTERCEPT, Term(("x",))), True)
+    block = (INTERCEPT, Term(("x",)))  # || splits the bracket; each part remembers it
     assert parse("y ~ x + (1 + x || g)").groups == (
-        GroupTerm(("g",), (INTERCEPT,), False),
-        GroupTerm(("g",), (Term(("x",)),), False),
+        GroupTerm(("g",), (INTERCEPT,), False, block=block),
+        GroupTerm(("g",), (Term(("x",)),), False, block=block),
     )
+    # One column: correlated with itself only, unless it is a factor whose levels lme4's |
+    # correlates (the data say which).
     (slope,) = parse("y ~ x + (0 + x | g)").groups
-    assert slope == GroupTerm(("g",), (Term(("x",)),), False)
+    assert slope == GroupTerm(("g",), (Term(("x",)),), True)
+    (intercept,) = parse("y ~ x + (1 | g)").groups
+    assert intercept == GroupTerm(("g",), (INTERCEPT,), False)
 
 
 def test_stata_mixed_reads_as_the_lme4_formula():
@@ -192,7 +209,11 @@ def test_stata_form_writes_the_same_model_py_as_the_lme4_form(priors):
     ("formula", "message", "pointed"),
     [
         ("y ~ x + (1 |)", "must read (terms | grouping column)", "(1 |)"),
-        ("y ~ x + log(z)", "is a function call", "log(z)"),
+        ("y ~ x + logit(z)", "is a function mlm does not read", "logit(z)"),
+        ("y ~ x + poly(x, 2)", "write the powers out, x + I(x^2)", "poly(x, 2)"),
+        ("y ~ x + C(a, Sum)", "treatment contrasts only", "C(a, Sum)"),
+        ("y ~ x + (1 | g):x", "is a group term: add it to the formula on its own", "(1 | g)"),
+        ("mixed y x || g: x, cov(exch)", "covariance(exchangeable) is not supported", "exch"),
         ("y ~ x | g", "must be in parentheses", "|"),
         ("y ~ (x + 1", "never closed", "(x + 1"),
         ("mixed y x || g: x, cov(exchangeable)", "not supported", "exchangeable"),
@@ -225,11 +246,6 @@ def test_grouping_column_with_one_level_is_explained(data):
 def test_slope_on_a_constant_is_explained(data):
     with pytest.raises(MlmError, match=r"'c' is constant .* slope on a constant .*\(0 \+ c \| g\)"):
         model_source(parse("y ~ x + (0 + c | g)"), data.assign(c=2.0))
-
-
-def test_categorical_slope_in_a_group_term_asks_for_a_numeric_code(data):
-    with pytest.raises(MlmError, match="'a' is categorical; a group term varies numeric"):
-        model_source(parse("y ~ x + (1 + a | g)"), data)
 
 
 def test_family_and_response_must_agree(data):
@@ -451,6 +467,9 @@ def test_every_formula_is_sampled_by_some_test():
 
 
 SAMPLED_HERE = [
+    "factor_in_group",
+    "lme4_calls",
+    "stata_forms",
     "intercept_slope",
     "interaction_colon",
     "minus_one",

@@ -6,8 +6,9 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Categorical columns use treatment coding: the first level in sorted order is the
-reference and gets no coefficient (with the data it was written for: a -> 'a1').
+Categorical columns use treatment coding, as lme4 does: the reference level (the first
+in sorted order) gets no coefficient, each other level's is its difference from it (with
+the data it was written for: a -> 'a1').
 
 Group effects are non-centered (u = z * sigma): the usual cure for divergences
 when a group SD is small. Priors are weakly informative and scaled from the
@@ -81,7 +82,7 @@ def build(data):
         z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
         u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
 
-        # (0 + x | g): a slope on x per level of g, non-centered (u = z * sigma) so it samples
+        # (0 + x || g): a slope on x per level of g, non-centered (u = z * sigma) so it samples
         # well even when sigma is near 0. The SD's half-normal prior has the scale of the
         # outcome's SD per SD of x.
         sigma_g_x = pm.HalfNormal("sigma_g_x", sigma=y_sd / x.std())

@@ -7,8 +7,9 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Categorical columns use treatment coding: the first level in sorted order is the
-reference and gets no coefficient (with the data it was written for: b -> 'hi').
+Categorical columns use treatment coding, as lme4 does: the reference level (the first
+in sorted order) gets no coefficient, each other level's is its difference from it (with
+the data it was written for: b -> 'hi').
 
 Group effects are non-centered (u = z * sigma): the usual cure for divergences
 when a group SD is small. Priors are weakly informative and scaled from the

@@ -118,7 +118,7 @@ def _docstring(spec: ModelSpec, columns: Columns) -> str:
         "",
         "Written by `mlm` from the formula (lme4 syntax)",
         "",
-        f"    {lme4_formula(spec)}",
+        *_wrapped_formula(lme4_formula(spec, columns.numeric_dtype, columns.references)),
     ]
     by_level = spec.sigma is not None and any(p.name == "sigma" for p in spec.priors)
     column = level_column(spec.sigma) if by_level else None
@@ -134,20 +134,39 @@ def _docstring(spec: ModelSpec, columns: Columns) -> str:
         "It is plain PyMC and yours to edit: mlm never rewrites it.",
     ]
     coded = {v for t in spec.terms for v in t.variables}
+    coded |= {v for g in spec.groups for t in g.terms for v in t.variables}
     if not by_level:
         coded |= {v for t in spec.sigma or () for v in t.variables}
     coded = {c: r for c, r in columns.categorical.items() if c in coded}
     if coded:
-        refs = ", ".join(f"{c} -> {r!r}" for c, r in sorted(coded.items()))
+        refs = ", ".join(
+            f"{c} -> {r!r}"
+            + (f" (chosen by {spec.reference(c).source})" if c in columns.references else "")
+            for c, r in sorted(coded.items())
+        )
+        chosen = ", unless the formula chose one" if columns.references else ""
         lines += [
             "",
             *textwrap.wrap(
-                "Categorical columns use treatment coding: the first level in sorted order is "
-                "the reference and gets no coefficient (with the data it was written for: "
-                f"{refs}).",
+                "Categorical columns use treatment coding, as lme4 does: the reference level "
+                f"(the first in sorted order{chosen}) gets no coefficient, each other level's "
+                f"is its difference from it (with the data it was written for: {refs}).",
                 88,
             ),
         ]
+    computed = [d for d in spec.derived if any(d.label in t.variables for t in _terms(spec))]
+    if computed:
+        lines += [
+            "",
+            *textwrap.wrap(
+                "Computed columns, as the formula writes them: "
+                + "; ".join(f"{d.label} is {d.name}" for d in computed)
+                + ".",
+                88,
+            ),
+        ]
+    for note in spec.notes:
+        lines += ["", *textwrap.wrap(note[0].upper() + note[1:] + ".", 88)]
     if spec.groups:
         lines += [
             "",
@@ -173,3 +192,15 @@ def _summary(spec: ModelSpec) -> str:
     if factors:
         text += f", with effects varying by {', '.join(factors)}"
     return text + "."
+
+
+def _terms(spec: ModelSpec):
+    return [*spec.terms, *(t for g in spec.groups for t in g.terms), *(spec.sigma or ())]
+
+
+def _wrapped_formula(formula: str) -> list[str]:
+    """The formula's lines in the docstring, broken after a `+` when it is long."""
+    lines = textwrap.wrap(
+        formula, 84, break_long_words=False, break_on_hyphens=False, subsequent_indent="    "
+    )
+    return [f"    {line}" for line in lines]
