@@ -249,7 +249,7 @@ def test_slope_on_a_constant_is_explained(data):
 
 
 def test_family_and_response_must_agree(data):
-    with pytest.raises(MlmError, match="needs a 0/1 response"):
+    with pytest.raises(MlmError, match="needs a 0/1 or two-level response"):
         model_source(parse("y ~ x", family="bernoulli"), data)
     with pytest.raises(MlmError, match="needs a family with a scale"):
         parse("yc ~ x", sigma="~ b", family="poisson")

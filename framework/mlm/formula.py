@@ -144,7 +144,6 @@ class ModelSpec:
     derived: tuple[Derived, ...] = ()  # computed columns the terms name by their label
     references: tuple[Reference, ...] = ()  # reference levels other than the first
     trials: Derived | None = None  # binomial: the number of trials of each row
-    success: object = None  # bernoulli on a two-level column: the level that is 1
     notes: tuple[str, ...] = field(default=(), compare=False)  # to tell the user
 
     @property

@@ -4,7 +4,8 @@ Written by `mlm` from the formula (lme4 syntax)
 
     yb ~ x + (1 | g)
 
-family bernoulli with a logit link. It is plain PyMC and yours to edit: mlm never rewrites it.
+family bernoulli with a logit link. It is plain PyMC and yours to edit: mlm never
+rewrites it.
 
 Group effects are non-centered (u = z * sigma): the usual cure for divergences
 when a group SD is small. Priors are weakly informative and scaled from the

@@ -26,6 +26,7 @@ class Columns:
     references: dict[str, object] = field(default_factory=dict)
     derived: dict[str, Derived] = field(default_factory=dict)  # computed column by label
     numeric_dtype: set[str] = field(default_factory=set)  # columns the data hold as numbers
+    outcome: tuple | None = None  # a two-level bernoulli response: (failure, success)
 
 
 def evaluate(derived: Derived, data):
@@ -135,7 +136,7 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
                 "told apart from the residual; lme4 refuses this too. Drop the term, or group "
                 "by a column whose levels hold several rows each"
             )
-    _validate_response(spec, data)
+    _validate_response(spec, data, columns)
     return columns
 
 
@@ -164,25 +165,57 @@ def _reference_level(reference: Reference, column, levels: list):
     )
 
 
-def _validate_response(spec: ModelSpec, data) -> None:
-    """Raise when the response cannot be the outcome of `spec.family`."""
+def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
+    """Raise when the response cannot be the outcome of `spec.family`.
+
+    A two-level text or categorical response of a bernoulli model is read as glmer reads
+    a two-level factor: its first level (in sorted order; a Categorical's own order) is
+    failure, the other success; `columns.outcome` holds the two.
+    """
     import numpy as np
     import pandas as pd
 
-    y = data[spec.response]
-    if not pd.api.types.is_numeric_dtype(y) or isinstance(y.dtype, pd.CategoricalDtype):
-        raise MlmError(f"the response {spec.response!r} must be numeric")
+    name = spec.response
+    y = data[name]
+    numeric = pd.api.types.is_numeric_dtype(y) and not isinstance(y.dtype, pd.CategoricalDtype)
+    if not numeric and spec.family == "bernoulli":
+        levels = list(pd.factorize(y, sort=True)[1])
+        if len(levels) != 2:
+            shown = ", ".join(repr(v) for v in levels[:5]) + (" ..." if len(levels) > 5 else "")
+            raise MlmError(
+                f"family bernoulli needs a 0/1 or two-level response; {name!r} has "
+                f"{len(levels)} levels ({shown})"
+            )
+        columns.outcome = tuple(v.item() if hasattr(v, "item") else v for v in levels)
+        return
+    if not numeric:
+        raise MlmError(
+            f"the response {name!r} must be numeric"
+            + (" (or, for family bernoulli, have two levels)" if spec.family != "bernoulli" else "")
+        )
     values = y.to_numpy(dtype=float)
     if spec.family == "bernoulli" and not np.isin(values, (0, 1)).all():
-        raise MlmError(f"family bernoulli needs a 0/1 response; {spec.response!r} is not")
-    if spec.family == "poisson" and (
-        (values < 0).any() or (values != values.round()).any() or values.sum() == 0
-    ):
-        raise MlmError(
-            f"family poisson needs counts (integers >= 0, not all 0) in {spec.response!r}"
-        )
+        raise MlmError(f"family bernoulli needs a 0/1 or two-level response; {name!r} is not")
+    counts = spec.family in ("poisson", "negbinomial", "binomial")
+    if counts and ((values < 0).any() or (values != values.round()).any()):
+        raise MlmError(f"family {spec.family} needs counts (integers >= 0) in {name!r}")
+    if spec.family in ("poisson", "negbinomial") and values.sum() == 0:
+        raise MlmError(f"family {spec.family} needs counts, not all 0, in {name!r}")
+    if spec.family == "binomial":
+        if spec.trials is None:
+            raise MlmError(
+                "family binomial needs the trials: cbind(successes, failures) ~ ... (lme4) or "
+                "binomial(n) (Stata); a 0/1 response is family bernoulli"
+            )
+        trials = evaluate(spec.trials, data)
+        bad = np.flatnonzero((trials != trials.round()) | (trials < values) | (trials < 1))
+        if bad.size:
+            raise MlmError(
+                f"the trials {spec.trials.label} must be whole numbers >= 1 and >= {name}; "
+                f"they are not at rows {data.index[bad[:10]].tolist()}"
+            )
     if spec.family in ("gaussian", "student_t") and np.ptp(values) == 0:
-        raise MlmError(f"the response {spec.response!r} is constant")
+        raise MlmError(f"the response {name!r} is constant")
 
 
 def _factor_values(data, factor: tuple[str, ...]):

@@ -13,13 +13,13 @@ def population_term(body: BuildBody, term: Term) -> str:
     """Write the term's prior into `body`; return its part of the linear predictor."""
     spec, glm = body.spec, body.glm
     if term.is_intercept:
-        if spec.family == "bernoulli":
+        if spec.family in ("bernoulli", "binomial"):
             args = "mu=0, sigma=2.5"
             why = (
                 "Intercept: the log-odds when every predictor is 0; sd 2.5 spans "
                 "probabilities 0.01 to 0.99."
             )
-        elif spec.family == "poisson":
+        elif spec.family in ("poisson", "negbinomial"):
             args = "mu=np.log(y.mean()), sigma=2.5"
             why = "Intercept: the log mean count when every predictor is 0, centred on the data's."
         else:
