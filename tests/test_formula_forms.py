@@ -117,7 +117,12 @@ def test_stata_residuals_and_noconstant_abbreviations(written):
 
 @pytest.mark.parametrize(
     "written",
-    ["mixed y x || g: x, cov(u)", "mixed y x || g: x, co(un)", "mixed y x || g:, re(ind)"],
+    [
+        "mixed y x || g: x, cov(u)",
+        "mixed y x || g: x, co(un)",
+        "mixed y x || g:, re(ind)",
+        "mixed y x, reml || g:, mle",
+    ],
 )
 def test_stata_refuses_what_stata_does_not_abbreviate_so(written):
     with pytest.raises(MlmError):

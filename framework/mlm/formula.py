@@ -902,6 +902,8 @@ def _parse_stata(text: str, reader: _Reader) -> ModelSpec:
             block = tuple(columns)
             groups += [GroupTerm(tuple(nested), (c,), False, source, block) for c in columns]
 
+    if "reml" in global_options and "mle" in global_options:
+        raise MlmError(_point(text, "mle", "reml and mle are given together; Stata takes one"))
     for name in ("reml", "mle"):
         if name in global_options:
             reader.notes.append(
