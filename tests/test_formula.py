@@ -53,6 +53,18 @@ FORMULAS = {
     "sigma_by_level": ("y ~ tx + (0 + tx | g)", "~ b", None),
     # --prior: positional and keyword arguments, an LKJ's sd_dist, nu
     "priors_correlated": ("y ~ x + (1 + x | g)", None, "student_t"),
+    # a factor inside group terms: treatment contrasts beside the intercept (correlated),
+    # every level without it (independent, by ||)
+    "factor_in_group": ("y ~ x + a + (1 + a | g) + (0 + b || h)", None, None),
+    # lme4's calls: I(), a transform, factor() on a number, a chosen reference level
+    "lme4_calls": (
+        'y ~ I(x^2) + I(x - 10) + log(tx + 1) + factor(k) + C(a, Treatment("a2")) '
+        "+ (1 + scale(x) || g)",
+        None,
+        None,
+    ),
+    # Stata's factor-variable notation: c.x##c.x, i.a#c.x, ib(last).b, a#b
+    "stata_forms": ("mixed y c.x##c.x i.a#c.x ib(last).b a#k || g:, reml", None, None),
 }
 # name -> --prior texts of the formulas above that set priors.
 PRIORS = {
@@ -159,12 +171,17 @@ def test_lme4_terms_parse_to_the_same_description_however_written():
 def test_single_bar_correlates_and_double_bar_separates():
     (one,) = parse("y ~ x + (1 + x | g)").groups
     assert one == GroupTerm(("g",), (INTERCEPT, Term(("x",))), True)
+    block = (INTERCEPT, Term(("x",)))  # || splits the bracket; each part remembers it
     assert parse("y ~ x + (1 + x || g)").groups == (
-        GroupTerm(("g",), (INTERCEPT,), False),
-        GroupTerm(("g",), (Term(("x",)),), False),
+        GroupTerm(("g",), (INTERCEPT,), False, block=block),
+        GroupTerm(("g",), (Term(("x",)),), False, block=block),
     )
+    # One column: correlated with itself only, unless it is a factor whose levels lme4's |
+    # correlates (the data say which).
     (slope,) = parse("y ~ x + (0 + x | g)").groups
-    assert slope == GroupTerm(("g",), (Term(("x",)),), False)
+    assert slope == GroupTerm(("g",), (Term(("x",)),), True)
+    (intercept,) = parse("y ~ x + (1 | g)").groups
+    assert intercept == GroupTerm(("g",), (INTERCEPT,), False)
 
 
 def test_stata_mixed_reads_as_the_lme4_formula():
@@ -192,7 +209,11 @@ def test_stata_form_writes_the_same_model_py_as_the_lme4_form(priors):
     ("formula", "message", "pointed"),
     [
         ("y ~ x + (1 |)", "must read (terms | grouping column)", "(1 |)"),
-        ("y ~ x + log(z)", "is a function call", "log(z)"),
+        ("y ~ x + logit(z)", "is a function mlm does not read", "logit(z)"),
+        ("y ~ x + poly(x, 2)", "write the powers out, x + I(x^2)", "poly(x, 2)"),
+        ("y ~ x + C(a, Sum)", "treatment contrasts only", "C(a, Sum)"),
+        ("y ~ x + (1 | g):x", "is a group term: add it to the formula on its own", "(1 | g)"),
+        ("mixed y x || g: x, cov(exch)", "covariance(exchangeable) is not supported", "exch"),
         ("y ~ x | g", "must be in parentheses", "|"),
         ("y ~ (x + 1", "never closed", "(x + 1"),
         ("mixed y x || g: x, cov(exchangeable)", "not supported", "exchangeable"),
@@ -227,13 +248,8 @@ def test_slope_on_a_constant_is_explained(data):
         model_source(parse("y ~ x + (0 + c | g)"), data.assign(c=2.0))
 
 
-def test_categorical_slope_in_a_group_term_asks_for_a_numeric_code(data):
-    with pytest.raises(MlmError, match="'a' is categorical; a group term varies numeric"):
-        model_source(parse("y ~ x + (1 + a | g)"), data)
-
-
 def test_family_and_response_must_agree(data):
-    with pytest.raises(MlmError, match="needs a 0/1 response"):
+    with pytest.raises(MlmError, match="needs a 0/1 or two-level response"):
         model_source(parse("y ~ x", family="bernoulli"), data)
     with pytest.raises(MlmError, match="needs a family with a scale"):
         parse("yc ~ x", sigma="~ b", family="poisson")
@@ -288,6 +304,24 @@ def test_generated_model_reads_levels_from_the_data_it_is_given(data):
     assert list(model.coords["a_effect"]) == ["a2", "a3"]  # a1 is the reference level
     fewer = data[data["g"] < 5].reset_index(drop=True)
     assert len(build(generate("interaction_star", data), fewer).coords["g"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "message"),
+    [
+        ("interaction_star", "g", "column 'g' is empty at rows [3, 7]"),
+        ("interaction_star", "a", "column 'a' is empty at rows [3, 7]"),  # a factor
+        ("no_intercept", "k", "columns 'g' or 'k' are empty at rows [3, 7]"),  # nested g:k
+    ],
+)
+def test_generated_build_refuses_an_empty_grouping_or_factor_cell(data, name, column, message):
+    # pd.factorize codes a missing value as -1, which would silently index the last level.
+    source = generate(name, data)
+    holes = data.astype({column: object})
+    holes.loc[[3, 7], column] = None
+    with pytest.raises(ValueError) as caught:
+        build(source, holes)
+    assert message in str(caught.value)
 
 
 # priors set with --prior -------------------------------------------------------------------
@@ -433,6 +467,9 @@ def test_every_formula_is_sampled_by_some_test():
 
 
 SAMPLED_HERE = [
+    "factor_in_group",
+    "lme4_calls",
+    "stata_forms",
     "intercept_slope",
     "interaction_colon",
     "minus_one",
@@ -763,3 +800,17 @@ def test_generate_model_with_priors_writes_them_and_says_so(tmp_path):
     assert alone.returncode == 1 and "--prior needs --formula" in alone.stderr
     fresh = run_mlm("new", "other", "--prior", "b_hours=Normal(0, 1)", cwd=tmp_path)
     assert fresh.returncode == 1 and "--prior and --data need --formula" in fresh.stderr
+
+
+def test_generated_model_refuses_an_empty_grouping_cell_at_mlm_run(tmp_path):
+    csv = tmp_path / "sim.csv"
+    simulate().to_csv(csv, index=False)
+    done = run_mlm("new", "p", "--formula", "y ~ x + a + (1 | g)", "--data", str(csv), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "p"
+    frame = pd.read_csv(root / "data" / "sim.csv")
+    frame.loc[3, "g"] = None
+    frame.to_csv(root / "data" / "sim.csv", index=False)
+    done = run_mlm("run", "model", cwd=root)
+    assert done.returncode == 1
+    assert "column 'g' is empty at rows [3]; drop or fill them in data.py" in done.stderr

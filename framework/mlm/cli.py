@@ -258,23 +258,69 @@ def status(
 def summary(
     ctx: typer.Context,
     model: ModelOption = None,
+    var: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--var", help="Only this variable (repeatable).", metavar="NAME"),
+    ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option("--all", help="Also the auxiliary variables (z_*, the non-centred normals)."),
+    ] = False,
 ) -> None:
-    """Posterior summary and diagnostics of the cached trace."""
+    """Posterior summary and diagnostics of the cached trace.
+
+    Numbers have 4 significant figures and are never cut short: on a terminal the table
+    fits its width by folding parameter names; piped, it is plain aligned text.
+    """
     with handled():
-        table_df, record, fresh = _project(ctx).summary(model)
+        table_df, record, fresh = _project(ctx).summary(model, var, show_all)
         if not fresh:
             err.print(
                 "[yellow]warning:[/] the trace is stale; showing the latest one "
                 "(run `mlm run fit` to refresh it)"
             )
+
+        def cell(column: str, value) -> str:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                return str(value)
+            if value != value:
+                return "-"
+            if column.startswith("ess"):
+                return f"{value:.0f}"
+            if column == "r_hat":
+                return f"{value:.3f}"
+            text = f"{value:#.4g}"  # 4 significant figures, trailing zeros kept
+            return text if "e" in text else text.rstrip(".")
+
         columns = [c for c in SUMMARY_COLUMNS if c in table_df.columns]
-        table = Table(show_edge=False, header_style="bold")
-        table.add_column("parameter", no_wrap=True)
-        for column in columns:
-            table.add_column(column, justify="right", no_wrap=True)
-        for name, row in table_df.iterrows():
-            table.add_row(escape(str(name)), *(_number(c, row[c]) for c in columns))
-        out.print(table)
+        rows = [
+            [str(name), *(cell(c, row[c]) for c in columns)] for name, row in table_df.iterrows()
+        ]
+        header = ["parameter", *columns]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        numbers = sum(w + 1 for w in widths[1:])
+        if out.is_terminal and numbers + min(widths[0], 12) <= out.width:
+            from rich import box
+
+            table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
+            table.add_column("parameter", overflow="fold", header_style="bold")
+            for column, width in zip(columns, widths[1:], strict=True):
+                table.add_column(
+                    column, justify="right", no_wrap=True, min_width=width, header_style="bold"
+                )
+            for row in rows:
+                table.add_row(escape(row[0]), *row[1:])
+            out.print(table)
+        else:
+            # Plain text for logs and pipes (and terminals too narrow for the numbers):
+            # aligned columns, nothing cut.
+            for row in [header, *rows]:
+                line = row[0].ljust(widths[0]) + "".join(
+                    " " + text.rjust(width) for text, width in zip(row[1:], widths[1:], strict=True)
+                )
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
         diag = record.get("diagnostics", {}) if record else {}
         if diag:
             out.print(
@@ -284,6 +330,7 @@ def summary(
                 f"{diag.get('min_ess_bulk', float('nan')):.0f}; sampled "
                 f"{record.made_at} in {record.get('wall_time_s')} s",
                 highlight=False,
+                soft_wrap=not out.is_terminal,
             )
 
 

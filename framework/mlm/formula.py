@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 
 from mlm.errors import MlmError
 
-FAMILIES = ("gaussian", "student_t", "bernoulli", "poisson")
+FAMILIES = ("gaussian", "student_t", "bernoulli", "binomial", "poisson", "negbinomial")
 # Stata's multilevel commands and the family each one fits.
-STATA_COMMANDS = {"mixed": "gaussian", "melogit": "bernoulli", "mepoisson": "poisson"}
+STATA_COMMANDS = {
+    "mixed": "gaussian",
+    "melogit": "bernoulli",
+    "mepoisson": "poisson",
+    "menbreg": "negbinomial",
+}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -46,13 +51,17 @@ class GroupTerm:
     """Effects that vary by the levels of `factor` (several columns: their combinations).
 
     `terms` are the columns whose coefficients vary (the intercept is `INTERCEPT`);
-    `correlated` gives them one covariance matrix, as lme4's `|` does.
+    `correlated` gives them, and the levels of a categorical column among them, one
+    covariance matrix, as lme4's `|` does. `block` is the bracket a term was split from by
+    `||` (or by Stata's default independent covariance): a categorical column in it is
+    coded as it would be in that bracket (treatment contrasts beside an intercept).
     """
 
     factor: tuple[str, ...]
     terms: tuple[Term, ...]
     correlated: bool
     source: str = field(default="", compare=False)
+    block: tuple[Term, ...] = ()
 
     @property
     def factor_label(self) -> str:
@@ -64,7 +73,43 @@ class GroupTerm:
         lhs = " + ".join(t.label for t in self.terms)
         if INTERCEPT not in self.terms:
             lhs = f"0 + {lhs}"
-        return f"({lhs} | {self.factor_label})"
+        bar = "||" if self.block and self.terms != (INTERCEPT,) else "|"
+        return f"({lhs} {bar} {self.factor_label})"
+
+    @property
+    def siblings(self) -> tuple[Term, ...]:
+        """The terms coded together: the bracket's (`block`), or this term's own."""
+        return self.block or self.terms
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A numeric column computed from others, as the formula writes it: `I(x^2)`, `log(x)`.
+
+    `expression` is the same in Python over the columns' names (numpy as `np`).
+    """
+
+    label: str
+    expression: str
+    columns: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return slug(self.label)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference level of a treatment-coded column: `level`, or Stata's `position`.
+
+    `position` is "first", "last", "freq" (the most frequent) or "#k" (the k-th level);
+    `level` is a value (a number or text, matched to the data's levels by codegen).
+    """
+
+    column: str
+    level: object = None
+    position: str = ""
+    source: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -91,14 +136,20 @@ class ModelSpec:
     groups: tuple[GroupTerm, ...] = ()
     sigma: tuple[Term, ...] | None = None  # terms of log(sigma); None: one sigma
     family: str = "gaussian"
-    categorical: frozenset[str] = field(default_factory=frozenset)  # forced (Stata i.)
+    # Columns made categorical by the formula: factor(x), C(x), Stata's i.x.
+    categorical: frozenset[str] = field(default_factory=frozenset)
     source: str = field(default="", compare=False)
     sigma_source: str = field(default="", compare=False)
     priors: tuple[Prior, ...] = ()  # --prior overrides of the generated default priors
+    derived: tuple[Derived, ...] = ()  # computed columns the terms name by their label
+    references: tuple[Reference, ...] = ()  # reference levels other than the first
+    trials: Derived | None = None  # binomial: the number of trials of each row
+    notes: tuple[str, ...] = field(default=(), compare=False)  # to tell the user
 
     @property
     def variables(self) -> list[str]:
         """Every column the model reads, response first, each once."""
+        computed = {d.label: d.columns for d in self.derived}
         names = [self.response]
         for term in self.terms + tuple(t for g in self.groups for t in g.terms):
             names += term.variables
@@ -106,7 +157,13 @@ class ModelSpec:
             names += group.factor
         for term in self.sigma or ():
             names += term.variables
-        return list(dict.fromkeys(names))
+        if self.trials is not None:
+            names += self.trials.columns
+        columns = [c for name in names for c in computed.get(name, (name,))]
+        return list(dict.fromkeys(columns))
+
+    def reference(self, column: str) -> Reference | None:
+        return next((r for r in self.references if r.column == column), None)
 
 
 def parse(
@@ -125,10 +182,11 @@ def parse(
     if not text:
         raise MlmError("the formula is empty; write it as 'y ~ x + (1 | group)'")
     first = text.split(" ", 1)[0]
+    reader = _Reader(text)
     if first in STATA_COMMANDS:
-        spec = _parse_stata(text)
+        spec = _parse_stata(text, reader)
     elif "~" in text:
-        spec = _parse_lme4(text)
+        spec = _parse_lme4(text, reader)
     else:
         raise MlmError(
             f"cannot read the formula {formula!r}: write it as lme4 does ('y ~ x + (1 | g)') "
@@ -137,46 +195,111 @@ def parse(
     if family is not None:
         if family not in FAMILIES:
             raise MlmError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-        if first in STATA_COMMANDS and family != STATA_COMMANDS[first]:
-            raise MlmError(
-                f"--family {family} contradicts Stata's {first}, which fits {STATA_COMMANDS[first]}"
-            )
+        implied = spec.family if first in STATA_COMMANDS or spec.trials is not None else None
+        if implied == "binomial" and family == "bernoulli":
+            family = "binomial"  # a logistic GLMM of successes out of trials
+        if family == "binomial" and spec.trials is None:
+            family = "bernoulli"  # lme4's binomial family on a 0/1 response
+        if implied is not None and family != implied:
+            said = f"Stata's {first}" if first in STATA_COMMANDS else "cbind(successes, failures)"
+            raise MlmError(f"--family {family} contradicts {said}, which fits {implied}")
         spec = _replace(spec, family=family)
     if sigma is not None:
         if spec.sigma is not None:
             raise MlmError("the residual scale is given twice: by --sigma and by residuals()")
-        spec = _replace(spec, sigma=_parse_sigma(sigma), sigma_source=" ".join(sigma.split()))
+        spec = _replace(
+            spec, sigma=_parse_sigma(sigma, reader), sigma_source=" ".join(sigma.split())
+        )
     if spec.sigma is not None and spec.family not in ("gaussian", "student_t"):
         raise MlmError(
             f"a residual scale model (--sigma) needs a family with a scale: gaussian or "
             f"student_t, not {spec.family}"
         )
     _validate_groups(spec)
+    spec = reader.finish(spec)
     if priors:
         spec = _replace(spec, priors=_parse_priors(priors))
     return spec
 
 
-def lme4_formula(spec: ModelSpec) -> str:
-    """The spec written as lme4 would: one line, whatever syntax it was parsed from."""
+def lme4_formula(
+    spec: ModelSpec,
+    numeric: frozenset[str] | set[str] | None = None,
+    references: dict[str, object] | None = None,
+) -> str:
+    """The spec written as lme4 would: one line, whatever syntax it was parsed from.
+
+    A column the formula made categorical is written `factor(x)` when it is in `numeric`
+    (the data's numeric columns; None: always), and with a chosen reference level
+    `relevel(factor(x), ref = "b")`; `references` gives the levels Stata's ib(last).x and
+    the like chose in the data.
+    """
+
+    def show(name: str) -> str:
+        reference = spec.reference(name)
+        level = (references or {}).get(name, reference.level if reference else None)
+        if level is not None:
+            return f'relevel(factor({name}), ref = "{level}")'
+        if name in spec.categorical and (numeric is None or name in numeric):
+            return f"factor({name})"
+        return name
+
+    def label(term: Term) -> str:
+        return ":".join(show(v) for v in term.variables) if term.variables else "1"
+
     parts = [] if INTERCEPT in spec.terms else ["0"]
-    parts += [t.label for t in spec.terms if not t.is_intercept]
-    blocks: list[tuple[tuple[str, ...], list[GroupTerm]]] = []
+    parts += [label(t) for t in spec.terms if not t.is_intercept]
+    written: set = set()
     for group in spec.groups:
-        for factor, members in blocks:
-            if factor == group.factor and not group.correlated and not members[0].correlated:
-                members.append(group)
-                break
-        else:
-            blocks.append((group.factor, [group]))
-    for factor, members in blocks:
-        columns = [t for g in members for t in g.terms]
-        lhs = " + ".join(t.label for t in columns)
+        columns, bar = group.terms, "|"
+        if group.block:
+            if (group.factor, group.block) in written:
+                continue
+            written.add((group.factor, group.block))
+            columns, bar = group.block, "||"
+        lhs = " + ".join(label(t) for t in columns)
         if INTERCEPT not in columns:
             lhs = f"0 + {lhs}"
-        bar = "||" if len(members) > 1 else "|"
-        parts.append(f"({lhs} {bar} {':'.join(factor)})")
-    return f"{spec.response} ~ {' + '.join(parts) or '1'}"
+        parts.append(f"({lhs} {bar} {':'.join(group.factor)})")
+    response = spec.response
+    if spec.trials is not None:
+        response = f"cbind({response}, {_difference(spec.trials.label, response)})"
+    return f"{response} ~ {' + '.join(parts) or '1'}"
+
+
+def _difference(total: str, part: str) -> str:
+    """`total - part` as lme4 text, `n - s`; the failures of cbind(s, f) come back as `f`."""
+    prefix = f"{part} + "
+    if total.startswith(prefix):
+        return total[len(prefix) :]
+    return f"{total} - {part}" if _NAME.match(total) else f"({total}) - {part}"
+
+
+_OPERATORS = {
+    "**": "pow",
+    "^": "pow",
+    "-": "minus",
+    "+": "plus",
+    "*": "times",
+    "/": "over",
+    ">=": "ge",
+    "<=": "le",
+    ">": "gt",
+    "<": "lt",
+    "==": "eq",
+    "!=": "ne",
+}
+
+
+def slug(label: str) -> str:
+    """A Python name for a computed column: `I(x^2)` -> x_pow_2, `log(x)` -> log_x."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
+        return label
+    inner = label[2:-1] if label.startswith("I(") and label.endswith(")") else label
+    inner = inner.replace("np.", "")
+    tokens = re.findall(r"\*\*|>=|<=|==|!=|[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|[-+*/^<>]", inner)
+    name = "_".join(_OPERATORS.get(t, t.replace(".", "p")) for t in tokens)
+    return name if re.match(r"[A-Za-z_]", name) else f"I_{name}"
 
 
 def _replace(spec: ModelSpec, **changes) -> ModelSpec:
@@ -252,25 +375,359 @@ def _parse_priors(texts) -> tuple[Prior, ...]:
     return tuple(priors.values())
 
 
+# calls in a formula ---------------------------------------------------------------------
+
+# Functions of a column a formula may apply, as numpy names them.
+_NUMPY = {
+    "log": "np.log",
+    "log2": "np.log2",
+    "log10": "np.log10",
+    "log1p": "np.log1p",
+    "exp": "np.exp",
+    "expm1": "np.expm1",
+    "sqrt": "np.sqrt",
+    "abs": "np.abs",
+}
+# Functions of a column that standardize it, and their numpy forms over `x`.
+_STANDARDIZE = {
+    "scale": "(({x}) - ({x}).mean()) / ({x}).std(ddof=1)",  # R's scale(): the sample SD
+    "standardize": "(({x}) - ({x}).mean()) / ({x}).std()",  # formulae's
+    "center": "({x}) - ({x}).mean()",
+}
+_FACTOR = ("factor", "as_factor", "C", "T", "relevel")
+_READS = "factor(), C(), relevel(), I(), log(), exp(), sqrt(), abs(), scale() and center()"
+_CALL = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
+
+
+class _Reader:
+    """What parsing learns beside the terms: categorical and computed columns, reference
+    levels, notes; and the calls replaced by stand-in names while formulae reads the rest."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.categorical: set[str] = set()
+        self.derived: dict[str, Derived] = {}
+        self.references: dict[str, Reference] = {}
+        self.notes: list[str] = []
+        self.calls: dict[str, str] = {}  # stand-in -> the call as written
+        self.bars: dict[str, str] = {}  # stand-in -> the group term as written
+        self.values: dict[str, str] = {}  # stand-in -> the column or computed column
+
+    def finish(self, spec: ModelSpec) -> ModelSpec:
+        used = {v for t in _all_terms(spec) for v in t.variables}
+        return _replace(
+            spec,
+            categorical=frozenset(spec.categorical | self.categorical),
+            derived=tuple(d for label, d in self.derived.items() if label in used),
+            references=tuple(self.references.values()),
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
+
+    def restore(self, message: str) -> str:
+        """`message` with every stand-in name replaced by the text it stands for."""
+        for stand_in, original in {**self.calls, **self.bars}.items():
+            message = message.replace(stand_in, original)
+        return message.replace("mlm_response ~ ", "~ ").replace("mlm_response", "")
+
+    def stand_in(self, text: str) -> str:
+        """`text` with each function call replaced by a name formulae reads as a column."""
+        out, at = [], 0
+        while (match := _CALL.search(text, at)) is not None:
+            end = _closing(text, match.end() - 1)
+            if end is None:
+                raise MlmError(_point(self.text, text[match.start() :], "a '(' never closed"))
+            call = " ".join(text[match.start() : end + 1].split())
+            stand_in = next((k for k, v in self.calls.items() if v == call), None)
+            if stand_in is None:
+                stand_in = f"mlm_call_{len(self.calls)}"
+                self.calls[stand_in] = call
+            out += [text[at : match.start()], stand_in]
+            at = end + 1
+        return "".join([*out, text[at:]]).replace("^", "**")  # R's (a + b)^2 is formulae's **
+
+    def describe(self, formula: str, where: str):
+        import formulae
+
+        try:
+            return formulae.model_description(formula)
+        except Exception as exc:
+            shown = self.restore(where).strip()
+            raise MlmError(
+                _point(self.text, shown, f"cannot parse {shown!r}: {self.restore(str(exc))}")
+            ) from None
+
+    def variable(self, component, where: str) -> str:
+        """A formulae component as a column name or a computed column's label."""
+        kind = type(component).__name__
+        name = getattr(component, "name", str(component))
+        if kind != "Variable":
+            shown = self.restore(name)
+            raise MlmError(_point(self.text, shown, f"cannot read '{shown}' in {where}"))
+        if name in self.bars:
+            raise MlmError(
+                _point(
+                    self.text,
+                    self.bars[name],
+                    f"{self.bars[name]} is a group term: add it to the formula on its own, "
+                    "not in an interaction or a function",
+                )
+            )
+        if name not in self.calls:
+            return name
+        if name not in self.values:
+            self.values[name] = self.call(self.calls[name])
+        return self.values[name]
+
+    def call(self, call: str) -> str:
+        """The column a call names (factor(x), I(x^2), log(x), ...), recording what it does."""
+        code = re.sub(r"\bas\.factor\s*\(", "as_factor(", call.replace("^", "**"))
+        code = code.replace("contr.treatment", "Treatment")
+        try:
+            tree = ast.parse(code, mode="eval").body
+        except SyntaxError:
+            raise MlmError(_point(self.text, call, f"cannot read '{call}'")) from None
+        if not isinstance(tree, ast.Call):
+            raise MlmError(_point(self.text, call, f"cannot read '{call}'"))
+        function = ast.unparse(tree.func)
+        args, kwargs = tree.args, {k.arg: k.value for k in tree.keywords}
+        if function in _FACTOR:
+            return self.factor(call, function, args, kwargs)
+        if function in ("I",) and len(args) == 1 and not kwargs:
+            if isinstance(args[0], ast.Name):
+                return args[0].id  # I(x) is x
+            return self.computed(f"I({_r_text(args[0])})", args[0], call)
+        bare = function.removeprefix("np.").removeprefix("numpy.")
+        if bare in _NUMPY and len(args) == 1 and not kwargs:
+            return self.computed(f"{bare}({_r_text(args[0])})", tree, call)
+        if bare in _STANDARDIZE and len(args) == 1 and not kwargs:
+            label = f"{bare}({_r_text(args[0])})"
+            inner, columns = self._python(args[0], call)
+            expression = _STANDARDIZE[bare].format(x=inner)
+            return self._derived(label, expression, columns)
+        if bare == "poly":
+            reason = (
+                "poly() is not supported: write the powers out, x + I(x^2) (raw "
+                "polynomials), or compute orthogonal ones in data.py"
+            )
+        elif bare == "offset":
+            reason = "offset() is not supported; compute what you need in data.py"
+        elif bare in _NUMPY or bare in _STANDARDIZE or function == "I":
+            reason = f"'{call}': {bare}() takes one argument here"
+        else:
+            reason = (
+                f"'{call}' is a function mlm does not read; it reads {_READS} (compute other "
+                "columns in data.py)"
+            )
+        raise MlmError(_point(self.text, call, reason))
+
+    def factor(self, call: str, function: str, args, kwargs) -> str:
+        """factor(x), C(x), C(x, Treatment("b")), relevel(x, ref = "b"), T(x, ref="b")."""
+        if not args or not isinstance(_unwrap(args[0]), ast.Name):
+            raise MlmError(
+                _point(self.text, call, f"'{call}': name one column, as in {function}(x)")
+            )
+        column = _unwrap(args[0]).id
+        self.categorical.add(column)
+        level, rest = None, list(args[1:])
+        if function == "relevel":
+            level = kwargs.pop("ref", rest.pop(0) if rest else None)
+        elif function == "T":
+            level = kwargs.pop("ref", rest.pop(0) if rest else None)
+        elif function == "C" and (rest or "contrast" in kwargs):
+            contrast = kwargs.pop("contrast", rest.pop(0) if rest else None)
+            head = contrast.func if isinstance(contrast, ast.Call) else contrast
+            if ast.unparse(head) not in ("Treatment", "T"):
+                raise MlmError(
+                    _point(
+                        self.text,
+                        call,
+                        f"'{call}': mlm codes factors by treatment contrasts only; write "
+                        f'C({column}) or C({column}, Treatment("level"))',
+                    )
+                )
+            if isinstance(contrast, ast.Call):
+                inner = {k.arg: k.value for k in contrast.keywords}
+                level = inner.pop("reference", inner.pop("base", None))
+                if contrast.args:
+                    level = contrast.args[0]
+        if rest or kwargs or (function == "relevel" and level is None):
+            raise MlmError(_point(self.text, call, f"cannot read '{call}'"))
+        if level is not None:
+            try:
+                value = ast.literal_eval(level)
+            except ValueError:
+                raise MlmError(
+                    _point(self.text, call, f"'{call}': write the level in quotes")
+                ) from None
+            self.reference(Reference(column, level=value, source=call))
+        return column
+
+    def reference(self, reference: Reference) -> None:
+        known = self.references.get(reference.column)
+        if known is not None and known != reference:
+            raise MlmError(
+                f"{reference.column}'s reference level is given twice: by '{known.source}' and "
+                f"by '{reference.source}'; keep one"
+            )
+        self.references[reference.column] = reference
+
+    def computed(self, label: str, node: ast.expr, call: str) -> str:
+        expression, columns = self._python(node, call)
+        return self._derived(label, expression, columns)
+
+    def _derived(self, label: str, expression: str, columns: tuple[str, ...]) -> str:
+        if not columns:
+            raise MlmError(_point(self.text, label, f"'{label}' names no column"))
+        self.derived.setdefault(label, Derived(label, expression, columns))
+        return label
+
+    def _python(self, node: ast.expr, call: str) -> tuple[str, tuple[str, ...]]:
+        """The numpy expression of a formula's arithmetic, and the columns it reads."""
+        columns: list[str] = []
+        allowed = (
+            ast.Expression,
+            ast.BinOp,
+            ast.UnaryOp,
+            ast.Compare,
+            ast.Constant,
+            ast.Name,
+            ast.Call,
+            ast.Load,
+            ast.Attribute,
+            ast.operator,
+            ast.unaryop,
+            ast.cmpop,
+        )
+
+        class Rewrite(ast.NodeTransformer):
+            def visit_Call(inner, call_node):
+                name = ast.unparse(call_node.func).removeprefix("np.").removeprefix("numpy.")
+                if name not in _NUMPY or len(call_node.args) != 1 or call_node.keywords:
+                    raise MlmError(
+                        _point(
+                            self.text,
+                            call,
+                            f"'{call}': {ast.unparse(call_node.func)}() is not a function "
+                            f"mlm reads inside a formula (it reads {', '.join(_NUMPY)})",
+                        )
+                    )
+                arg = inner.visit(call_node.args[0])
+                return ast.parse(f"{_NUMPY[name]}({ast.unparse(arg)})", mode="eval").body
+
+            def visit_Name(inner, name_node):
+                columns.append(name_node.id)
+                return name_node
+
+        for child in ast.walk(node):
+            if not isinstance(child, allowed) or (
+                isinstance(child, ast.Constant) and not isinstance(child.value, int | float)
+            ):
+                raise MlmError(
+                    _point(self.text, call, f"cannot read '{call}': use arithmetic on columns")
+                )
+        rewritten = Rewrite().visit(ast.parse(ast.unparse(node), mode="eval").body)
+        return ast.unparse(rewritten), tuple(dict.fromkeys(columns))
+
+
+def _unwrap(node: ast.expr) -> ast.expr:
+    """`factor(x)` inside relevel() or C() is `x`."""
+    if (
+        isinstance(node, ast.Call)
+        and ast.unparse(node.func) in ("factor", "as_factor")
+        and len(node.args) == 1
+    ):
+        return node.args[0]
+    return node
+
+
+def _r_text(node: ast.expr) -> str:
+    """Python arithmetic as R writes it: `x ** 2` -> `x^2`."""
+    return ast.unparse(node).replace(" ** ", "^").replace("np.", "")
+
+
+def _closing(text: str, open_at: int) -> int | None:
+    depth = 0
+    for i in range(open_at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return None
+
+
+def _all_terms(spec: ModelSpec) -> list[Term]:
+    return [*spec.terms, *(t for g in spec.groups for t in g.terms), *(spec.sigma or ())]
+
+
 # lme4 ----------------------------------------------------------------------------------
 
 
-def _parse_lme4(text: str) -> ModelSpec:
+def _parse_lme4(text: str, reader: _Reader) -> ModelSpec:
     if text.count("~") != 1:
         raise MlmError(f"the formula {text!r} must have exactly one '~' (response ~ terms)")
     lhs, rhs = (part.strip() for part in text.split("~"))
-    if not _NAME.match(lhs):
-        raise MlmError(f"the response {lhs!r} must be one column name (transform it in data.py)")
+    response, trials = _response(lhs, reader)
     fixed, bars = _split_bars(rhs, text)
     # Each group term becomes a stand-in name for formulae, whose terms are then dropped.
     stand_ins = [f"mlm_bar_{i}" for i in range(len(bars))]
-    for stand_in, (start, end, _) in reversed(list(zip(stand_ins, bars, strict=True))):
+    for stand_in, (start, end, block) in reversed(list(zip(stand_ins, bars, strict=True))):
         fixed = fixed[:start] + stand_in + fixed[end:]
-    terms = [t for t in _terms(f"{lhs} ~ {fixed}", text) if not set(t.variables) & set(stand_ins)]
+        reader.bars[stand_in] = f"({block.strip()})"
+    description = reader.describe(f"mlm_response ~ {reader.stand_in(fixed)}", rhs)
+    terms = [INTERCEPT] if _has_intercept(description) else []
+    for term in description.terms:
+        if type(term).__name__ == "Intercept":
+            continue
+        components = getattr(term, "components", [])
+        if len(components) == 1 and getattr(components[0], "name", "") in reader.bars:
+            continue
+        terms.append(_term(term, reader, rhs))
     groups: list[GroupTerm] = []
     for _, _, block in bars:
-        groups += _group_terms(block, text)
-    return ModelSpec(response=lhs, terms=tuple(terms), groups=tuple(groups), source=text)
+        groups += _group_terms(block, reader)
+    family = "binomial" if trials is not None else "gaussian"
+    return ModelSpec(
+        response=response,
+        terms=tuple(dict.fromkeys(terms)),
+        groups=tuple(groups),
+        family=family,
+        trials=trials,
+        source=text,
+    )
+
+
+def _response(lhs: str, reader: _Reader) -> tuple[str, Derived | None]:
+    """The response column, and for `cbind(successes, failures)` the trials."""
+    if _NAME.match(lhs):
+        return lhs, None
+    match = re.fullmatch(r"(cbind|p|prop|proportion)\s*\(\s*(\w+)\s*,\s*(.+?)\s*\)", lhs)
+    if match is None:
+        raise MlmError(
+            _point(
+                reader.text,
+                lhs,
+                f"the response {lhs!r} must be one column name, or cbind(successes, failures) "
+                "for binomial counts (transform it in data.py)",
+            )
+        )
+    kind, successes, other = match.groups()
+    other = " ".join(other.split())
+    if kind != "cbind":  # formulae's p(successes, trials)
+        total = other
+    elif (minus := re.fullmatch(rf"(\w+)\s*-\s*{successes}", other)) is not None:
+        total = minus.group(1)  # cbind(s, n - s): n trials
+    elif _NAME.match(other):
+        total = f"{successes} + {other}"
+    else:
+        raise MlmError(_point(reader.text, lhs, f"write {lhs!r} as cbind(s, f) or cbind(s, n - s)"))
+    if _NAME.match(total):
+        return successes, Derived(total, total, (total,))
+    columns = tuple(dict.fromkeys(re.findall(r"[A-Za-z_]\w*", total)))
+    return successes, Derived(total, total, columns)
+
+
+def _term(term, reader: _Reader, where: str) -> Term:
+    names = [reader.variable(c, where) for c in term.components]
+    return Term(tuple(dict.fromkeys(names)))
 
 
 def _split_bars(rhs: str, text: str) -> tuple[str, list[tuple[int, int, str]]]:
@@ -299,80 +756,59 @@ def _split_bars(rhs: str, text: str) -> tuple[str, list[tuple[int, int, str]]]:
     return rhs, bars
 
 
-def _group_terms(block: str, text: str) -> list[GroupTerm]:
+def _group_terms(block: str, reader: _Reader) -> list[GroupTerm]:
+    text = reader.text
     source = f"({block.strip()})"
     double = "||" in block
     lhs, _, rhs = block.partition("||" if double else "|")
     if not lhs.strip() or not rhs.strip() or "|" in rhs:
         raise MlmError(_point(text, source, f"{source} must read (terms | grouping column)"))
-    description = _description(f"mlm_response ~ {lhs}", text, source)
+    description = reader.describe(f"mlm_response ~ {reader.stand_in(lhs)}", source)
     columns = [INTERCEPT] if _has_intercept(description) else []
-    columns += _plain_terms(description, text, source)
+    columns += [
+        _term(t, reader, source) for t in description.terms if type(t).__name__ != "Intercept"
+    ]
+    columns = list(dict.fromkeys(columns))
     if not columns:
         raise MlmError(_point(text, source, f"{source} has no term that varies by group"))
-    factors = _plain_terms(_description(f"mlm_response ~ 0 + {rhs}", text, source), text, source)
+    factors = reader.describe(f"mlm_response ~ 0 + {reader.stand_in(rhs)}", source).terms
     groups = []
-    for factor in factors:
+    for term in factors:
+        factor = []
+        for component in term.components:
+            name = reader.variable(component, source)
+            if name in reader.derived:
+                raise MlmError(_point(text, name, f"{source}: group by a column, not by '{name}'"))
+            factor.append(name)
+        factor = tuple(factor)
         if double:
-            groups += [GroupTerm(factor.variables, (c,), False, source) for c in columns]
+            groups += [GroupTerm(factor, (c,), False, source, tuple(columns)) for c in columns]
         else:
-            groups.append(GroupTerm(factor.variables, tuple(columns), len(columns) > 1, source))
+            correlated = columns != [INTERCEPT]
+            groups.append(GroupTerm(factor, tuple(columns), correlated, source))
     return groups
 
 
-def _parse_sigma(sigma: str) -> tuple[Term, ...]:
+def _parse_sigma(sigma: str, reader: _Reader) -> tuple[Term, ...]:
     text = " ".join(sigma.split())
     if not text.startswith("~"):
         raise MlmError(f"--sigma {sigma!r} must be a one-sided formula, such as '~ condition'")
     if "|" in text:
         raise MlmError(_point(text, "|", "--sigma takes no group terms"))
-    description = _description(f"mlm_response {text}", text, text)
+    sub = _Reader(text)
+    sub.categorical, sub.derived, sub.references = (
+        reader.categorical,
+        reader.derived,
+        reader.references,
+    )
+    description = sub.describe(f"mlm_response ~ {sub.stand_in(text[1:])}", text)
     terms = [INTERCEPT] if _has_intercept(description) else []
-    return tuple(terms + _plain_terms(description, text, text))
-
-
-def _terms(formula: str, text: str) -> list[Term]:
-    description = _description(formula, text, formula)
-    intercept = [INTERCEPT] if _has_intercept(description) else []
-    return intercept + _plain_terms(description, text, formula)
-
-
-def _description(formula: str, text: str, where: str):
-    import formulae
-
-    try:
-        return formulae.model_description(formula)
-    except Exception as exc:
-        raise MlmError(_point(text, where, f"cannot parse {where.strip()!r}: {exc}")) from None
+    terms += [_term(t, sub, text) for t in description.terms if type(t).__name__ != "Intercept"]
+    return tuple(terms)
 
 
 def _has_intercept(description) -> bool:
     return any(type(t).__name__ == "Intercept" for t in description.terms)
-
-
-def _plain_terms(description, text: str, where: str) -> list[Term]:
-    """The description's terms as products of column names; calls are refused."""
-    terms = []
-    for term in description.terms:
-        kind = type(term).__name__
-        if kind == "Intercept":
-            continue
-        if kind != "Term":
-            raise MlmError(_point(text, where, f"{where.strip()!r}: unexpected {kind}"))
-        names = []
-        for component in term.components:
-            if type(component).__name__ != "Variable":
-                raise MlmError(
-                    _point(
-                        text,
-                        component.name,
-                        f"'{component.name}' is a function call; mlm reads plain column "
-                        "names only (compute the column in data.py)",
-                    )
-                )
-            names.append(component.name)
-        terms.append(Term(tuple(names)))
-    return terms
 
 
 def _point(text: str, fragment: str, message: str) -> str:
@@ -400,20 +836,21 @@ def _validate_groups(spec: ModelSpec) -> None:
 # Stata ---------------------------------------------------------------------------------
 
 
-def _parse_stata(text: str) -> ModelSpec:
+def _parse_stata(text: str, reader: _Reader) -> ModelSpec:
     """`mixed y x i.c c.x#i.c || a: x, nocons cov(unstructured) || b: , residuals(...)`."""
     command, *levels = (part.strip() for part in text.split("||"))
     family = STATA_COMMANDS[command.split(" ", 1)[0]]
-    fixed, options = _stata_options(command.split(" ", 1)[1] if " " in command else "", text)
-    residuals = options.pop("residuals", None)
+    fixed, options = _stata_options(command.split(" ", 1)[1] if " " in command else "", reader)
     names = fixed.split()
     if not names:
         raise MlmError(_point(text, command, "the Stata command names no dependent variable"))
     response, *predictors = names
-    categorical: set[str] = set()
-    terms = [] if _nocons(options, text) else [INTERCEPT]
+    if not _NAME.match(response):
+        raise MlmError(_point(text, response, f"the dependent variable {response!r} is no name"))
+    terms = [] if options.pop("noconstant", None) is not None else [INTERCEPT]
     for token in predictors:
-        terms += [t for t in _stata_terms(token, categorical, text) if t not in terms]
+        terms += [t for t in _stata_terms(token, reader) if t not in terms]
+    global_options = {k: options.pop(k) for k in _GLOBAL if k in options}
     _no_more(options, text, command)
 
     groups, nested = [], []
@@ -431,21 +868,23 @@ def _parse_stata(text: str) -> ModelSpec:
                     "crossed groups as lme4 terms, (1 | a) + (1 | b)",
                 )
             )
-        varlist, level_options = _stata_options(rest, text)
-        if "residuals" in level_options:
-            if residuals is not None:
-                raise MlmError(_point(text, "residuals", "residuals() is given twice"))
-            residuals = level_options.pop("residuals")
-        columns = [] if _nocons(level_options, text) else [INTERCEPT]
+        varlist, level_options = _stata_options(rest, reader)
+        for name in _GLOBAL:
+            if name in level_options:
+                if name in global_options:
+                    raise MlmError(_point(text, name, f"{name}() is given twice"))
+                global_options[name] = level_options.pop(name)
+        columns = [] if level_options.pop("noconstant", None) is not None else [INTERCEPT]
         for token in varlist.split():
-            columns += [t for t in _stata_terms(token, categorical, text) if t not in columns]
+            columns += [t for t in _stata_terms(token, reader) if t not in columns]
         structure = level_options.pop("covariance", "independent")
         _no_more(level_options, text, level)
         if structure not in ("independent", "unstructured"):
+            written = re.search(r"cov\w*\s*\(\s*([^)]*?)\s*\)", level, re.IGNORECASE)
             raise MlmError(
                 _point(
                     text,
-                    structure,
+                    written.group(1) if written else level,
                     f"covariance({structure}) is not supported; use "
                     "independent (Stata's default) or unstructured",
                 )
@@ -454,52 +893,81 @@ def _parse_stata(text: str) -> ModelSpec:
             raise MlmError(_point(text, level, f"'|| {level}' has no effect that varies"))
         nested.append(factor)
         source = f"|| {level}"
-        if structure == "unstructured" and len(columns) > 1:
-            groups.append(GroupTerm(tuple(nested), tuple(columns), True, source))
+        factors = {v for c in columns for v in c.variables if v in reader.categorical}
+        if structure == "unstructured" or (len(columns) == 1 and not factors):
+            # One column (not a factor's levels): independent and unstructured are the same.
+            correlated = columns != [INTERCEPT]
+            groups.append(GroupTerm(tuple(nested), tuple(columns), correlated, source))
         else:
-            groups += [GroupTerm(tuple(nested), (c,), False, source) for c in columns]
+            block = tuple(columns)
+            groups += [GroupTerm(tuple(nested), (c,), False, source, block) for c in columns]
 
-    sigma = None
+    if "reml" in global_options and "mle" in global_options:
+        raise MlmError(_point(text, "mle", "reml and mle are given together; Stata takes one"))
+    for name in ("reml", "mle"):
+        if name in global_options:
+            reader.notes.append(
+                f"Stata's {name} option is noted and set aside: mlm's fit is Bayesian (the "
+                "posterior, with the priors written in model.py), not a point estimate"
+            )
+    trials = None
+    if "binomial" in global_options:
+        if family != "bernoulli":
+            raise MlmError(_point(text, "binomial", "binomial() belongs to melogit"))
+        trials = _stata_trials(global_options["binomial"], text)
+        family = "binomial"
+    sigma, residuals = None, global_options.get("residuals")
     if residuals is not None:
-        sigma = _stata_residuals(residuals, categorical, text)
+        sigma = _stata_residuals(residuals, text)
     return ModelSpec(
         response=response,
         terms=tuple(terms),
         groups=tuple(groups),
         sigma=sigma,
         family=family,
-        categorical=frozenset(categorical),
+        trials=trials,
         source=text,
         sigma_source="" if sigma is None else f"residuals({residuals})",
     )
 
 
 _OPTION = re.compile(r"([A-Za-z]+)\s*(\((?:[^()]|\([^()]*\))*\))?")
-_OPTION_NAMES = {
-    "nocons": "noconstant",
-    "noconstant": "noconstant",
-    "nocon": "noconstant",
-    "cov": "covariance",
-    "covariance": "covariance",
-    "covar": "covariance",
-    "res": "residuals",
-    "resid": "residuals",
-    "residuals": "residuals",
+# Stata's options by full name, with the shortest abbreviation Stata accepts.
+_OPTIONS = {
+    "noconstant": "nocon",
+    "covariance": "cov",
+    "residuals": "res",
+    "binomial": "binomial",
     "reml": "reml",
     "mle": "mle",
+    "nolog": "nolog",
+    "or": "or",
+    "irr": "irr",
+    "variance": "var",
+    "stddeviations": "stddev",
 }
+# Options that do not change the fit (what is displayed): accepted and set aside.
+_DISPLAY = ("nolog", "or", "irr", "variance", "stddeviations")
+# Options of the whole model, allowed after the fixed part or after the last level.
+_GLOBAL = ("residuals", "binomial", "reml", "mle")
 _STRUCTURES = {
-    "ind": "independent",
-    "independent": "independent",
-    "un": "unstructured",
-    "unstructured": "unstructured",
-    "exchangeable": "exchangeable",
-    "identity": "identity",
+    "independent": "ind",
+    "exchangeable": "ex",
+    "identity": "id",
+    "unstructured": "un",
 }
 
 
-def _stata_options(part: str, text: str) -> tuple[str, dict[str, str]]:
+def _abbreviation(word: str, table: dict[str, str]) -> str | None:
+    """The full name `word` abbreviates in `table` (full -> shortest abbreviation)."""
+    word = word.lower()
+    matches = (f for f, short in table.items() if f.startswith(word) and len(word) >= len(short))
+    return next(matches, None)
+
+
+def _stata_options(part: str, reader: _Reader) -> tuple[str, dict[str, str]]:
     """A varlist and its options (after the comma), by their full Stata names."""
+    text = reader.text
     varlist, comma, rest = part.partition(",")
     options: dict[str, str] = {}
     rest = rest.strip()
@@ -507,28 +975,23 @@ def _stata_options(part: str, text: str) -> tuple[str, dict[str, str]]:
         match = _OPTION.match(rest)
         if not match:
             raise MlmError(_point(text, rest, f"cannot read the Stata option '{rest}'"))
-        name = _OPTION_NAMES.get(match.group(1).lower())
+        name = _abbreviation(match.group(1), _OPTIONS)
         if name is None:
             raise MlmError(
                 _point(
                     text,
                     match.group(0),
-                    f"the Stata option '{match.group(1)}' is not "
-                    "supported (supported: noconstant, covariance(), residuals())",
+                    f"the Stata option '{match.group(1)}' is not supported (supported: "
+                    "noconstant, covariance(), residuals(), binomial(), reml, mle)",
                 )
             )
         argument = (match.group(2) or "()")[1:-1].strip()
         if name == "covariance":
-            argument = _STRUCTURES.get(argument.lower(), argument)
-        options[name] = argument
+            argument = _abbreviation(argument, _STRUCTURES) or argument
+        if name not in _DISPLAY:
+            options[name] = argument
         rest = rest[match.end() :].strip()
-    options.pop("reml", None)  # the estimator; a Bayesian fit has its own
-    options.pop("mle", None)
     return varlist.strip(), options
-
-
-def _nocons(options: dict[str, str], text: str) -> bool:
-    return options.pop("noconstant", None) is not None
 
 
 def _no_more(options: dict[str, str], text: str, where: str) -> None:
@@ -537,33 +1000,95 @@ def _no_more(options: dict[str, str], text: str, where: str) -> None:
         raise MlmError(_point(text, where, f"the option {name}() does not belong here"))
 
 
-def _stata_terms(token: str, categorical: set[str], text: str) -> list[Term]:
-    """`x`, `i.c`, `c.x`, `a#b`, `a##b` as terms; i. columns are recorded as categorical."""
+_STATA_PART = re.compile(
+    r"(?:(?P<prefix>i|c|ib(?P<base>\d+|\((?:first|last|freq|#\d+)\)))\.)?(?P<name>[A-Za-z_]\w*)"
+)
+
+
+def _stata_terms(token: str, reader: _Reader) -> list[Term]:
+    """`x`, `i.c`, `ib2.c`, `c.x`, `a#b`, `a##b` as terms; factors are recorded as categorical.
+
+    A continuous variable interacted with itself is its power: `c.x#c.x` is lme4's I(x^2).
+    """
     full = "##" in token
-    parts = token.split("##") if full else token.split("#")
-    names = []
-    for part in parts:
-        prefix, dot, name = part.rpartition(".")
-        if not dot:
-            prefix, name = "", part
-        if prefix not in ("", "i", "c") or not _NAME.match(name):
-            raise MlmError(
-                _point(text, token, f"cannot read '{token}': use x, i.x, c.x, a#b or a##b")
-            )
-        # Stata treats an unprefixed variable in an interaction as a factor.
-        if prefix == "i" or (prefix == "" and len(parts) > 1):
-            categorical.add(name)
-        names.append(name)
-    if not full:
-        return [Term(tuple(names))]
+    hidden = token.replace("(#", "(\0")  # ib(#2).x: a level's number, not an interaction
+    interacted = "#" in hidden
+    # a##b#c: the full factorial of a and b#c.
+    groups = [
+        _stata_product(group.replace("\0", "#"), token, reader, interacted)
+        for group in hidden.split("##")
+    ]
     from itertools import combinations
 
-    return [Term(c) for k in range(1, len(names) + 1) for c in combinations(names, k)]
+    subsets = [
+        [v for group in chosen for v in group]
+        for k in range(1, len(groups) + 1 if full else 2)
+        for chosen in combinations(groups, k)
+    ]
+    if not full:
+        subsets = [[v for group in groups for v in group]]
+    terms = []
+    for subset in subsets:
+        counts: dict[tuple[str, bool], int] = {}
+        for variable in subset:
+            counts[variable] = counts.get(variable, 0) + 1
+        names = []
+        for (name, factor), power in counts.items():
+            if factor or power == 1:
+                names.append(name)
+            else:
+                names.append(reader._derived(f"I({name}^{power})", f"{name} ** {power}", (name,)))
+        term = Term(tuple(names))
+        if term not in terms:
+            terms.append(term)
+    return terms
 
 
-def _stata_residuals(argument: str, categorical: set[str], text: str) -> tuple[Term, ...]:
+def _stata_product(group: str, token: str, reader: _Reader, interacted: bool):
+    """The variables of `a#b#c`, each with whether it is a factor."""
+    text = reader.text
+    variables: list[tuple[str, bool]] = []  # (name, is a factor)
+    for part in group.replace("(#", "(\0").split("#"):
+        part = part.replace("\0", "#")
+        match = _STATA_PART.fullmatch(part)
+        if match is None:
+            raise MlmError(
+                _point(
+                    text,
+                    token,
+                    f"cannot read '{token}': use x, i.x, ib2.x, ib(last).x, c.x, a#b or a##b",
+                )
+            )
+        prefix, name = match.group("prefix") or "", match.group("name")
+        # Stata treats an unprefixed variable in an interaction as a factor.
+        factor = prefix.startswith("i") or (prefix == "" and interacted)
+        if factor:
+            reader.categorical.add(name)
+        base = match.group("base")
+        if base:
+            base = base.strip("()")
+            reference = (
+                Reference(name, level=int(base), source=part)
+                if base.isdigit()
+                else Reference(name, position=base, source=part)
+            )
+            reader.reference(reference)
+        variables.append((name, factor))
+    return variables
+
+
+def _stata_trials(argument: str, text: str) -> Derived:
+    argument = argument.strip()
+    if _NAME.match(argument):
+        return Derived(argument, argument, (argument,))
+    if re.fullmatch(r"\d+", argument):
+        return Derived(argument, argument, ())
+    raise MlmError(_point(text, argument, "binomial() takes a variable or a whole number"))
+
+
+def _stata_residuals(argument: str, text: str) -> tuple[Term, ...]:
     match = re.fullmatch(r"\s*(\w+)\s*(?:,\s*by\s*\(\s*(\w+)\s*\))?\s*", argument)
-    if not match or _STRUCTURES.get(match.group(1).lower()) != "independent":
+    if not match or _abbreviation(match.group(1), _STRUCTURES) != "independent":
         raise MlmError(
             _point(
                 text,

@@ -136,8 +136,21 @@ class Project:
         return pipeline.status(self.session(), models)
 
     # reading the store --------------------------------------------------------------------
-    def summary(self, variant: str | None = None):
-        """The ArviZ summary of a variant's cached trace, its record, and its freshness."""
+    def summary(
+        self,
+        variant: str | None = None,
+        var_names: list[str] | tuple[str, ...] | None = None,
+        show_all: bool = False,
+    ):
+        """The ArviZ summary of a variant's cached trace, its record, and its freshness.
+
+        `var_names` picks variables by name (each must exist). Unless `show_all`, or named
+        there, auxiliary variables are left out: the non-centred standard normals `z_*`,
+        `chol_*` and names starting or ending with `_`; and so are cells whose draws are
+        all equal (a correlation matrix's diagonal), which have no posterior to summarize.
+        """
+        import warnings
+
         import arviz as az
 
         variant = self._variant(variant)
@@ -153,7 +166,37 @@ class Project:
                 )
         idata = self.store.load_trace(variant, key)
         record = self.store.trace_record(variant, key)
-        return az.summary(idata, round_to="none"), record, fresh
+        names = list(idata["posterior"].data_vars)
+        if var_names:
+            unknown = [n for n in var_names if n not in names]
+            if unknown:
+                import difflib
+
+                close = difflib.get_close_matches(unknown[0], names, n=1)
+                raise MlmError(
+                    f"--var {unknown[0]}: the trace has no variable {unknown[0]!r}"
+                    + (f" (did you mean {close[0]}?)" if close else "")
+                    + f"; it has: {', '.join(names)}"
+                )
+            chosen = list(dict.fromkeys(var_names))
+        else:
+            # Machinery, not parameters to report: the non-centred standard normals z_*, a
+            # Cholesky factor, names starting or ending with '_'.
+            auxiliary = [n for n in names if n.startswith(("z_", "chol_", "_")) or n.endswith("_")]
+            chosen = [n for n in names if show_all or n not in auxiliary]
+        with warnings.catch_warnings():
+            # A constant cell (a correlation's diagonal) has no R-hat or ESS: NumPy warns
+            # while ArviZ computes them; those cells are dropped below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = az.summary(idata, var_names=chosen, round_to="none")
+        if not show_all and "sd" in table.columns:
+            # Constant cells (to rounding: a correlation's diagonal), and a symmetric
+            # matrix's mirror cells (corr[b, a] repeats corr[a, b]).
+            constant = table["sd"] <= 1e-9 * table["mean"].abs().clip(lower=1)
+            variable = table.index.str.replace(r"\[.*", "", regex=True)
+            mirror = table.assign(variable=variable).duplicated(keep="first")
+            table = table[~(constant | mirror)]
+        return table, record, fresh
 
     def check(self, models: list[str] | None = None):
         """Each variant's diagnostics against the thresholds in mlm.toml ([check])."""

@@ -65,6 +65,7 @@ def new_formula_project(
     from mlm.formula import parse
 
     spec = parse(formula, sigma=sigma, family=family, priors=priors)
+    _tell(spec)
     if data_file is not None:
         data_file = Path(data_file)
         if not data_file.is_file():
@@ -87,6 +88,14 @@ def new_formula_project(
             shutil.rmtree(root)
         raise
     return root
+
+
+def _tell(spec) -> None:
+    """Print what the user should know about how the formula was read (one line each)."""
+    import sys
+
+    for note in spec.notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _project_data(root: Path):
@@ -142,6 +151,7 @@ def write_formula_model(
     from mlm.formula import parse
 
     spec = parse(formula, sigma=sigma, family=family, priors=priors)
+    _tell(spec)
     if name is None:
         target = project.root / "model.py"
     else:

@@ -6,9 +6,9 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Categorical columns use treatment coding: the first level in sorted order is the
-reference and gets no coefficient (with the data it was written for: a -> 'a1', b ->
-'hi').
+Categorical columns use treatment coding, as lme4 does: the reference level (the first
+in sorted order) gets no coefficient, each other level's is its difference from it (with
+the data it was written for: a -> 'a1', b -> 'hi').
 
 Group effects are non-centered (u = z * sigma): the usual cure for divergences
 when a group SD is small. Priors are weakly informative and scaled from the
@@ -27,10 +27,22 @@ def build(data):
     # a: treatment coding; the first level in sorted order is the reference (now 'a1'), each
     # other level's effect is its difference from it.
     a_idx, a_levels = pd.factorize(data["a"], sort=True)
+    if (a_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[a_idx < 0].tolist()
+        raise ValueError(f"column 'a' is empty at rows {rows}; drop or fill them in data.py")
     # b: treatment coding; the first level in sorted order is the reference (now 'hi'), each
     # other level's effect is its difference from it.
     b_idx, b_levels = pd.factorize(data["b"], sort=True)
+    if (b_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[b_idx < 0].tolist()
+        raise ValueError(f"column 'b' is empty at rows {rows}; drop or fill them in data.py")
     g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     coords = {
         "obs": data.index.to_numpy(),
         "a_effect": [str(v) for v in a_levels[1:]],

@@ -6,8 +6,9 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Categorical columns use treatment coding: the first level in sorted order is the
-reference and gets no coefficient (with the data it was written for: a -> 'a1').
+Categorical columns use treatment coding, as lme4 does: the reference level (the first
+in sorted order) gets no coefficient, each other level's is its difference from it (with
+the data it was written for: a -> 'a1').
 
 Group effects are non-centered (u = z * sigma): the usual cure for divergences
 when a group SD is small. Priors are weakly informative and scaled from the
@@ -22,12 +23,33 @@ def build(data):
     """The model of y on a, x, with effects varying by g, g:k, h."""
     y = data["y"].to_numpy(dtype=float)
     a_idx, a_levels = pd.factorize(data["a"], sort=True)
+    if (a_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[a_idx < 0].tolist()
+        raise ValueError(f"column 'a' is empty at rows {rows}; drop or fill them in data.py")
     x = data["x"].to_numpy(dtype=float)
     g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     g_by_k_idx, g_by_k_levels = pd.factorize(
-        data["g"].astype(str) + ":" + data["k"].astype(str), sort=True
+        (data["g"].astype(str) + ":" + data["k"].astype(str)).where(
+            data[["g", "k"]].notna().all(axis=1)
+        ),
+        sort=True,
     )
+    if (g_by_k_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_by_k_idx < 0].tolist()
+        raise ValueError(
+            f"columns 'g' or 'k' are empty at rows {rows}; drop or fill them in data.py"
+        )
     h_idx, h_levels = pd.factorize(data["h"], sort=True)
+    if (h_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[h_idx < 0].tolist()
+        raise ValueError(f"column 'h' is empty at rows {rows}; drop or fill them in data.py")
     coords = {
         "obs": data.index.to_numpy(),
         "a": [str(v) for v in a_levels],
@@ -60,7 +82,7 @@ def build(data):
         z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
         u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
 
-        # (0 + x | g): a slope on x per level of g, non-centered (u = z * sigma) so it samples
+        # (0 + x || g): a slope on x per level of g, non-centered (u = z * sigma) so it samples
         # well even when sigma is near 0. The SD's half-normal prior has the scale of the
         # outcome's SD per SD of x.
         sigma_g_x = pm.HalfNormal("sigma_g_x", sigma=y_sd / x.std())

@@ -4,7 +4,8 @@ Written by `mlm` from the formula (lme4 syntax)
 
     yc ~ x + (1 | g)
 
-family poisson with a log link. It is plain PyMC and yours to edit: mlm never rewrites it.
+family poisson with a log link. It is plain PyMC and yours to edit: mlm never rewrites
+it.
 
 Group effects are non-centered (u = z * sigma): the usual cure for divergences
 when a group SD is small. Priors are weakly informative and scaled from the
@@ -21,6 +22,10 @@ def build(data):
     y = data["yc"].to_numpy(dtype=float)
     x = data["x"].to_numpy(dtype=float)
     g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     coords = {
         "obs": data.index.to_numpy(),
         "g": [str(v) for v in g_levels],

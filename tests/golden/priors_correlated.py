@@ -27,6 +27,10 @@ def build(data):
     y = data["y"].to_numpy(dtype=float)
     x = data["x"].to_numpy(dtype=float)
     g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     coords = {
         "obs": data.index.to_numpy(),
         "g": [str(v) for v in g_levels],

@@ -28,7 +28,15 @@ def build(data):
     y = data["y"].to_numpy(dtype=float)
     tx = data["tx"].to_numpy(dtype=float)
     g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     b_idx, b_levels = pd.factorize(data["b"], sort=True)
+    if (b_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[b_idx < 0].tolist()
+        raise ValueError(f"column 'b' is empty at rows {rows}; drop or fill them in data.py")
     coords = {
         "obs": data.index.to_numpy(),
         "g": [str(v) for v in g_levels],

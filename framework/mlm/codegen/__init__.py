@@ -3,7 +3,10 @@
 One concept per module, top to bottom:
 
 - writer: `model_source(spec, data)`, the model.py text
-- population, groups, residual: the lines of each kind of term
+- population, groups, residual: the lines of each kind of term (a factor coded by R's rule,
+  `body.codings`; a factor in a group term as a design matrix)
+- response: the outcome (a two-level text response coded 0/1, a binomial's trials) and
+  each family's likelihood
 - priors: a `--prior` validated against PyMC
 - body: build()'s lines, data, coords and parameters as they are written
 - columns: `classify_columns(spec, data)`, the data's columns as the formula uses them

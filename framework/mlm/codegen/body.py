@@ -12,7 +12,7 @@ import textwrap
 from mlm.codegen.columns import Columns
 from mlm.codegen.names import joined, python_name
 from mlm.codegen.priors import prior_arguments
-from mlm.formula import INTERCEPT, ModelSpec
+from mlm.formula import INTERCEPT, ModelSpec, Term
 
 
 def comment(text: str, width: int = 88) -> list[str]:
@@ -37,14 +37,11 @@ class BuildBody:
         self.priors: list[str] = []
         self._data_vars: dict[tuple, str] = {}  # column or factor key -> tensor name
         self._coords: set[str] = set()
-        self.glm = spec.family in ("bernoulli", "poisson")
+        self.glm = spec.family not in ("gaussian", "student_t")
         self.given = {p.name: p for p in spec.priors}  # --prior, by parameter name
         self.names: list[str] = []  # every parameter a --prior may name, in order
-        # Without an intercept, the first categorical main effect is coded by all its levels.
-        self.full_coding = None
-        if INTERCEPT not in spec.terms:
-            mains = [t.variables[0] for t in spec.terms if len(t.variables) == 1]
-            self.full_coding = next((v for v in mains if v in columns.categorical), None)
+        # How each categorical column of each population term is coded, as lme4 codes it.
+        self.coding = codings(spec.terms, columns.categorical)
 
     # parameters ---------------------------------------------------------------------
     def rv(self, name, dist, args, why="", dims="", kind="real", var=None) -> list[str]:
@@ -78,13 +75,27 @@ class BuildBody:
         that name (a numeric column), as a dimension may not share a variable's name."""
         return f"{name}_level" if name in self.columns.numeric else name
 
-    def numeric(self, column: str) -> str:
-        """The pm.Data tensor of a numeric column."""
-        key = ("num", column)
+    def array(self, column: str) -> str:
+        """The numpy array of a numeric or computed column, computed once in build()."""
+        key = ("array", column)
         if key not in self._data_vars:
             name = python_name(column)
-            self.prep.append(f'{name} = data["{column}"].to_numpy(dtype=float)')
-            self.data_lines.append(f'{name}_ = pm.Data("{column}", {name}, dims="obs")')
+            derived = self.columns.derived.get(column)
+            if derived is None:
+                self.prep.append(f'{name} = data["{column}"].to_numpy(dtype=float)')
+            else:
+                names = {c: self.array(c) for c in derived.columns}
+                self.prep.append(f"{name} = {_renamed(derived.expression, names)}  # {column}")
+            self._data_vars[key] = name
+        return self._data_vars[key]
+
+    def numeric(self, column: str) -> str:
+        """The pm.Data tensor of a numeric or computed column."""
+        key = ("num", column)
+        if key not in self._data_vars:
+            name = self.array(column)
+            label = name if column in self.columns.derived else column
+            self.data_lines.append(f'{name}_ = pm.Data("{label}", {name}, dims="obs")')
             self._data_vars[key] = f"{name}_"
         return self._data_vars[key]
 
@@ -93,18 +104,7 @@ class BuildBody:
         name = joined(factor)
         key = ("idx", factor)
         if key not in self._data_vars:
-            if len(factor) == 1:
-                source = f'data["{factor[0]}"]'
-            else:
-                source = ' + ":" + '.join(f'data["{f}"].astype(str)' for f in factor)
-            if effect_coord:
-                reference = self.columns.categorical[factor[0]]
-                self.prep += comment(
-                    f"{factor[0]}: treatment coding; the first level in sorted order is the "
-                    f"reference (now {reference!r}), each other level's effect is its "
-                    "difference from it."
-                )
-            self.prep.append(f"{name}_idx, {name}_levels = pd.factorize({source}, sort=True)")
+            self.levels(factor, effect_coord)
             # A column that is also a numeric predictor already has `{name}_` for its values.
             var = f"{name}_idx_" if name in self.columns.numeric else f"{name}_"
             self.data_lines.append(f'{var} = pm.Data("{name}_idx", {name}_idx, dims="obs")')
@@ -116,11 +116,95 @@ class BuildBody:
             self.coords.append(f'"{coord}": [str(v) for v in {levels}],')
         return self._data_vars[key]
 
+    def levels(self, factor: tuple[str, ...], effect_coord: bool = False) -> str:
+        """`NAME_idx, NAME_levels` in build(): each row's level (0, 1, ...) and the levels."""
+        name = joined(factor)
+        key = ("levels", factor)
+        if key in self._data_vars:
+            return name
+        self._data_vars[key] = name
+        if len(factor) == 1:
+            source = f'data["{factor[0]}"]'
+            what = f"column '{factor[0]}' is"
+        else:
+            # Joined as text, an empty cell would read "nan": keep it missing instead.
+            cells = ", ".join(f'"{f}"' for f in factor)
+            source = ' + ":" + '.join(f'data["{f}"].astype(str)' for f in factor)
+            source = f"({source}).where(data[[{cells}]].notna().all(axis=1))"
+            what = "columns " + " or ".join(f"'{f}'" for f in factor) + " are"
+        column = factor[0] if len(factor) == 1 else None
+        if column in self.columns.references:
+            reference = self.columns.references[column]
+            chosen = self.spec.reference(column)
+            self.prep += comment(
+                f"{column}: treatment coding with the reference level {reference!r}, chosen by "
+                f"{chosen.source}: it gets no coefficient, each other level's effect is its "
+                "difference from it. Change it here."
+            )
+            self.prep += [
+                f"{name}_cat = pd.Categorical({source})",
+                f"{name}_cat = {name}_cat.reorder_categories("
+                f"[{reference!r}, *{name}_cat.categories.drop({reference!r})])",
+                f"{name}_idx, {name}_levels = {name}_cat.codes, {name}_cat.categories",
+            ]
+        else:
+            if effect_coord:
+                reference = self.columns.categorical[factor[0]]
+                self.prep += comment(
+                    f"{factor[0]}: treatment coding; the first level in sorted order is the "
+                    f"reference (now {reference!r}), each other level's effect is its "
+                    "difference from it."
+                )
+            self.prep.append(f"{name}_idx, {name}_levels = pd.factorize({source}, sort=True)")
+        self.prep += [
+            f"if ({name}_idx < 0).any():",
+            "    # factorize codes an empty cell as -1, which would index the last level.",
+            f"    rows = data.index[{name}_idx < 0].tolist()",
+            f'    raise ValueError(f"{what} empty at rows {{rows}}; "'
+            '"drop or fill them in data.py")',
+        ]
+        return name
+
     def product(self, variables: tuple[str, ...]) -> tuple[str, str]:
         """(tensor product of the numeric columns, numpy expression of the same) or ('', '')."""
         numeric = [v for v in variables if v in self.columns.numeric]
         if not numeric:
             return "", ""
         tensors = " * ".join(self.numeric(v) for v in numeric)
-        arrays = " * ".join(python_name(v) for v in numeric)
+        arrays = " * ".join(self.array(v) for v in numeric)
         return tensors, arrays if len(numeric) == 1 else f"({arrays})"
+
+
+def codings(terms, categorical) -> dict[Term, dict[str, bool]]:
+    """For each term, whether each of its categorical columns is coded by treatment contrasts
+    (True) or by an indicator of every level (False), by R's rule (model.matrix, as lme4 codes
+    a model): a column is coded by contrasts when the term without it is empty or lies
+    within an earlier term; without an intercept, the first one is coded by every level."""
+    codes: dict[Term, dict[str, bool]] = {}
+    earlier: list[set[str]] = []
+    spanned = INTERCEPT in terms
+    for term in terms:
+        if term.is_intercept:
+            continue
+        code = {}
+        for v in term.variables:
+            if v in categorical:
+                rest = set(term.variables) - {v}
+                code[v] = not rest or any(rest <= seen for seen in earlier)
+        if code and not spanned:
+            code[next(iter(code))] = False
+            spanned = True
+        codes[term] = code
+        earlier.append(set(term.variables))
+    return codes
+
+
+def _renamed(expression: str, names: dict[str, str]) -> str:
+    """A computed column's expression over the Python names of the columns it reads."""
+    import ast
+
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, node):
+            return ast.copy_location(ast.Name(names.get(node.id, node.id), node.ctx), node)
+
+    return ast.unparse(Rename().visit(ast.parse(expression, mode="eval")))

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from mlm.errors import MlmError
-from mlm.formula import ModelSpec
+from mlm.formula import Derived, ModelSpec, Reference
 
 
 @dataclass
@@ -21,6 +21,22 @@ class Columns:
     numeric: set[str] = field(default_factory=set)
     categorical: dict[str, str] = field(default_factory=dict)  # column -> reference level
     distinct: dict[str, int] = field(default_factory=dict)  # numeric column -> distinct values
+    levels: dict[str, int] = field(default_factory=dict)  # categorical column -> its levels
+    # Reference levels the formula chose (C(x, Treatment("b")), Stata's ib2.x), as values.
+    references: dict[str, object] = field(default_factory=dict)
+    derived: dict[str, Derived] = field(default_factory=dict)  # computed column by label
+    numeric_dtype: set[str] = field(default_factory=set)  # columns the data hold as numbers
+    outcome: tuple | None = None  # a two-level bernoulli response: (failure, success)
+
+
+def evaluate(derived: Derived, data):
+    """A computed column's values on `data`, as model.py computes them."""
+    import numpy as np
+
+    arrays = {c: data[c].to_numpy(dtype=float) for c in derived.columns}
+    with np.errstate(all="ignore"):
+        values = eval(derived.expression, {"np": np}, arrays)
+    return np.broadcast_to(np.asarray(values, dtype=float), (len(data),))
 
 
 def classify_columns(spec: ModelSpec, data) -> Columns:
@@ -42,7 +58,13 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
                 f"column {name!r} has {int(data[name].isna().sum())} missing values; drop or "
                 "impute them in data.py"
             )
-    columns = Columns()
+    columns = Columns(derived={d.label: d for d in spec.derived})
+    columns.numeric_dtype = {
+        name
+        for name in spec.variables
+        if pd.api.types.is_numeric_dtype(data[name])
+        and not isinstance(data[name].dtype, pd.CategoricalDtype)
+    }
     slopes = {v for g in spec.groups for t in g.terms for v in t.variables}
     used = (
         {v for t in spec.terms for v in t.variables}
@@ -50,32 +72,51 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
         | {v for t in spec.sigma or () for v in t.variables}
     )
     for name in sorted(used):
+        if name in columns.derived:
+            derived = columns.derived[name]
+            for column in derived.columns:
+                if column not in columns.numeric_dtype:
+                    raise MlmError(f"{name}: column {column!r} is not numeric")
+            values = evaluate(derived, data)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise MlmError(
+                    f"{name} is not finite at rows {data.index[bad[:10]].tolist()}"
+                    + (" and more" if bad.size > 10 else "")
+                    + f" (where {', '.join(derived.columns)} = "
+                    + ", ".join(str(data[c].iloc[bad[0]]) for c in derived.columns)
+                    + "); change the formula, or the rows in data.py"
+                )
+            columns.numeric.add(name)
+            columns.distinct[name] = int(pd.Series(values).nunique())
+            continue
         column = data[name]
-        numeric = pd.api.types.is_numeric_dtype(column) and not isinstance(
-            column.dtype, pd.CategoricalDtype
-        )
-        if numeric and name not in spec.categorical:
+        if name in columns.numeric_dtype and name not in spec.categorical:
             columns.numeric.add(name)
             columns.distinct[name] = int(column.nunique())
             continue
-        levels = pd.factorize(column, sort=True)[1]
+        levels = list(pd.factorize(column, sort=True)[1])
         if len(levels) < 2:
             raise MlmError(
                 f"column {name!r} is categorical with one level ({levels[0]!r}): it has no "
                 "effect to estimate; drop it from the formula"
             )
-        columns.categorical[name] = str(levels[0])
-    for name in sorted(slopes & set(columns.categorical)):
-        raise MlmError(
-            f"{name!r} is categorical; a group term varies numeric columns only. Code the "
-            f"level you need as a 0/1 column in data.py (e.g. data['{name}_b'] = "
-            f"(data['{name}'] == 'b').astype(int)) and use that"
-        )
+        reference = spec.reference(name)
+        level = levels[0] if reference is None else _reference_level(reference, column, levels)
+        if reference is not None:
+            columns.references[name] = level.item() if hasattr(level, "item") else level
+        columns.categorical[name] = str(level)
+        columns.levels[name] = len(levels)
     for name in sorted(columns.numeric):
-        if np.ptp(data[name].to_numpy(dtype=float)) == 0:
+        values = (
+            evaluate(columns.derived[name], data)
+            if name in columns.derived
+            else data[name].to_numpy(dtype=float)
+        )
+        if np.ptp(values) == 0:
             where = [g.source for g in spec.groups if any(name in t.variables for t in g.terms)]
             raise MlmError(
-                f"column {name!r} is constant ({data[name].iloc[0]!r} in every row): a slope "
+                f"{name!r} is constant ({values[0]!r} in every row): a slope "
                 f"on a constant cannot be told apart from the intercept"
                 + (f" (in {', '.join(where)})" if where else "")
                 + "; drop it from the formula"
@@ -88,29 +129,93 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
                 f"({key.iloc[0]!r}), so there is no between-group variation to estimate; "
                 "drop the term or group by a column with several levels"
             )
-    _validate_response(spec, data)
+        if spec.family in ("gaussian", "student_t") and key.nunique() >= len(data):
+            raise MlmError(
+                f"{group.source or group.label}: the grouping {group.factor_label!r} has as "
+                f"many levels as the data have rows ({len(data)}), so its effects cannot be "
+                "told apart from the residual; lme4 refuses this too. Drop the term, or group "
+                "by a column whose levels hold several rows each"
+            )
+    _validate_response(spec, data, columns)
     return columns
 
 
-def _validate_response(spec: ModelSpec, data) -> None:
-    """Raise when the response cannot be the outcome of `spec.family`."""
+def _reference_level(reference: Reference, column, levels: list):
+    """The data's level that `reference` (a value, or Stata's first/last/freq/#k) names."""
+    where = reference.source or reference.column
+    if reference.position == "first":
+        return levels[0]
+    if reference.position == "last":
+        return levels[-1]
+    if reference.position == "freq":
+        counts = column.value_counts()
+        return max(levels, key=lambda v: (counts[v], -levels.index(v)))
+    if reference.position.startswith("#"):
+        k = int(reference.position[1:])
+        if not 1 <= k <= len(levels):
+            raise MlmError(f"{where}: {reference.column!r} has {len(levels)} levels, no #{k}")
+        return levels[k - 1]
+    for level in levels:
+        if level == reference.level or str(level) == str(reference.level):
+            return level
+    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in levels[:20])
+    raise MlmError(
+        f"{where}: {reference.level!r} is not a level of {reference.column!r}; its levels are "
+        f"{shown}" + (" ..." if len(levels) > 20 else "")
+    )
+
+
+def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
+    """Raise when the response cannot be the outcome of `spec.family`.
+
+    A two-level text or categorical response of a bernoulli model is read as glmer reads
+    a two-level factor: its first level (in sorted order; a Categorical's own order) is
+    failure, the other success; `columns.outcome` holds the two.
+    """
     import numpy as np
     import pandas as pd
 
-    y = data[spec.response]
-    if not pd.api.types.is_numeric_dtype(y) or isinstance(y.dtype, pd.CategoricalDtype):
-        raise MlmError(f"the response {spec.response!r} must be numeric")
+    name = spec.response
+    y = data[name]
+    numeric = pd.api.types.is_numeric_dtype(y) and not isinstance(y.dtype, pd.CategoricalDtype)
+    if not numeric and spec.family == "bernoulli":
+        levels = list(pd.factorize(y, sort=True)[1])
+        if len(levels) != 2:
+            shown = ", ".join(repr(v) for v in levels[:5]) + (" ..." if len(levels) > 5 else "")
+            raise MlmError(
+                f"family bernoulli needs a 0/1 or two-level response; {name!r} has "
+                f"{len(levels)} levels ({shown})"
+            )
+        columns.outcome = tuple(v.item() if hasattr(v, "item") else v for v in levels)
+        return
+    if not numeric:
+        raise MlmError(
+            f"the response {name!r} must be numeric"
+            + (" (or, for family bernoulli, have two levels)" if spec.family != "bernoulli" else "")
+        )
     values = y.to_numpy(dtype=float)
     if spec.family == "bernoulli" and not np.isin(values, (0, 1)).all():
-        raise MlmError(f"family bernoulli needs a 0/1 response; {spec.response!r} is not")
-    if spec.family == "poisson" and (
-        (values < 0).any() or (values != values.round()).any() or values.sum() == 0
-    ):
-        raise MlmError(
-            f"family poisson needs counts (integers >= 0, not all 0) in {spec.response!r}"
-        )
+        raise MlmError(f"family bernoulli needs a 0/1 or two-level response; {name!r} is not")
+    counts = spec.family in ("poisson", "negbinomial", "binomial")
+    if counts and ((values < 0).any() or (values != values.round()).any()):
+        raise MlmError(f"family {spec.family} needs counts (integers >= 0) in {name!r}")
+    if spec.family in ("poisson", "negbinomial") and values.sum() == 0:
+        raise MlmError(f"family {spec.family} needs counts, not all 0, in {name!r}")
+    if spec.family == "binomial":
+        if spec.trials is None:
+            raise MlmError(
+                "family binomial needs the trials: cbind(successes, failures) ~ ... (lme4) or "
+                "binomial(n) (Stata); a 0/1 response is family bernoulli"
+            )
+        trials = evaluate(spec.trials, data)
+        bad = np.flatnonzero((trials != trials.round()) | (trials < values) | (trials < 1))
+        if bad.size:
+            raise MlmError(
+                f"the trials {spec.trials.label} must be whole numbers >= 1 and >= {name}; "
+                f"they are not at rows {data.index[bad[:10]].tolist()}"
+            )
     if spec.family in ("gaussian", "student_t") and np.ptp(values) == 0:
-        raise MlmError(f"the response {spec.response!r} is constant")
+        raise MlmError(f"the response {name!r} is constant")
 
 
 def _factor_values(data, factor: tuple[str, ...]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keyword
 
-from mlm.formula import GroupTerm
+from mlm.formula import GroupTerm, slug
 
 # Names the generated build() uses itself; a column with one of them gets a suffix.
 RESERVED = {
@@ -27,13 +27,14 @@ RESERVED = {
 
 
 def python_name(column: str) -> str:
-    """The Python name of a column's numpy array."""
+    """The Python name of a column's numpy array (of a computed one: `I(x^2)` -> x_pow_2)."""
+    column = slug(column)
     return f"{column}_col" if column in RESERVED or keyword.iskeyword(column) else column
 
 
 def joined(names: tuple[str, ...]) -> str:
     """One name for several columns (an interaction, a nested grouping): `a_by_b`."""
-    return "_by_".join(names)
+    return "_by_".join(slug(n) for n in names)
 
 
 def group_names(groups: tuple[GroupTerm, ...]) -> list[str]:
@@ -41,7 +42,7 @@ def group_names(groups: tuple[GroupTerm, ...]) -> list[str]:
     names = []
     for group in groups:
         base = joined(group.factor)
-        if not group.correlated and not group.terms[0].is_intercept:
+        if len(group.terms) == 1 and not group.terms[0].is_intercept:
             base = f"{base}_{joined(group.terms[0].variables)}"
         name = base
         if name in names:

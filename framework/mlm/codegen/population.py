@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from mlm.codegen.body import BuildBody
 from mlm.codegen.names import joined
-from mlm.formula import Term
+from mlm.errors import MlmError
+from mlm.formula import INTERCEPT, Term
 
 
 def population_term(body: BuildBody, term: Term) -> str:
     """Write the term's prior into `body`; return its part of the linear predictor."""
     spec, glm = body.spec, body.glm
     if term.is_intercept:
-        if spec.family == "bernoulli":
+        if spec.family in ("bernoulli", "binomial"):
             args = "mu=0, sigma=2.5"
             why = (
                 "Intercept: the log-odds when every predictor is 0; sd 2.5 spans "
                 "probabilities 0.01 to 0.99."
             )
-        elif spec.family == "poisson":
+        elif spec.family in ("poisson", "negbinomial"):
             args = "mu=np.log(y.mean()), sigma=2.5"
             why = "Intercept: the log mean count when every predictor is 0, centred on the data's."
         else:
@@ -47,22 +48,56 @@ def population_term(body: BuildBody, term: Term) -> str:
     if not cats:
         body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why)
         return f"{name} * {tensors}"
-    if term.variables == (cats[0],) and body.full_coding == cats[0]:
-        # No intercept: this factor's levels all get a coefficient (cell means), as in lme4.
+    code = body.coding[term]
+    if len(cats) == 1 and not code[cats[0]] and not tensors:
+        # Coded by every level (no intercept): the levels' means, as in lme4.
         index = body.factor((cats[0],), False)
         why = f"{name}: the mean outcome at each level of {cats[0]}, weakly informative."
         centre = "0" if glm else "y.mean()"
         args = f"mu={centre}, sigma={scale.replace('2.5', '5')}"
-        body.priors += body.rv(name, "Normal", args, why, dims=f'"{cats[0]}"')
+        body.priors += body.rv(name, "Normal", args, why, dims=f'"{body.level_coord(cats[0])}"')
         return f"{name}[{index}]"
-    indices = [body.factor((c,), True) for c in cats]
-    dims = ", ".join(f'"{c}_effect"' for c in cats)
+    if len(cats) == 1 and not code[cats[0]]:
+        # A slope at every level (x:a without x), as lme4 codes it.
+        index = body.factor((cats[0],), False)
+        why = why.replace(
+            f"per SD of {term.label}", f"per SD of {arrays} at each level of {cats[0]}"
+        )
+        body.priors += body.rv(
+            name, "Normal", f"mu=0, sigma={scale}", why, dims=f'"{body.level_coord(cats[0])}"'
+        )
+        return f"{name}[{index}] * {tensors}"
+    if len(cats) == 2 and not any(code.values()):
+        # Every cell of a:b but the first, which the intercept holds (Stata's a#b): as one
+        # factor of the levels' combinations.
+        (a, b), cells = cats, f"{name}_cell"
+        first = "[1:]" if INTERCEPT in spec.terms else ""
+        ia, ib = body.factor((a,), False), body.factor((b,), False)
+        la, lb = joined((a,)), joined((b,))
+        body.coords.append(
+            f'"{cells}": [f"{{u}}:{{v}}" for u in {la}_levels for v in {lb}_levels]{first},'
+        )
+        why = f"{name}: each cell of {term.label}" + (
+            " but the first, which the intercept holds." if first else "."
+        )
+        body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why, dims=f'"{cells}"')
+        effect = f"{name}[{ia} * len({lb}_levels) + {ib}]"
+        if first:
+            effect = f"pt.concatenate([pt.zeros(1), {name}])[{ia} * len({lb}_levels) + {ib}]"
+        return f"{effect} * {tensors}" if tensors else effect
+    if not all(code.values()) and len(cats) > 2:
+        raise MlmError(
+            f"{term.label}: an interaction of {len(cats)} categorical columns without their "
+            "lower-order terms is not supported; write them out (a*b*c)"
+        )
+    indices = [body.factor((c,), code[c]) for c in cats]
+    dims = ", ".join(f'"{c}_effect"' if code[c] else f'"{body.level_coord(c)}"' for c in cats)
     dims = f"({dims})" if len(cats) > 1 else dims
     body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why, dims=dims)
     if len(cats) == 1:
         effect = f"pt.concatenate([pt.zeros(1), {name}])[{indices[0]}]"
     else:
-        shape = ", ".join(f"len({c}_levels)" for c in cats)
-        inner = ", ".join("1:" for _ in cats)
+        shape = ", ".join(f"len({joined((c,))}_levels)" for c in cats)
+        inner = ", ".join("1:" if code[c] else ":" for c in cats)
         effect = f"pt.set_subtensor(pt.zeros(({shape}))[{inner}], {name})[{', '.join(indices)}]"
     return f"{effect} * {tensors}" if tensors else effect

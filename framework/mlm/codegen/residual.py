@@ -34,6 +34,12 @@ def constant_parameters(body: BuildBody) -> list[str]:
     if family == "student_t":
         why = "Degrees of freedom of the t residuals (Juarez and Steel's prior)."
         lines += body.rv("nu", "Gamma", "alpha=2, beta=0.1", why, kind="positive")
+    if family == "negbinomial":
+        why = (
+            "theta: the negative binomial's shape (variance mu + mu^2 / theta, lme4's theta); "
+            "brms's default prior, wide from strong overdispersion to nearly Poisson."
+        )
+        lines += body.rv("theta", "Gamma", "alpha=0.01, beta=0.01", why, kind="positive")
     return lines
 
 

@@ -20,16 +20,9 @@ from mlm.codegen.groups import group_term
 from mlm.codegen.names import group_names
 from mlm.codegen.population import population_term
 from mlm.codegen.residual import constant_parameters, level_column, varying_sigma
+from mlm.codegen.response import LIKELIHOODS, describe, outcome
 from mlm.errors import MlmError
 from mlm.formula import INTERCEPT, ModelSpec, lme4_formula
-
-LINKS = {"gaussian": "identity", "student_t": "identity", "bernoulli": "logit", "poisson": "log"}
-LIKELIHOODS = {
-    "gaussian": 'pm.Normal("{y}", mu=mu, sigma={sigma}',
-    "student_t": 'pm.StudentT("{y}", nu=nu, mu=mu, sigma={sigma}',
-    "bernoulli": 'pm.Bernoulli("{y}", logit_p=eta',
-    "poisson": 'pm.Poisson("{y}", mu=pm.math.exp(eta)',
-}
 
 
 def model_source(spec: ModelSpec, data) -> str:
@@ -38,7 +31,7 @@ def model_source(spec: ModelSpec, data) -> str:
     if not spec.terms and not spec.groups:
         raise MlmError(f"{spec.source!r} has no terms: write at least 1, as in 'y ~ 1'")
     body = BuildBody(spec, columns)
-    body.prep.append(f'y = data["{spec.response}"].to_numpy(dtype=float)')
+    outcome(body)
     linear = [population_term(body, t) for t in spec.terms]
     for group, name in zip(spec.groups, group_names(spec.groups), strict=True):
         linear += group_term(body, group, name)
@@ -53,6 +46,8 @@ def model_source(spec: ModelSpec, data) -> str:
     inner += constant_parameters(body)
     _refuse_unknown_priors(spec, body.names)
     predictor = "mu" if family in ("gaussian", "student_t") else "eta"
+    if family == "binomial" and spec.trials is None:
+        raise MlmError("family binomial needs the trials: cbind(successes, failures) ~ ...")
     inner.append(f"{predictor} = (" + " + ".join(linear) + ")")
     if log_sigma is not None:
         inner.append(f"sigma = pm.math.exp({log_sigma})")
@@ -78,7 +73,7 @@ def model_source(spec: ModelSpec, data) -> str:
     ]
     source = "\n".join(
         [
-            _docstring(spec, columns),
+            _docstring(spec, columns, describe(body)),
             "",
             *imports,
             "",
@@ -111,14 +106,13 @@ def _refuse_unknown_priors(spec: ModelSpec, names: list[str]) -> None:
         )
 
 
-def _docstring(spec: ModelSpec, columns: Columns) -> str:
-    link = LINKS[spec.family]
+def _docstring(spec: ModelSpec, columns: Columns, family: str) -> str:
     lines = [
         '"""Model: build(data) returns the PyMC model.',
         "",
         "Written by `mlm` from the formula (lme4 syntax)",
         "",
-        f"    {lme4_formula(spec)}",
+        *_wrapped_formula(lme4_formula(spec, columns.numeric_dtype, columns.references)),
     ]
     by_level = spec.sigma is not None and any(p.name == "sigma" for p in spec.priors)
     column = level_column(spec.sigma) if by_level else None
@@ -130,24 +124,42 @@ def _docstring(spec: ModelSpec, columns: Columns) -> str:
         lines.append(f"    log(sigma) ~ {sigma}")
     lines += [
         "",
-        f"family {spec.family}" + ("" if link == "identity" else f" with a {link} link") + ". "
-        "It is plain PyMC and yours to edit: mlm never rewrites it.",
+        *textwrap.wrap(f"{family} It is plain PyMC and yours to edit: mlm never rewrites it.", 88),
     ]
     coded = {v for t in spec.terms for v in t.variables}
+    coded |= {v for g in spec.groups for t in g.terms for v in t.variables}
     if not by_level:
         coded |= {v for t in spec.sigma or () for v in t.variables}
     coded = {c: r for c, r in columns.categorical.items() if c in coded}
     if coded:
-        refs = ", ".join(f"{c} -> {r!r}" for c, r in sorted(coded.items()))
+        refs = ", ".join(
+            f"{c} -> {r!r}"
+            + (f" (chosen by {spec.reference(c).source})" if c in columns.references else "")
+            for c, r in sorted(coded.items())
+        )
+        chosen = ", unless the formula chose one" if columns.references else ""
         lines += [
             "",
             *textwrap.wrap(
-                "Categorical columns use treatment coding: the first level in sorted order is "
-                "the reference and gets no coefficient (with the data it was written for: "
-                f"{refs}).",
+                "Categorical columns use treatment coding, as lme4 does: the reference level "
+                f"(the first in sorted order{chosen}) gets no coefficient, each other level's "
+                f"is its difference from it (with the data it was written for: {refs}).",
                 88,
             ),
         ]
+    computed = [d for d in spec.derived if any(d.label in t.variables for t in _terms(spec))]
+    if computed:
+        lines += [
+            "",
+            *textwrap.wrap(
+                "Computed columns, as the formula writes them: "
+                + "; ".join(f"{d.label} is {d.name}" for d in computed)
+                + ".",
+                88,
+            ),
+        ]
+    for note in spec.notes:
+        lines += ["", *textwrap.wrap(note[0].upper() + note[1:] + ".", 88)]
     if spec.groups:
         lines += [
             "",
@@ -173,3 +185,15 @@ def _summary(spec: ModelSpec) -> str:
     if factors:
         text += f", with effects varying by {', '.join(factors)}"
     return text + "."
+
+
+def _terms(spec: ModelSpec):
+    return [*spec.terms, *(t for g in spec.groups for t in g.terms), *(spec.sigma or ())]
+
+
+def _wrapped_formula(formula: str) -> list[str]:
+    """The formula's lines in the docstring, broken after a `+` when it is long."""
+    lines = textwrap.wrap(
+        formula, 84, break_long_words=False, break_on_hyphens=False, subsequent_indent="    "
+    )
+    return [f"    {line}" for line in lines]

@@ -1,0 +1,79 @@
+"""The outcome: its array in build() (a two-level text response coded 0/1, as glmer reads
+a two-level factor), the trials of a binomial, and the likelihood line of each family."""
+
+from __future__ import annotations
+
+from mlm.codegen.body import BuildBody, _renamed, comment
+
+LINKS = {
+    "gaussian": "identity",
+    "student_t": "identity",
+    "bernoulli": "logit",
+    "binomial": "logit",
+    "poisson": "log",
+    "negbinomial": "log",
+}
+LIKELIHOODS = {
+    "gaussian": 'pm.Normal("{y}", mu=mu, sigma={sigma}',
+    "student_t": 'pm.StudentT("{y}", nu=nu, mu=mu, sigma={sigma}',
+    "bernoulli": 'pm.Bernoulli("{y}", logit_p=eta',
+    "binomial": 'pm.Binomial("{y}", n=trials_, logit_p=eta',
+    "poisson": 'pm.Poisson("{y}", mu=pm.math.exp(eta)',
+    "negbinomial": 'pm.NegativeBinomial("{y}", mu=pm.math.exp(eta), alpha=theta',
+}
+
+
+def outcome(body: BuildBody) -> None:
+    """Write the outcome's array `y` (and a binomial's `trials`) into build()'s prep."""
+    spec, columns = body.spec, body.columns
+    column = spec.response
+    if columns.outcome is None:
+        body.prep.append(f'y = data["{column}"].to_numpy(dtype=float)')
+    else:
+        failure, success = columns.outcome
+        body.prep += [
+            *comment(
+                f"{column} is 1 for {success!r} (success) and 0 for {failure!r}, as glmer reads "
+                "a two-level factor: its first level (in sorted order) is failure. Change "
+                "the success level here."
+            ),
+            f"success, failure = {success!r}, {failure!r}",
+            f'y = (data["{column}"] == success).to_numpy(dtype=float)',
+            f'if not data["{column}"].isin([success, failure]).all():',
+            f'    rows = data.index[~data["{column}"].isin([success, failure])].tolist()',
+            f"    raise ValueError(f\"column '{column}' is neither {{success!r}} nor "
+            f'{{failure!r}} at rows {{rows}}")',
+        ]
+    if spec.family == "binomial" and spec.trials is not None:
+        trials = spec.trials
+        if not trials.columns:
+            code = f"np.full(len(data), {trials.expression})"
+        else:
+            names = {c: f'data["{c}"].to_numpy(dtype=int)' for c in trials.columns}
+            code = _renamed(trials.expression, names)
+        body.prep += [
+            f"# The number of trials of each row ({trials.label}): y of them are successes.",
+            f"trials = {code}",
+        ]
+        body.data_lines.append('trials_ = pm.Data("trials", trials, dims="obs")')
+
+
+def describe(body: BuildBody) -> str:
+    """The family, its link and its outcome, as model.py's docstring says them."""
+    spec, columns = body.spec, body.columns
+    link = LINKS[spec.family]
+    text = f"family {spec.family}" + ("" if link == "identity" else f" with a {link} link")
+    if columns.outcome is not None:
+        failure, success = columns.outcome
+        text += (
+            f"; the outcome is 1 when {spec.response} is {success!r} (success) and 0 when it "
+            f"is {failure!r}, as glmer reads a two-level factor (change it in build())"
+        )
+    if spec.family == "binomial" and spec.trials is not None:
+        text += f"; {spec.response} successes out of {spec.trials.label} trials"
+    if spec.family == "negbinomial":
+        text += (
+            "; theta is the negative binomial's shape, lme4's theta (glmer.nb; "
+            "Stata's menbreg reports alpha = 1 / theta)"
+        )
+    return text + "."

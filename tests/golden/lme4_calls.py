@@ -1,0 +1,128 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    y ~ I(x^2) + I(x - 10) + log(tx + 1) + factor(k) + relevel(factor(a), ref = "a2") +
+        (1 + scale(x) || g)
+
+family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
+
+Categorical columns use treatment coding, as lme4 does: the reference level (the first
+in sorted order, unless the formula chose one) gets no coefficient, each other level's
+is its difference from it (with the data it was written for: a -> 'a2' (chosen by C(a,
+Treatment("a2"))), k -> '0').
+
+Computed columns, as the formula writes them: I(x^2) is x_pow_2; I(x - 10) is
+x_minus_10; log(tx + 1) is log_tx_plus_1; scale(x) is scale_x.
+
+Group effects are non-centered (u = z * sigma): the usual cure for divergences
+when a group SD is small. Priors are weakly informative and scaled from the
+data, as commented beside each; change them on their lines.
+"""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+
+def build(data):
+    """The model of y on I(x^2), I(x - 10), log(tx + 1), k, a, with effects varying by g."""
+    y = data["y"].to_numpy(dtype=float)
+    x = data["x"].to_numpy(dtype=float)
+    x_pow_2 = x**2  # I(x^2)
+    x_minus_10 = x - 10  # I(x - 10)
+    tx = data["tx"].to_numpy(dtype=float)
+    log_tx_plus_1 = np.log(tx + 1)  # log(tx + 1)
+    # k: treatment coding; the first level in sorted order is the reference (now '0'), each
+    # other level's effect is its difference from it.
+    k_idx, k_levels = pd.factorize(data["k"], sort=True)
+    if (k_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[k_idx < 0].tolist()
+        raise ValueError(f"column 'k' is empty at rows {rows}; drop or fill them in data.py")
+    # a: treatment coding with the reference level 'a2', chosen by C(a, Treatment("a2")): it
+    # gets no coefficient, each other level's effect is its difference from it. Change it
+    # here.
+    a_cat = pd.Categorical(data["a"])
+    a_cat = a_cat.reorder_categories(["a2", *a_cat.categories.drop("a2")])
+    a_idx, a_levels = a_cat.codes, a_cat.categories
+    if (a_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[a_idx < 0].tolist()
+        raise ValueError(f"column 'a' is empty at rows {rows}; drop or fill them in data.py")
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
+    scale_x = (x - x.mean()) / x.std(ddof=1)  # scale(x)
+    coords = {
+        "obs": data.index.to_numpy(),
+        "k_effect": [str(v) for v in k_levels[1:]],
+        "a_effect": [str(v) for v in a_levels[1:]],
+        "g": [str(v) for v in g_levels],
+    }
+    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
+    y_sd = y.std()
+
+    with pm.Model(coords=coords) as model:
+        x_pow_2_ = pm.Data("x_pow_2", x_pow_2, dims="obs")
+        x_minus_10_ = pm.Data("x_minus_10", x_minus_10, dims="obs")
+        log_tx_plus_1_ = pm.Data("log_tx_plus_1", log_tx_plus_1, dims="obs")
+        k_ = pm.Data("k_idx", k_idx, dims="obs")
+        a_ = pm.Data("a_idx", a_idx, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+        scale_x_ = pm.Data("scale_x", scale_x, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("y_obs", y, dims="obs")
+
+        # Population-level effects.
+        # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
+        # may lie far from the data.
+        intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
+        # b_x_pow_2: weakly informative, 2.5 outcome SDs per SD of I(x^2) (rstanarm's default
+        # scale).
+        b_x_pow_2 = pm.Normal("b_x_pow_2", mu=0, sigma=2.5 * y_sd / x_pow_2.std())
+        # b_x_minus_10: weakly informative, 2.5 outcome SDs per SD of I(x - 10) (rstanarm's
+        # default scale).
+        b_x_minus_10 = pm.Normal("b_x_minus_10", mu=0, sigma=2.5 * y_sd / x_minus_10.std())
+        # b_log_tx_plus_1: weakly informative, 2.5 outcome SDs per SD of log(tx + 1) (rstanarm's
+        # default scale).
+        b_log_tx_plus_1 = pm.Normal("b_log_tx_plus_1", mu=0, sigma=2.5 * y_sd / log_tx_plus_1.std())
+        # b_k: weakly informative, a level may differ from the reference by about 2.5 outcome
+        # SDs.
+        b_k = pm.Normal("b_k", mu=0, sigma=2.5 * y_sd, dims="k_effect")
+        # b_a: weakly informative, a level may differ from the reference by about 2.5 outcome
+        # SDs.
+        b_a = pm.Normal("b_a", mu=0, sigma=2.5 * y_sd, dims="a_effect")
+
+        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
+        # even when sigma is near 0. The SD's half-normal prior has the scale of the outcome's
+        # SD.
+        sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
+        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+
+        # (0 + scale(x) || g): a slope on scale(x) per level of g, non-centered (u = z * sigma)
+        # so it samples well even when sigma is near 0. The SD's half-normal prior has the scale
+        # of the outcome's SD per SD of scale(x).
+        sigma_g_scale_x = pm.HalfNormal("sigma_g_scale_x", sigma=y_sd / scale_x.std())
+        z_g_scale_x = pm.Normal("z_g_scale_x", mu=0, sigma=1, dims="g")
+        u_g_scale_x = pm.Deterministic("u_g_scale_x", z_g_scale_x * sigma_g_scale_x, dims="g")
+
+        # The residual SD; its prior mean is the outcome's SD.
+        sigma = pm.Exponential("sigma", lam=1 / y_sd)
+        mu = (
+            intercept
+            + b_x_pow_2 * x_pow_2_
+            + b_x_minus_10 * x_minus_10_
+            + b_log_tx_plus_1 * log_tx_plus_1_
+            + pt.concatenate([pt.zeros(1), b_k])[k_]
+            + pt.concatenate([pt.zeros(1), b_a])[a_]
+            + u_g[g_]
+            + u_g_scale_x[g_] * scale_x_
+        )
+        pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")
+
+    return model

@@ -1,0 +1,59 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    yn ~ x + (1 | g)
+
+family negbinomial with a log link; theta is the negative binomial's shape, lme4's theta
+(glmer.nb; Stata's menbreg reports alpha = 1 / theta). It is plain PyMC and yours to
+edit: mlm never rewrites it.
+
+Group effects are non-centered (u = z * sigma): the usual cure for divergences
+when a group SD is small. Priors are weakly informative and scaled from the
+data, as commented beside each; change them on their lines.
+"""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+
+def build(data):
+    """The model of yn on x, with effects varying by g."""
+    y = data["yn"].to_numpy(dtype=float)
+    x = data["x"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
+    coords = {
+        "obs": data.index.to_numpy(),
+        "g": [str(v) for v in g_levels],
+    }
+
+    with pm.Model(coords=coords) as model:
+        x_ = pm.Data("x", x, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("yn_obs", y, dims="obs")
+
+        # Population-level effects.
+        # Intercept: the log mean count when every predictor is 0, centred on the data's.
+        intercept = pm.Normal("Intercept", mu=np.log(y.mean()), sigma=2.5)
+        # b_x: weakly informative, 2.5 units of the link per SD of x (rstanarm's default scale).
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 / x.std())
+
+        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
+        # even when sigma is near 0. The SD's half-normal prior has the scale of the link scale.
+        sigma_g = pm.HalfNormal("sigma_g", sigma=1)
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
+        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+
+        # theta: the negative binomial's shape (variance mu + mu^2 / theta, lme4's theta);
+        # brms's default prior, wide from strong overdispersion to nearly Poisson.
+        theta = pm.Gamma("theta", alpha=0.01, beta=0.01)
+        eta = intercept + b_x * x_ + u_g[g_]
+        pm.NegativeBinomial("yn", mu=pm.math.exp(eta), alpha=theta, observed=y_, dims="obs")
+
+    return model

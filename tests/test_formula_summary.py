@@ -1,0 +1,143 @@
+"""`mlm summary` for people and logs (issue 12, item 5): readable piped and at 80 columns,
+no number ever cut short, 4 significant figures, `--var` to pick parameters, the
+auxiliary z_* hidden unless `--all`, and no RuntimeWarning from a correlation matrix."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_formula import simulate
+
+from conftest import FAST_FIT, run_mlm
+
+NUMBER = re.compile(
+    r"^-?\d\.\d{3}(e[+-]\d+)?$|^-?\d{2}\.\d{2}$|^-?\d{3}\.\d$|^-?\d{4}\.?$|^-?0\.0*\d{4}$"
+)
+
+
+def summary(root: Path, *args: str, terminal_width: int | None = None):
+    """`mlm summary ARGS` as a pipe sees it, or as a terminal WIDTH columns wide does."""
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env.pop("COLUMNS", None)
+    if terminal_width is not None:
+        env.update(FORCE_COLOR="1", COLUMNS=str(terminal_width), TERM="xterm")
+    return subprocess.run(
+        [sys.executable, "-W", "default", "-m", "mlm", "summary", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def rows(stdout: str) -> dict[str, list[str]]:
+    """Parameter -> its cells, from the plain (piped) table."""
+    lines = stdout.splitlines()
+    assert lines[0].split() == [
+        "parameter",
+        "mean",
+        "sd",
+        "eti89_lb",
+        "eti89_ub",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ]
+    table = {}
+    for line in lines[1:]:
+        if " chains x " in line:
+            break
+        *name, mean, sd, lb, ub, bulk, tail, rhat = line.split()
+        table[" ".join(name)] = [mean, sd, lb, ub, bulk, tail, rhat]
+    return table
+
+
+def test_piped_summary_is_plain_text_with_four_significant_figures(fitted_dir):
+    done = summary(fitted_dir)
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout and "━" not in done.stdout and "\x1b" not in done.stdout
+    table = rows(done.stdout)
+    assert "slope" in table and "school_effect[school_1]" in table
+    assert not any(name.startswith("z_") for name in table)  # auxiliary: hidden
+    for name, (mean, sd, lb, ub, bulk, tail, rhat) in table.items():
+        for number in (mean, sd, lb, ub):
+            digits = re.sub(r"e[+-]\d+$", "", number).lstrip("-").replace(".", "").lstrip("0")
+            assert len(digits) == 4, (name, number)  # 4 significant figures, zeros kept
+        assert bulk.isdigit() and tail.isdigit() and re.fullmatch(r"\d\.\d{3}", rhat)
+    assert "RuntimeWarning" not in done.stderr
+
+
+def test_all_shows_the_auxiliary_variables_and_var_picks_some(fitted_dir):
+    every = rows(summary(fitted_dir, "--all").stdout)
+    assert any(name.startswith("z_school[") for name in every)
+    picked = rows(summary(fitted_dir, "--var", "slope", "--var", "sigma").stdout)
+    assert list(picked) == ["slope", "sigma"]
+    asked = rows(summary(fitted_dir, "--var", "z_school").stdout)  # named: shown
+    assert all(name.startswith("z_school[") for name in asked) and asked
+
+
+def test_an_unknown_var_is_answered_with_the_trace_variables(fitted_dir):
+    done = summary(fitted_dir, "--var", "slop")
+    assert done.returncode == 1
+    assert "no variable 'slop' (did you mean slope?)" in done.stderr
+    assert "intercept, slope" in " ".join(done.stderr.split()).replace("\n", "")
+
+
+def test_summary_fits_an_80_column_terminal_without_cutting_a_number(fitted_dir):
+    done = summary(fitted_dir, terminal_width=80)
+    assert done.returncode == 0, done.stderr
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    assert "…" not in plain
+    assert all(len(line) <= 80 for line in plain.splitlines()), plain
+    piped = rows(summary(fitted_dir).stdout)
+    for name, cells in piped.items():
+        if name in plain:  # a long name may fold onto two lines; its numbers stay whole
+            line = next(line for line in plain.splitlines() if line.startswith(name + " "))
+            assert line.split()[-7:] == cells
+
+
+@pytest.fixture(scope="module")
+def correlated(tmp_path_factory) -> Path:
+    """A generated project with a correlated intercept and slope, fitted with few draws."""
+    parent = tmp_path_factory.mktemp("corr")
+    csv = parent / "sim.csv"
+    simulate().to_csv(csv, index=False)
+    done = run_mlm(
+        "new", "corr", "--formula", "y ~ x + (1 + x | g)", "--data", str(csv), cwd=parent
+    )
+    assert done.returncode == 0, done.stderr
+    root = parent / "corr"
+    (root / "fit.py").write_text(FAST_FIT)
+    done = run_mlm("run", "fit", cwd=root)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.mark.slow
+def test_a_correlation_matrix_gives_one_row_per_correlation_and_no_warning(correlated):
+    done = summary(correlated)
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeWarning" not in done.stderr and "invalid value" not in done.stderr
+    table = rows(done.stdout)
+    assert [n for n in table if n.startswith("corr_g")] == ["corr_g[Intercept, x]"]
+    assert not any(n.startswith(("z_g", "chol_g")) for n in table)
+    every = rows(summary(correlated, "--all").stdout)
+    assert "corr_g[x, x]" in every and every["corr_g[Intercept, Intercept]"][-1] == "-"
+
+
+@pytest.mark.slow
+def test_summary_of_a_generated_model_reads_in_a_log(correlated, tmp_path):
+    log = tmp_path / "summary.log"
+    with log.open("w") as stream:
+        subprocess.run(
+            [sys.executable, "-m", "mlm", "summary"], cwd=correlated, stdout=stream, check=True
+        )
+    text = log.read_text()
+    assert "\x1b" not in text and "…" not in text
+    assert text.splitlines()[0].startswith("parameter")
