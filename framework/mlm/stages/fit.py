@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from mlm import compiled
 from mlm.errors import MlmError
@@ -135,16 +135,7 @@ class FitStage(Stage):
             ):
                 idata = self.session.slots.call("fit", fn, providers)
         except MlmError as exc:
-            if guard.interrupted:
-                raise KeyboardInterrupt from None
-            if capture.sampled is None:
-                raise
-            # The draws are finished: keep them, whatever failed after pm.sample.
-            capture.keep_draws(first_line(str(exc)))
-            raise MlmError(
-                f"{exc}\n  the posterior draws are kept: `mlm run fit` finishes fit.py on them "
-                "without resampling (figures can use them meanwhile)"
-            ) from exc
+            _keep_draws_and_raise(exc, guard, capture)
         wall = time.perf_counter() - start
         if guard.interrupted:
             # PyMC returns a partial trace on Ctrl-C; it must never be cached as complete.
@@ -169,14 +160,7 @@ class FitStage(Stage):
         try:
             self.store.save_trace(self.variant, Record(key, self.inputs(), details=details), idata)
         except MlmError as exc:
-            if guard.interrupted:
-                raise KeyboardInterrupt from None
-            if capture.sampled is None:
-                raise
-            capture.keep_draws(first_line(str(exc)))
-            raise MlmError(
-                f"{exc}\n  the posterior draws are kept, as an incomplete trace"
-            ) from exc
+            _keep_draws_and_raise(exc, guard, capture)
         self.store.drop_incomplete(self.variant, key)
         self._memo["value"] = idata
         reused = " (compiled model reused from disk)" if compiles.loaded else ""
@@ -252,6 +236,20 @@ class _InterruptGuard:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
+
+
+def _keep_draws_and_raise(exc: MlmError, guard, capture) -> NoReturn:
+    """Raise what a failure during or after fit.py means: Ctrl-C stays an interrupt, a
+    failure before pm.sample returned stays as it is, and after it the draws are kept."""
+    if guard.interrupted:
+        raise KeyboardInterrupt from None
+    if capture.sampled is None:
+        raise exc
+    capture.keep_draws(first_line(str(exc)))
+    raise MlmError(
+        f"{exc}\n  the posterior draws are kept: `mlm run fit` finishes fit.py on them "
+        "without resampling (figures can use them meanwhile)"
+    ) from exc
 
 
 def first_line(text: str) -> str:
