@@ -185,13 +185,20 @@ def new(
             metavar="FILE.csv",
         ),
     ] = None,
+    no_git: Annotated[
+        bool, typer.Option("--no-git", help="Do not initialise a git repository.")
+    ] = False,
 ) -> None:
     """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`).
 
     With --formula, model.py (and graphics.py, tests/) are written from the
     formula, as plain PyMC to read and edit; with --data too, data.py reads
     that CSV. Each --prior replaces one default prior; model.py says so.
+
+    The project is a new git repository (unless --no-git), with a CI workflow,
+    .github/workflows/mlm.yml, that runs `mlm run`, `mlm check` and `pytest`.
     """
+    from mlm.generators import init_git
     from mlm.template import new_formula_project, new_project
 
     with handled():
@@ -205,6 +212,8 @@ def new(
             )
             out.print(f"wrote [bold]{name}/model.py[/] from {escape(formula)}")
         out.print(f"created [bold]{path}[/]")
+        if not no_git:
+            out.print(init_git(path), highlight=False)
         out.print(f"next: [bold]cd {name} && mlm run[/]  (samples the model, draws the figures)")
 
 

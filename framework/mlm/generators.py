@@ -633,3 +633,34 @@ def destroy_test(gen: Generator, variant: str | None = None) -> None:
         return
     gen.remove(target)
     gen.forget(what)
+
+
+# mlm new: a git repository -----------------------------------------------------------------
+
+
+def init_git(root: Path) -> str:
+    """`git init` in a new project (its .gitignore keeps .mlm/ out); what was done, in words.
+
+    Nothing is done inside an existing repository's work tree (the project is a folder of
+    it) or without git; the words say so.
+    """
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return "git not found: no repository initialised (run `git init` later)"
+    inside = subprocess.run(
+        [git, "rev-parse", "--is-inside-work-tree"],
+        cwd=root.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.returncode == 0 and inside.stdout.strip() == "true":
+        return "inside a git repository already: no new one initialised"
+    done = subprocess.run(
+        [git, "init", "--quiet", str(root)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return f"git init failed: {done.stderr.strip()}"
+    return "initialised a git repository (.mlm/ is git-ignored)"
