@@ -672,6 +672,57 @@ def check(
 
 
 @app.command()
+def console(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Python's own REPL even when IPython is installed.")
+    ] = False,
+) -> None:
+    """An interactive session with project, data, model and idata ready.
+
+    IPython when it is installed (else Python's REPL). Each name is loaded the first time you
+    use it, from the cache: idata is the cached trace, and nothing is sampled unless you ask
+    (project.run("fit")). np, pd, pm, az and plt are there too.
+    """
+    with handled():
+        from mlm.console import start
+
+        project = _project(ctx, progress=True)
+        if model is not None:
+            project.layout.chosen([model])
+        start(project, model, plain)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (default: any free one)."),
+    ] = 0,
+) -> None:
+    """Rerun what became stale on every save, and show it on a local page.
+
+    Watches the slot files, the project's own modules, data/ and mlm.toml. The page (on
+    127.0.0.1, at the address printed) shows the status table, every figure and the last
+    error, and refreshes itself when a run ends; a failing edit shows its message while
+    the last good figures stay. Ctrl-C stops.
+    """
+    from mlm.watch import watch as start
+
+    def show(stage: str, message: str) -> None:
+        err.print(f"[bold cyan]{escape(stage):>10}[/] {escape(message)}", highlight=False)
+
+    def announce(text: str) -> None:
+        out.print(escape(text), highlight=False, soft_wrap=True)
+
+    with handled():
+        project = _project(ctx)
+        start(project.root, port, say=show, announce=announce)
+
+
+@app.command()
 def report(
     ctx: typer.Context,
     output: Annotated[
