@@ -21,6 +21,7 @@ EXPECTED = {
     "data/scores.csv",
     "tests/test_model.py",
     "tests/conftest.py",
+    ".github/workflows/mlm.yml",
 }
 
 
@@ -28,7 +29,11 @@ def test_new_renders_every_slot_and_file(tmp_path: Path):
     done = run_mlm("new", "trial", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     root = tmp_path / "trial"
-    files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    files = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
     assert files == EXPECTED
     assert 'name = "trial"' in (root / "mlm.toml").read_text()
     assert ".mlm/" in (root / ".gitignore").read_text().splitlines()

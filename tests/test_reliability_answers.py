@@ -13,7 +13,7 @@ from mlm import MlmError, Project
 
 from conftest import run_mlm
 
-OLD_TEMPLATE_MODEL = '''import pandas as pd
+OLD_TEMPLATE_MODEL = """import pandas as pd
 import pymc as pm
 
 
@@ -25,9 +25,9 @@ def build(data):
         effect = pm.Normal("effect", 50, 25, dims="school")
         pm.Normal("score", effect[school], sigma, observed=data["score"].to_numpy(), dims="obs")
     return model
-'''
+"""
 
-UNIQUE_MODEL = '''import numpy as np
+UNIQUE_MODEL = """import numpy as np
 import pymc as pm
 
 
@@ -38,7 +38,7 @@ def build(data):
         effect = pm.Normal("effect", 50, 25, dims="school")
         pm.Normal("score", effect[school_idx], 10, observed=data["score"].to_numpy())
     return model
-'''
+"""
 
 
 def blank_school(root: Path, row: int = 3) -> None:

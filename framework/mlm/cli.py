@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlm.errors import MlmError
+from mlm.words import plural
 
 app = typer.Typer(
     name="mlm",
@@ -103,8 +104,33 @@ ProjectOption = Annotated[
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from mlm.version import __version__
+
+        out.print(f"mlm {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        help="Print mlm's version and exit.",
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print JSON for scripts (its shape: README, Scripts and CI)."),
+]
+
+
 @app.callback()
-def options(ctx: typer.Context, project: ProjectOption = None) -> None:
+def options(
+    ctx: typer.Context, project: ProjectOption = None, version: VersionOption = False
+) -> None:
     """mlm runs data.py -> model.py -> fit.py -> graphics.py, caching each result."""
     ctx.obj = project
 
@@ -129,7 +155,10 @@ SigmaOption = Annotated[
 ]
 FamilyOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--family", help="gaussian (default), student_t, bernoulli or poisson."),
+    typer.Option(
+        "--family",
+        help="gaussian (default), student_t, bernoulli, binomial, poisson or negbinomial.",
+    ),
 ]
 PriorOption = Annotated[
     Optional[list[str]],  # noqa: UP045
@@ -159,13 +188,20 @@ def new(
             metavar="FILE.csv",
         ),
     ] = None,
+    no_git: Annotated[
+        bool, typer.Option("--no-git", help="Do not initialise a git repository.")
+    ] = False,
 ) -> None:
     """Create a new project NAME from the template (runs as it is: `cd NAME && mlm run`).
 
     With --formula, model.py (and graphics.py, tests/) are written from the
     formula, as plain PyMC to read and edit; with --data too, data.py reads
     that CSV. Each --prior replaces one default prior; model.py says so.
+
+    The project is a new git repository (unless --no-git), with a CI workflow,
+    .github/workflows/mlm.yml, that runs `mlm run`, `mlm check` and `pytest`.
     """
+    from mlm.generators import init_git
     from mlm.template import new_formula_project, new_project
 
     with handled():
@@ -179,6 +215,8 @@ def new(
             )
             out.print(f"wrote [bold]{name}/model.py[/] from {escape(formula)}")
         out.print(f"created [bold]{path}[/]")
+        if not no_git:
+            out.print(init_git(path), highlight=False)
         out.print(f"next: [bold]cd {name} && mlm run[/]  (samples the model, draws the figures)")
 
 
@@ -186,7 +224,10 @@ def new(
 def run(
     ctx: typer.Context,
     stage: Annotated[
-        str, typer.Argument(help="data, model, fit or graphics (graphics:NAME for one figure).")
+        str,
+        typer.Argument(
+            help="data, model, fit, graphics or compare (graphics:NAME for one figure)."
+        ),
     ] = "graphics",
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Rerun STAGE even if fresh.")
@@ -233,6 +274,7 @@ def status(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing; exit 1 if anything is not fresh.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Each stage and figure: fresh, stale (and which input changed) or missing."""
     with handled():
@@ -240,6 +282,9 @@ def status(
         rows = project.status()
         if quiet:
             raise typer.Exit(0 if all(r.fresh for r in rows) else 1)
+        if as_json:
+            _print_json(status_json(project, rows))
+            return
         several = not project.single_variant
         table = Table(title=None, show_edge=False, header_style="bold")
         if several:
@@ -266,6 +311,7 @@ def summary(
         bool,
         typer.Option("--all", help="Also the auxiliary variables (z_*, the non-centred normals)."),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Posterior summary and diagnostics of the cached trace.
 
@@ -274,6 +320,9 @@ def summary(
     """
     with handled():
         table_df, record, fresh = _project(ctx).summary(model, var, show_all)
+        if as_json:
+            _print_json(summary_json(table_df, record, fresh))
+            return
         if not fresh:
             err.print(
                 "[yellow]warning:[/] the trace is stale; showing the latest one "
@@ -325,7 +374,7 @@ def summary(
         if diag:
             out.print(
                 f"{diag.get('chains')} chains x {diag.get('draws')} draws, "
-                f"{diag.get('divergences', 0)} divergences, max r_hat "
+                f"{plural(diag.get('divergences', 0), 'divergence')}, max r_hat "
                 f"{diag.get('max_r_hat', float('nan')):.3f}, min bulk ESS "
                 f"{diag.get('min_ess_bulk', float('nan')):.0f}; sampled "
                 f"{record.made_at} in {record.get('wall_time_s')} s",
@@ -403,8 +452,65 @@ def _removal_text(plan, everything: bool) -> str:
     return f"the whole cache .mlm/ ({text})" if everything else text
 
 
-generate_app = typer.Typer(help="Write new project files to edit.", no_args_is_help=True)
+generate_app = typer.Typer(
+    help="Write new project files to edit (Rails-style: --pretend, --force, --skip).",
+    no_args_is_help=True,
+)
 app.add_typer(generate_app, name="generate")
+destroy_app = typer.Typer(
+    help="Undo what `mlm generate` wrote, asking before removing anything edited since.",
+    no_args_is_help=True,
+)
+app.add_typer(destroy_app, name="destroy")
+
+PretendOption = Annotated[
+    bool,
+    typer.Option("--pretend", "-p", help="Show what would change; change nothing."),
+]
+SkipOption = Annotated[
+    bool, typer.Option("--skip", "-s", help="Keep files that differ (no question asked).")
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", "-f", help="Overwrite or remove files that differ (no question)."),
+]
+VERB_STYLE = {
+    "create": "bold green",
+    "append": "bold green",
+    "insert": "bold green",
+    "move": "bold green",
+    "identical": "bold blue",
+    "conflict": "bold red",
+    "force": "bold yellow",
+    "skip": "bold yellow",
+    "remove": "bold red",
+}
+
+
+def _generator(ctx: typer.Context, pretend: bool, force: bool, skip: bool):
+    """A Generator for the project that prints Rails-style action lines and, at a terminal,
+    shows the diff of a conflict and asks."""
+    from mlm.generators import Generator
+    from mlm.layout import Layout
+
+    def say(action) -> None:
+        style = VERB_STYLE.get(action.verb, "bold")
+        note = f"  {escape(action.note)}" if action.note else ""
+        out.print(
+            f"[{style}]{action.verb:>12}[/]  {escape(action.path)}{note}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def ask(question: str, diff: str) -> bool:
+        from rich.syntax import Syntax
+
+        if diff:
+            err.print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+        return typer.confirm(question, default=False, err=True)
+
+    layout = Layout(ctx.obj or Path.cwd())
+    return Generator(layout, pretend, force, skip, say=say, ask=ask if _interactive() else None)
 
 
 @generate_app.command("model")
@@ -422,49 +528,173 @@ def generate_model(
     sigma: SigmaOption = None,
     family: FamilyOption = None,
     prior: PriorOption = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite the file --formula would write.")
-    ] = False,
+    force: ForceOption = False,
+    skip: SkipOption = False,
+    pretend: PretendOption = False,
 ) -> None:
     """Copy a model variant to models/NAME.py, or write one from --formula, to edit.
 
-    Each --prior replaces one of the formula's default priors.
+    A templates/model.py.jinja in the project (or in ~/.config/mlm/templates/) is rendered
+    instead of the copy. Each --prior replaces one of the formula's default priors. After
+    the second variant, the figures move to figures/<variant>/.
     """
+    from mlm.generators import generate_model as generate
+    from mlm.generators import record_model
+
     with handled():
-        project = _project(ctx)
+        gen = _generator(ctx, pretend, force, skip)
         if formula is not None:
             from mlm.template import write_formula_model
 
             if source is not None:
                 raise MlmError("give either --from (copy a variant) or --formula, not both")
+            project = _project(ctx)
+            target = project.root / ("model.py" if name is None else f"models/{name}.py")
+            if skip and target.exists():
+                gen.act("skip", target)
+                return
+            if pretend:
+                gen.act("force" if target.exists() else "create", target, f"from {formula}")
+                return
+            existed = target.exists()
             path = write_formula_model(
                 project, name, formula, sigma, family, force, priors=prior or ()
             )
-            out.print(
-                f"wrote {path.relative_to(project.root)} from {escape(formula)}; edit it, "
-                "then `mlm run` fits it"
-            )
+            gen.act("force" if existed else "create", path, f"from {formula}")
+            record_model(gen, path)
+            from mlm.generators import settle
+
+            settle(gen)
+            out.print("edit it, then `mlm run` fits it")
             return
         if prior:
             raise MlmError("--prior needs --formula (a copied variant keeps its priors)")
-        if name is None or sigma or family or force:
+        if name is None or sigma or family:
             raise MlmError("give NAME (to copy model.py to models/NAME.py) or --formula")
-        path = project.new_variant(name, source)
-        out.print(
-            f"wrote {path.relative_to(project.root)}; edit it, then `mlm run` fits and "
-            "compares every variant"
-        )
+        generate(gen, name, source)
+        if not pretend and any(a.verb in ("create", "force") for a in gen.actions):
+            out.print("edit it, then `mlm run` fits and compares every variant")
+
+
+@generate_app.command("figure")
+def generate_figure(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The figure's name: a function NAME in graphics.py.")],
+    source: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--from", help="Copy this figure function instead.", metavar="EXISTING"),
+    ] = None,
+    data: Annotated[
+        bool,
+        typer.Option("--data", help="Plot the observed outcome against its posterior predictive."),
+    ] = False,
+    force: ForceOption = False,
+    skip: SkipOption = False,
+    pretend: PretendOption = False,
+) -> None:
+    """Append a figure function NAME to graphics.py, drawn from the model's parameters.
+
+    It asks for idata (and data, with --data) and works as written: `mlm run` draws it to
+    figures/NAME.png at once. Edit it from there. A templates/figure.py.jinja (or
+    figure_data.py.jinja) in the project, or in ~/.config/mlm/templates/, replaces the stub.
+    """
+    from mlm.generators import generate_figure as generate
+
+    with handled():
+        gen = _generator(ctx, pretend, force, skip)
+        generate(gen, name, source, data)
+        if not pretend and any(a.verb in ("append", "force") for a in gen.actions):
+            out.print(f"next: [bold]mlm run graphics:{escape(name)}[/] draws it")
+
+
+@generate_app.command("test")
+def generate_test(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    force: ForceOption = False,
+    skip: SkipOption = False,
+    pretend: PretendOption = False,
+) -> None:
+    """Write tests/test_recovery.py: fit the model to data.simulate()'s data and check that
+    every parameter simulate() sets is recovered (needs simulate() in data.py).
+
+    The truth is simulate()'s numeric keyword defaults whose names are parameters of the
+    model; run it with `pytest`.
+    """
+    from mlm.generators import generate_test as generate
+
+    with handled():
+        gen = _generator(ctx, pretend, force, skip)
+        generate(gen, model)
+
+
+@destroy_app.command("figure")
+def destroy_figure(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The figure function to remove.")],
+    force: ForceOption = False,
+    skip: SkipOption = False,
+    pretend: PretendOption = False,
+) -> None:
+    """Remove figure function NAME from graphics.py and its drawn files.
+
+    Without asking only when it is what `mlm generate figure` wrote; edited since (or
+    written by hand), it is shown and you are asked (--force removes it, --skip keeps it).
+    """
+    from mlm.generators import destroy_figure as destroy
+
+    with handled():
+        destroy(_generator(ctx, pretend, force, skip), name)
+
+
+@destroy_app.command("model")
+def destroy_model(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The variant to remove (models/NAME.py).")],
+    force: ForceOption = False,
+    skip: SkipOption = False,
+    pretend: PretendOption = False,
+) -> None:
+    """Remove models/NAME.py and its figures (figures/NAME/).
+
+    Without asking only when the file is what `mlm generate model` wrote. With one variant
+    left, its figures move back to figures/. Its traces stay in the cache (`mlm clean`).
+    """
+    from mlm.generators import destroy_model as destroy
+
+    with handled():
+        destroy(_generator(ctx, pretend, force, skip), name)
+
+
+@destroy_app.command("test")
+def destroy_test(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    force: ForceOption = False,
+    skip: SkipOption = False,
+    pretend: PretendOption = False,
+) -> None:
+    """Remove the tests/test_recovery.py that `mlm generate test` wrote."""
+    from mlm.generators import destroy_test as destroy
+
+    with handled():
+        destroy(_generator(ctx, pretend, force, skip), model)
 
 
 @app.command()
 def check(
     ctx: typer.Context,
     model: ModelsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Gate on sampling diagnostics (thresholds from mlm.toml [check]); exit 1 on failure."""
+    """Gate on sampling diagnostics (thresholds from mlm.toml's [check]); exit 1 on failure."""
     with handled():
         project = _project(ctx)
         rows = project.check(model)
+        if as_json:
+            report = check_json(rows)
+            _print_json(report)
+            raise typer.Exit(0 if report["passed"] else 1)
         table = Table(show_edge=False, header_style="bold")
         for column in ("model", "check", "value", "threshold", "verdict", "where"):
             table.add_column(
@@ -489,6 +719,57 @@ def check(
         if failed:
             raise typer.Exit(1)
         out.print("[green]all checks passed[/]")
+
+
+@app.command()
+def console(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Python's own REPL even when IPython is installed.")
+    ] = False,
+) -> None:
+    """An interactive session with project, data, model and idata ready.
+
+    IPython when it is installed (else Python's REPL). Each name is loaded the first time you
+    use it, from the cache: idata is the cached trace, and nothing is sampled unless you ask
+    (project.run("fit")). np, pd, pm, az and plt are there too.
+    """
+    with handled():
+        from mlm.console import start
+
+        project = _project(ctx, progress=True)
+        if model is not None:
+            project.layout.chosen([model])
+        start(project, model, plain)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (default: any free one)."),
+    ] = 0,
+) -> None:
+    """Rerun what became stale on every save, and show it on a local page.
+
+    Watches the slot files, the project's own modules, data/ and mlm.toml. The page (on
+    127.0.0.1, at the address printed) shows the status table, every figure and the last
+    error, and refreshes itself when a run ends; a failing edit shows its message while
+    the last good figures stay. Ctrl-C stops.
+    """
+    from mlm.watch import watch as start
+
+    def show(stage: str, message: str) -> None:
+        err.print(f"[bold cyan]{escape(stage):>10}[/] {escape(message)}", highlight=False)
+
+    def announce(text: str) -> None:
+        out.print(escape(text), highlight=False, soft_wrap=True)
+
+    with handled():
+        project = _project(ctx)
+        start(project.root, port, say=show, announce=announce)
 
 
 @app.command()
@@ -790,7 +1071,109 @@ def _number(column: str, value) -> str:
     return f"{value:.3g}"
 
 
+# --json: the shapes scripts read (documented in README.md, "Scripts and CI") -----------------
+
+
+def _print_json(content: dict) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(content, indent=2, allow_nan=False) + "\n")
+
+
+def _finite(value):
+    """A number JSON can hold: NaN and infinities become null."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def status_json(project, rows) -> dict:
+    """`mlm status --json`: {project, root, variants, fresh, stages: [...]}."""
+    return {
+        "project": project.name,
+        "root": str(project.root),
+        "variants": project.variants(),
+        "fresh": all(r.fresh for r in rows),
+        "stages": [
+            {
+                "stage": r.stage,
+                "variant": r.variant,
+                "state": r.state,
+                "reason": r.reason,
+                "key": r.key,
+            }
+            for r in rows
+        ],
+    }
+
+
+def check_json(rows) -> dict:
+    """`mlm check --json`: {passed, checks: [...], advice: [...]}."""
+    from mlm.check import advice_lines
+
+    return {
+        "passed": all(r.passed for r in rows),
+        "checks": [
+            {
+                "variant": r.variant,
+                "check": r.name,
+                "value": _finite(r.value),
+                "threshold": _finite(r.threshold),
+                "passed": bool(r.passed),
+                "detail": r.detail,
+            }
+            for r in rows
+        ],
+        "advice": [{"variant": v, "text": text} for v, text in advice_lines(rows)],
+    }
+
+
+def summary_json(table_df, record, fresh: bool) -> dict:
+    """`mlm summary --json`: {fresh, key, made_at, wall_time_s, diagnostics, parameters}."""
+    diag = dict(record.get("diagnostics", {})) if record else {}
+    return {
+        "fresh": bool(fresh),
+        "key": record.key if record else None,
+        "made_at": record.made_at if record else None,
+        "wall_time_s": _finite(record.get("wall_time_s")) if record else None,
+        "diagnostics": {
+            k: (_finite(v) if isinstance(v, float) else v)
+            for k, v in diag.items()
+            if isinstance(v, int | float | str | bool) or v is None
+        },
+        "parameters": [
+            {"parameter": str(name), **{str(c): _finite(row[c]) for c in table_df.columns}}
+            for name, row in table_df.iterrows()
+        ],
+    }
+
+
+def reflow_help(typer_app: typer.Typer) -> None:
+    """Join the lines of each paragraph of every command's help (docstrings are wrapped at
+    100 columns, the terminal wraps them again) and keep rich from reading [x] as markup."""
+    import inspect
+
+    def reflowed(text: str | None) -> str | None:
+        if not text:
+            return text
+        paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n")]
+        return escape("\n\n".join(p for p in paragraphs if p))
+
+    for info in typer_app.registered_commands:
+        info.help = reflowed(info.help or inspect.getdoc(info.callback))
+    callback = typer_app.registered_callback
+    if callback is not None:
+        callback.help = reflowed(callback.help or inspect.getdoc(callback.callback))
+    typer_app.info.help = reflowed(typer_app.info.help)
+    for group in typer_app.registered_groups:
+        group.help = reflowed(group.help)
+        reflow_help(group.typer_instance)
+
+
 def main() -> None:
+    reflow_help(app)
     try:
         app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 from mlm.errors import MlmError
 from mlm.fingerprint import digest
+from mlm.words import closest
 
 STAGES = ("data", "model", "fit", "graphics", "compare")
 MODEL_LIBRARIES = ("pymc", "pytensor")
@@ -65,9 +66,11 @@ def parse_stage(stage: str) -> tuple[str, str | None]:
     """`"graphics:forest"` -> ("graphics", "forest"); an unknown stage is refused."""
     target, _, figure = stage.partition(":")
     if target not in STAGES or (figure and target != "graphics"):
+        guess = closest(target, STAGES) if target not in STAGES else None
+        hint = f" (did you mean {guess!r}?)" if guess else ""
         raise MlmError(
-            f"unknown stage {stage!r}; choose one of {', '.join(STAGES)} "
-            "(or graphics:NAME for one figure)"
+            f"unknown stage {stage!r}{hint}; the stages are {', '.join(STAGES)} "
+            "(graphics:NAME for one figure; `mlm study` for a simulation study)"
         )
     return target, figure or None
 

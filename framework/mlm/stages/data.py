@@ -15,6 +15,7 @@ from mlm.slots import SLOTS
 from mlm.stages.base import Stage, StageStatus, explain
 from mlm.stages.validate import check_frame
 from mlm.store import Record
+from mlm.words import plural
 
 if TYPE_CHECKING:
     from mlm.stages.session import Session
@@ -114,7 +115,7 @@ class DataStage(Stage):
         if record is None:
             return self.row("missing", "never loaded", self.key())
         if record.inputs == stamp:
-            return self.row("fresh", f"{record.get('rows', '?')} rows", record.key)
+            return self.row("fresh", _rows(record.get("rows")), record.key)
         key = self.key()
         moved = explain(stamp, record.inputs)
         if key == record.key:
@@ -145,5 +146,12 @@ class DataStage(Stage):
             "columns": [str(c) for c in frame.columns],
         }
         self.store.write(self.store.paths.data_record, Record(key, self.inputs(), details=details))
-        self.session.progress("data", f"loaded {len(frame)} rows x {frame.shape[1]} columns")
-        return self.row("fresh", f"{len(frame)} rows", key, ran=True)
+        self.session.progress(
+            "data", f"loaded {plural(len(frame), 'row')} x {plural(frame.shape[1], 'column')}"
+        )
+        return self.row("fresh", plural(len(frame), "row"), key, ran=True)
+
+
+def _rows(count) -> str:
+    """ "120 rows" ("1 row"; "? rows" in a record without the count)."""
+    return plural(count, "row") if isinstance(count, int) else "? rows"

@@ -32,7 +32,14 @@ class GraphicsScan:
         } | {"graphics.py (shared code)": context}
         for figure in found:
             params = [(p, True) for p in figure.params]
-            check_params("graphics.py", figure.name, params, SLOTS["graphics"].params)
+            try:
+                check_params("graphics.py", figure.name, params, SLOTS["graphics"].params)
+            except MlmError as exc:
+                raise MlmError(
+                    f"{exc}\n  every public function of graphics.py draws a figure; if "
+                    f"{figure.name}() is a helper, name it _{figure.name} (a leading underscore "
+                    "keeps a function from being a figure)"
+                ) from None
         if not found:
             raise MlmError("graphics.py defines no public function; each one draws a figure")
         self.functions: list[FigureFunction] = found
@@ -137,6 +144,53 @@ class FigureStage(Stage):
         """The figure's file, drawn now if it is not fresh."""
         self.run()
         return self.path()
+
+
+def settle_figures(session: Session) -> list[tuple[Path, Path | None]]:
+    """Move figures left in the other layout into the current one; (from, to) per file.
+
+    One variant draws to figures/NAME.png, several to figures/<variant>/NAME.png. After a
+    variant is added, the single-variant files of graphics.py's figures move into
+    figures/model/ (they are model.py's), or are removed when model.py is gone; after a
+    variant is removed, leaving one, its files move back up. Only files named after a
+    figure function move; nothing else in figures/ is touched.
+    """
+    layout = session.layout
+    try:
+        names = [f.name for f in session.graphics().functions]
+        variants = layout.variants()
+    except MlmError:
+        return []  # graphics.py or the models are broken: the run will say so
+    suffix = layout.config.figure_format
+    moves: list[tuple[Path, Path | None]] = []
+    for name in names:
+        flat = layout.figures_dir / f"{name}.{suffix}"
+        if len(variants) > 1:
+            if not flat.is_file():
+                continue
+            target = layout.figures_dir / variants[0] / flat.name
+            if variants[0] == "model" and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(flat, target)
+                moves.append((flat, target))
+            else:
+                flat.unlink()
+                moves.append((flat, None))
+        else:
+            nested = layout.figures_dir / variants[0] / flat.name
+            if nested.is_file() and not flat.exists():
+                os.replace(nested, flat)
+                moves.append((nested, flat))
+                try:
+                    nested.parent.rmdir()  # only when empty
+                except OSError:
+                    pass
+    for old, new in moves:
+        shown = old.relative_to(layout.root)
+        what = f"moved {shown} to {new.relative_to(layout.root)}" if new else f"removed {shown}"
+        why = "each variant draws to figures/<variant>/" if len(variants) > 1 else "one model"
+        session.say("graphics", f"{what} ({why})")
+    return moves
 
 
 def save_figure(result, path: Path, dpi: int, name: str) -> None:

@@ -11,6 +11,7 @@ from mlm.errors import MlmError
 from mlm.stages.base import Stage, StageStatus, parse_stage
 from mlm.stages.compare import needs_two
 from mlm.stages.fit import FitStage
+from mlm.stages.graphics import settle_figures
 from mlm.stages.session import Session
 
 
@@ -86,6 +87,7 @@ def run(
     """
     results, failures = [], []
     figures_failed = 0
+    settle_figures(session)
     for step, target in _steps(session, stage, force, models):
         if isinstance(step, FitStage) and not target:
             try:

@@ -14,6 +14,7 @@
 .mlm/predict/<variant>/<key>/draws.nc   cached predictions (or a comparison), by key
 .mlm/predict/<variant>/<key>/manifest.json  their record: trace key, new data, kind, seed
 .mlm/locks/<name>.lock                  one writer at a time per name
+.mlm/generated.json                     what `mlm generate` wrote, for `mlm destroy`
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class StorePaths:
 
     def figure_record(self, variant: str, name: str) -> Path:
         return self.dir / "graphics" / variant / f"{name}.json"
+
+    @property
+    def generated(self) -> Path:
+        return self.dir / "generated.json"
 
     @property
     def compare_record(self) -> Path:
