@@ -188,7 +188,8 @@ def test_an_uncentred_predictor_is_a_ridge_with_the_intercept(tmp_path: Path):
     assert ridge.numbers["correlation"] < -0.9
     # the fix goes where x is read from the data: centre it there
     assert (ridge.file, ridge.line) == ("model.py", line_of(root / "model.py", 'x = data["x"]'))
-    assert "x = x - x.mean()" in ridge.message() and "low_rank" in ridge.message()
+    assert "x = x - C after reading it" in ridge.message() and "low_rank" in ridge.message()
+    assert "not .mean(): predictions for new rows" in ridge.message()
     assert not [f for f in findings if f.kind in ("too_few_draws", "slow_mixing")]
 
 

@@ -54,6 +54,23 @@ class Check:
         return ADVICE[self.name]
 
 
+def summary_table(idata, var_names=None, **kwargs):
+    """az.summary of the posterior, one variable at a time, then joined.
+
+    ArviZ 1's summary of several variables at once can pair a variable's numbers with
+    another order of its cells' labels (seen: u[level, effect] after a variable with the
+    `effect` dim alone gets the levels' and effects' order crossed). One variable at a time
+    is labelled right.
+    """
+    import arviz as az
+    import pandas as pd
+
+    names = list(var_names) if var_names else list(idata["posterior"].data_vars)
+    options = {"round_to": "none", **kwargs}
+    tables = [az.summary(idata, var_names=[name], **options) for name in names]
+    return pd.concat(tables) if tables else az.summary(idata, **options)
+
+
 def measure(idata) -> dict[str, Any]:
     """Convergence numbers of a trace: worst r_hat and ESS (and where), divergences,
     E-BFMI and tree-depth saturation."""
@@ -66,7 +83,7 @@ def measure(idata) -> dict[str, Any]:
         "draws": int(posterior.sizes.get("draw", 0)),
     }
     try:
-        table = az.summary(idata, kind="diagnostics", fmt="wide", round_to="none")
+        table = summary_table(idata, kind="diagnostics")
         for column, worst, key in (
             ("r_hat", "idxmax", "max_r_hat"),
             ("ess_bulk", "idxmin", "min_ess_bulk"),

@@ -890,8 +890,9 @@ def _ridge_fix(
             how = (
                 f"{_base(slope)}'s predictor {name} lies far from 0, so the intercept (the "
                 f"outcome at {name} = 0) is an extrapolation tied to the slope: centre it, "
-                f"{name} = {name} - {name}.mean() after reading it (the intercept becomes the "
-                f"outcome at the mean {name}), " + low_rank
+                f"{name} = {name} - C after reading it, C its mean in the data written as a "
+                f"number (not .mean(): predictions for new rows must use the same centre; the "
+                f"intercept becomes the outcome at {name} = C), " + low_rank
             )
             return how, model.label, line
         line = model.line_of(slope)
@@ -972,8 +973,9 @@ def _few_draws(
             "across groups and draws)"
         )
         fix = (
-            f"centre {column}: {column} = {column} - {column}.mean() after reading it "
-            f"(the intercepts then describe the groups at the mean {column}); or {more} "
+            f"centre {column}: {column} = {column} - {mean:.3g} after reading it (its mean, "
+            f"as a number, so that predictions for new rows use the same centre; the "
+            f"intercepts then describe the groups at {column} = {mean:.3g}); or {more} "
             f"in {_sample_line(fit)}"
         )
         return Finding(

@@ -151,7 +151,7 @@ class Project:
         """
         import warnings
 
-        import arviz as az
+        from mlm.check import summary_table
 
         variant = self._variant(variant)
         fit = self.session().fit(variant)
@@ -188,7 +188,7 @@ class Project:
             # A constant cell (a correlation's diagonal) has no R-hat or ESS: NumPy warns
             # while ArviZ computes them; those cells are dropped below.
             warnings.simplefilter("ignore", RuntimeWarning)
-            table = az.summary(idata, var_names=chosen, round_to="none")
+            table = summary_table(idata, chosen)
         if not show_all and "sd" in table.columns:
             # Constant cells (to rounding: a correlation's diagonal), and a symmetric
             # matrix's mirror cells (corr[b, a] repeats corr[a, b]).

@@ -78,12 +78,12 @@ def render(session: Session, checks: list[Check]) -> str:
 
 
 def _variant_section(session: Session, variant: str, checks) -> list[str]:
-    import arviz as az
+    from mlm.check import summary_table
 
     e = html.escape
     model_file = session.layout.model_file(variant)
     source = (session.layout.root / model_file).read_text(encoding="utf-8")
-    summary = az.summary(session.fit(variant).value(), round_to="none")
+    summary = summary_table(session.fit(variant).value())
     parts = [
         f"<h2>Model: {e(variant)} <small>({e(model_file)})</small></h2>",
         "<h3>Code</h3>",
