@@ -83,6 +83,23 @@ def test_data_fingerprint_is_content_based():
     assert data_fingerprint(frame) != data_fingerprint(frame.astype({"y": "float32"}))
 
 
+def test_the_data_fingerprint_sees_column_names_order_dtypes_and_the_index():
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [4, 5, 6]})
+    key = data_fingerprint(frame)
+    # The same values under other names: a renamed or a swapped pair of columns.
+    assert data_fingerprint(frame.rename(columns={"a": "c"})) != key
+    assert data_fingerprint(frame.rename(columns={"a": "b", "b": "a"})) != key
+    # The same columns in another order.
+    assert data_fingerprint(frame[["b", "a"]]) != key
+    # The same numbers as another dtype (1 and 1.0 hash alike in pandas).
+    assert data_fingerprint(frame.astype({"a": "float64"})) != key
+    assert data_fingerprint(frame.astype({"a": "category"})) != key
+    # The same rows under another index.
+    assert data_fingerprint(frame.set_axis([10, 11, 12])) != key
+    # ... and nothing else moves it.
+    assert data_fingerprint(frame.copy()) == key
+
+
 # Properties (hypothesis): what may and may not move a fingerprint ---------------------------
 import ast  # noqa: E402
 

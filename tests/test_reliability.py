@@ -99,6 +99,34 @@ def test_corrupted_trace_is_detected_reported_and_refitted(fitted_dir: Path):
     xr.load_datatree(folder / "trace.nc")  # the refitted trace is whole
 
 
+@pytest.mark.parametrize("command", ["summary", "check", "report"])
+def test_summary_check_and_report_never_use_a_trace_that_fails_its_checksum(
+    fitted_dir: Path, command: str
+):
+    # Thresholds every fit passes: check() needs nothing beyond the manifest's numbers.
+    with (fitted_dir / "mlm.toml").open("a") as toml:
+        toml.write(
+            "\n[check]\nr_hat = 10.0\ness_bulk = 1\ness_tail = 1\ndivergences = 10000\n"
+            "e_bfmi = 0.0\ntree_depth = 1.0\n"
+        )
+    assert all(row.passed for row in Project(fitted_dir).check())
+    folder = trace_folder(fitted_dir)
+    nc = folder / "trace.nc"
+    payload = bytearray(nc.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF  # same size: the manifest's numbers still look fine
+    nc.write_bytes(bytes(payload))
+    report = fitted_dir / "report.html"
+    report.unlink(missing_ok=True)
+    with pytest.raises(MlmError, match="does not match its checksum"):
+        getattr(Project(fitted_dir), command)()
+    # Set aside, never read again; nothing was made from it.
+    assert not folder.exists()
+    assert len(list(folder.parent.glob(f".corrupt-{folder.name}-*"))) == 1
+    assert not report.exists()
+    fit = Project(fitted_dir).status()[2]
+    assert fit.state == "missing" and "1 corrupt trace(s) set aside" in fit.reason, fit
+
+
 def test_truncated_trace_is_stale_in_status_and_refitted(fitted_dir: Path):
     nc = trace_folder(fitted_dir) / "trace.nc"
     nc.write_bytes(nc.read_bytes()[:1000])

@@ -76,6 +76,41 @@ def replicate_files(root: Path) -> list[Path]:
     return sorted(StorePaths(root).study_dir("model").glob("*/[0-9]*.json"))
 
 
+def test_the_study_key_follows_data_py_and_the_model_but_not_their_comments(tmp_path):
+    """Replicates are simulated by data.py's simulate(): an edit there must not reuse them."""
+    from mlm.study.design import Study
+
+    root = tmp_path / "normal_mean"
+    root.mkdir()
+    for name, text in NORMAL_MEAN.items():
+        (root / name).write_text(text)
+    (root / "helpers.py").write_text("SCALE = 1.0\n")
+    data_py = root / "data.py"
+    data_py.write_text("import helpers\n" + data_py.read_text())
+
+    def key() -> str:
+        return Study(str(root), truth={"mu": 0.4}, seed=7).point_key({})
+
+    first = key()
+    data_py.write_text(data_py.read_text() + "\n# a comment changes nothing\n")
+    assert key() == first
+    for path, old, new in [
+        (data_py, "rng.normal(mu, 1.0", "rng.normal(mu, 2.0"),  # simulate() itself
+        (root / "helpers.py", "1.0", "2.0"),  # a module data.py imports
+        (root / "model.py", 'pm.Normal("mu", 0, 2)', 'pm.Normal("mu", 0, 3)'),
+    ]:
+        source = path.read_text()
+        assert old in source
+        path.write_text(source.replace(old, new))
+        assert key() != first, path.name
+        path.write_text(source)
+        assert key() == first
+    # The truth, the design point and the seed are part of the key too.
+    assert Study(str(root), truth={"mu": 0.5}, seed=7).point_key({}) != first
+    assert Study(str(root), truth={"mu": 0.4}, seed=8).point_key({}) != first
+    assert Study(str(root), truth={"mu": 0.4}, seed=7).point_key({"n": 20}) != first
+
+
 def test_coverage_is_near_nominal_on_a_calibrated_model(normal_mean):
     result = mlm.Project(normal_mean).study(80, truth={"mu": 0.4}, workers=0)
     row = result.row("mu")
