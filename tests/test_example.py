@@ -18,7 +18,7 @@ from scipy import stats
 
 from mlm import Project
 
-from conftest import REPO
+from conftest import REPO, needs_file
 
 EXAMPLE = REPO / "example_project"
 RUN1 = REPO.parent / "shared" / "seed" / "run1.csv"
@@ -104,8 +104,8 @@ def test_ninety_percent_coverage_over_simulated_trials_is_within_binomial_noise(
         assert p_value > 0.01, f"{name}: {count}/{n} intervals covered the truth (p={p_value:.4f})"
 
 
-@pytest.mark.skipif(not RUN1.is_file(), reason="the questioner's run1.csv is not beside the repo")
 def test_questioners_data_converges_and_matches_the_long_reference_run():
+    needs_file(RUN1)  # the questioner's data, in ../shared/seed beside the repo
     reference = json.loads((REFERENCE / "run1_reference.json").read_text())["quantities"]
     idata = sample(model_py.build(run1_py.run1_as_example_data(RUN1)), seed=2011)
     table = az.summary(idata, var_names=["b0", "b1", "sigma_u", "sigma_e"], round_to="none")

@@ -19,7 +19,7 @@ import xarray as xr
 
 from mlm import MlmError, Project
 
-from conftest import REPO, cache_snapshot, render, run_mlm
+from conftest import REPO, cache_snapshot, missing, needs_tool, render, run_mlm
 
 EXAMPLE = REPO / "example_project"
 
@@ -338,9 +338,10 @@ def test_new_refuses_names_that_would_escape_or_surprise(tmp_path: Path, name: s
 
 @pytest.mark.slow
 def test_no_step_needs_the_network(tmp_path: Path):
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    needs_tool("unshare")
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.skip("cannot make a network namespace here (needs root and unshare)")
+        missing(f"a network namespace: `unshare --net` failed (needs root): {probe.stderr.strip()}")
     root = render(tmp_path)
     env = {**os.environ, "MPLBACKEND": "Agg"}
     for args in (["new", "other"], ["run"], ["report"]):
