@@ -213,26 +213,82 @@ def test_a_pymc_upgrade_makes_the_fit_stale_and_says_so(fitted_dir: Path, monkey
 
 
 # concurrency ------------------------------------------------------------------------------
+def gated_fit(root: Path, started: Path, release: Path) -> None:
+    """Make fit.py touch `started`, then hold (with the fit lock taken) until `release`
+    exists: the test decides when the first fit may finish, so no timing decides it."""
+    fit = root / "fit.py"
+    gate = (
+        f"    open({str(started)!r}, 'w').close()\n"
+        "    import os, time\n"
+        "    deadline = time.monotonic() + 600\n"
+        f"    while not os.path.exists({str(release)!r}) and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n"
+    )
+    source = fit.read_text()
+    assert "    with model:\n" in source
+    fit.write_text(source.replace("    with model:\n", gate + "    with model:\n", 1))
+
+
+class StderrWatch:
+    """A process's stderr, read as it comes, and an event set once `text` has appeared."""
+
+    def __init__(self, proc: subprocess.Popen, text: str):
+        import threading
+
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(proc, text), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen, text: str) -> None:
+        for line in proc.stderr:
+            self.lines.append(line)
+            if text in line:
+                self.seen.set()
+
+    def text(self) -> str:
+        self._thread.join(60)
+        return "".join(self.lines)
+
+
 @pytest.mark.slow
 def test_a_second_fit_waits_for_the_first_and_does_not_resample(fitted_dir: Path):
-    marker = fitted_dir / "started"
-    slow_fit(fitted_dir, marker, draws=30_000)
+    started, release = fitted_dir / "started", fitted_dir / "release"
+    gated_fit(fitted_dir, started, release)
     first = start_mlm(fitted_dir, "run", "fit")
-    wait_for(marker, first)
-    marker.unlink()
-    # While the first samples: status reads only complete traces, --no-wait fails fast.
-    status = run_mlm("status", cwd=fitted_dir)
-    assert status.returncode == 0 and "fit.py changed" in status.stdout
-    eager = run_mlm("run", "fit", "--no-wait", cwd=fitted_dir)
-    assert eager.returncode == 1 and "another mlm process" in eager.stderr
-    second = start_mlm(fitted_dir, "run", "fit")
+    second = None
+    try:
+        wait_for(started, first)  # the first holds the lock from here until `release`
+        started.unlink()
+        # While the first fits: status reads only complete traces, --no-wait fails fast.
+        status = run_mlm("status", cwd=fitted_dir)
+        assert status.returncode == 0, status.stderr
+        fit_row = next(line for line in status.stdout.splitlines() if line.split()[:1] == ["fit"])
+        assert "stale" in fit_row and "being fitted now by mlm (pid" in fit_row, status.stdout
+        eager = run_mlm("run", "fit", "--no-wait", cwd=fitted_dir)
+        assert eager.returncode == 1
+        assert f"another mlm process (pid {first.pid})" in eager.stderr, eager.stderr
+        assert "sampling" not in eager.stderr
+        second = start_mlm(fitted_dir, "run", "fit")
+        watch = StderrWatch(second, "waiting: mlm (pid")
+        # Handshake: the first may finish only once the second is waiting on the lock.
+        assert watch.seen.wait(240), watch.text()
+    finally:
+        release.touch()
     _, first_err = first.communicate(timeout=600)
-    _, second_err = second.communicate(timeout=600)
+    second.wait(timeout=600)
+    second_err = watch.text()
     assert first.returncode == 0, first_err
+    assert "sampling" in first_err
     assert second.returncode == 0, second_err
-    assert "waiting: mlm (pid" in second_err
-    assert "sampling" not in second_err and not marker.exists()
-    assert len(Project(fitted_dir).store.trace_keys("model")) == 2
+    assert f"waiting: mlm (pid {first.pid}) is fitting this model" in second_err
+    assert f"fitted meanwhile by mlm (pid {first.pid})" in second_err
+    assert "sampling" not in second_err and not started.exists()
+    # Two traces: the session's first fit and this one; the second run added none.
+    project = Project(fitted_dir)
+    assert len(project.store.trace_keys("model")) == 2
+    assert project.store.latest_key("model") == project.fit_key()
+    assert project.status()[2].fresh
 
 
 # bad input --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from mlm import MlmError, Project
 
 from conftest import run_mlm
 
-OLD_TEMPLATE_MODEL = '''import pandas as pd
+OLD_TEMPLATE_MODEL = """import pandas as pd
 import pymc as pm
 
 
@@ -25,9 +25,9 @@ def build(data):
         effect = pm.Normal("effect", 50, 25, dims="school")
         pm.Normal("score", effect[school], sigma, observed=data["score"].to_numpy(), dims="obs")
     return model
-'''
+"""
 
-UNIQUE_MODEL = '''import numpy as np
+UNIQUE_MODEL = """import numpy as np
 import pymc as pm
 
 
@@ -38,7 +38,7 @@ def build(data):
         effect = pm.Normal("effect", 50, 25, dims="school")
         pm.Normal("score", effect[school_idx], 10, observed=data["score"].to_numpy())
     return model
-'''
+"""
 
 
 def blank_school(root: Path, row: int = 3) -> None:
@@ -270,10 +270,14 @@ def test_a_fit_that_waited_for_another_says_so(fitted_dir: Path):
     thread.start()
     holding.wait(60)
     assert "being fitted now by mlm (pid" in Project(fitted_dir).status()[2].reason
-    waiting = Project(fitted_dir, progress=lambda stage, message: said.append(message))
-    timer = threading.Timer(1.0, release.set)
-    timer.start()
-    rows = waiting.run("fit")
+
+    def progress(stage: str, message: str) -> None:
+        said.append(message)
+        if message.startswith("waiting: mlm (pid"):
+            release.set()  # handshake: the other fit ends only once this one waits on it
+
+    rows = Project(fitted_dir, progress=progress).run("fit")
+    release.set()  # had this run not waited, the other would still be holding
     thread.join(60)
     assert any(m.startswith("waiting: mlm (pid") for m in said), said
     assert rows[-1].reason.startswith("fitted meanwhile by mlm (pid"), rows[-1]
