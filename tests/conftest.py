@@ -60,6 +60,19 @@ def pytest_runtest_makereport(item, call):
     that says what was skipped and why: nothing is skipped silently there."""
     outcome = yield
     report = outcome.get_result()
+    if (
+        os.environ.get("MLM_UPDATE_GOLDEN")
+        and "golden" in item.name
+        and report.when == "call"
+        and report.passed
+    ):
+        # The golden file was just written from this run's own output: the comparison
+        # proved nothing. Review the rewritten files, then run again without the variable.
+        report.outcome = "failed"
+        report.longrepr = (
+            "MLM_UPDATE_GOLDEN is set: this test rewrote its golden file from its own output, "
+            "so it cannot pass; review `git diff tests/golden/` and rerun without it"
+        )
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         reason = str(reason).removeprefix("Skipped: ")
@@ -166,3 +179,21 @@ def cache_snapshot(root: Path) -> dict[str, tuple[int, int]]:
         for p in cache.rglob("*")
         if p.is_file() and "locks" not in p.relative_to(cache).parts
     }
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The body rows of a table mlm printed (rich's box characters), as lists of cells."""
+    return [
+        [cell.strip() for cell in line.split("│")]
+        for line in text.splitlines()
+        if "│" in line and "┃" not in line
+    ]
+
+
+def status_rows(text: str) -> dict:
+    """`mlm status`'s rows as {stage: state} for one model, {(variant, stage): state} for
+    several (variant "" for data and compare), as mlm prints a variant column only then."""
+    rows = table_rows(text)
+    if rows and len(rows[0]) == 4:
+        return {(row[0], row[1]): row[2] for row in rows}
+    return {row[0]: row[1] for row in rows}

@@ -81,3 +81,33 @@ def test_outside_ci_the_same_tests_skip_and_say_why(pytester, monkeypatch, ci):
     result = run(pytester, monkeypatch, ci)
     result.assert_outcomes(skipped=5, passed=1, xfailed=1)
     assert "missing: the program 'no-such-tool-mlm' is not on PATH" in result.stdout.str()
+
+
+GOLDEN_TEST = """
+import os
+from pathlib import Path
+
+
+def test_matches_its_golden_file(tmp_path):
+    golden = Path("golden.txt")
+    if os.environ.get("MLM_UPDATE_GOLDEN"):
+        golden.write_text("whatever this run made")
+    assert golden.read_text() == "whatever this run made"
+
+
+def test_unrelated():
+    pass
+"""
+
+
+def test_a_golden_test_cannot_pass_by_writing_its_own_expectation(pytester, monkeypatch):
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(test_golden=GOLDEN_TEST)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("MLM_UPDATE_GOLDEN", "1")
+    updating = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    updating.assert_outcomes(failed=1, passed=1)
+    assert "this test rewrote its golden file from its own output" in updating.stdout.str()
+    # The file is written; the next run, without the variable, is the real comparison.
+    monkeypatch.delenv("MLM_UPDATE_GOLDEN")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
