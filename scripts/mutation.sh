@@ -19,7 +19,7 @@ python=${MLM_PYTHON_FOR_MUTATION:-$repo/.venv/bin/python}
 # target -> "modules to mutate (globs under src/)|tests that guard them"
 declare -A TARGETS=(
     [fingerprint]="src/mlm/fingerprint.py|tests/test_fingerprint.py tests/test_stages.py"
-    [store]="src/mlm/store/*|tests/test_store.py"
+    [store]="src/mlm/store/*|tests/test_store.py tests/test_store_cases.py"
     [stage_keys]="src/mlm/stages/base.py src/mlm/stages/data.py|tests/test_stages.py"
     [slots]="src/mlm/slots.py|tests/test_stages.py"
     [formula]="src/mlm/formula.py|tests/test_formula.py"
