@@ -444,3 +444,123 @@ def test_read_json_gives_none_for_anything_but_an_object(tmp_path: Path, content
     if content is not None:
         path.write_text(content)
     assert files.read_json(path) is None
+
+
+# second round: survivors of the first mutation run ------------------------------------------
+def test_records_and_plain_json_round_trip_through_the_store(tmp_path: Path):
+    store = Store(tmp_path)
+    record = Record("k", {"a": 1}, details={"rows": 2})
+    store.write(store.paths.data_record, record)
+    assert store.read(store.paths.data_record) == record
+    store.write_json(store.paths.replicate("m", "k", 1), {"x": 1})
+    assert store.read_json(store.paths.replicate("m", "k", 1)) == {"x": 1}
+
+
+def test_temporaries_are_made_beside_their_target_so_the_rename_is_atomic(
+    tmp_path: Path, monkeypatch
+):
+    """os.replace is atomic only within one file system: every temporary name lies in the
+    folder of what it replaces, hidden by a leading dot."""
+    store = Store(tmp_path)
+    _save(store, "k1")
+    made = []
+    real_mkdtemp, real_mkstemp = tempfile.mkdtemp, tempfile.mkstemp
+    monkeypatch.setattr(
+        tempfile, "mkdtemp", lambda **kw: made.append(("dir", kw)) or real_mkdtemp(**kw)
+    )
+    monkeypatch.setattr(
+        tempfile, "mkstemp", lambda **kw: made.append(("file", kw)) or real_mkstemp(**kw)
+    )
+    _save(store, "k1")  # a forced refit: staging and retired folders
+    store.save_prediction("model", Record("p1"), _draws())
+    fit = store.paths.fit_dir("model")
+    predict = store.paths.prediction_draws("model", "p1").parent
+    folders = [kw for kind, kw in made if kind == "dir"]
+    assert folders == [
+        {"prefix": ".tmp-k1-", "dir": fit},
+        {"prefix": ".old-k1-", "dir": fit},
+    ]
+    temporaries = {(kw["dir"], kw["prefix"], kw["suffix"]) for kind, kw in made if kind == "file"}
+    assert (predict, ".draws.", ".nc") in temporaries
+    assert any(p == ".manifest.json." and s == ".tmp" for _, p, s in temporaries)
+    assert (fit, ".latest.json.", ".tmp") in temporaries
+
+
+def test_the_write_probe_is_a_hidden_temporary_in_the_fit_folder(tmp_path: Path, monkeypatch):
+    store = Store(tmp_path)
+    seen = []
+    real = tempfile.NamedTemporaryFile
+
+    def spy(**kw):
+        seen.append(kw)
+        return real(**kw)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", spy)
+    store.check_writable("model")
+    assert seen == [{"dir": store.paths.fit_dir("model"), "prefix": ".tmp-"}]
+
+
+def test_a_staging_folder_that_cannot_be_made_is_one_message(tmp_path: Path, monkeypatch):
+    store = Store(tmp_path)
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    with pytest.raises(MlmError, match=r"could not write the trace to .*: Read-only file system;"):
+        _save(store, "k1")
+
+
+def test_a_prediction_folder_that_cannot_be_made_is_one_message(tmp_path: Path):
+    store = Store(tmp_path)
+    predict = store.paths.predictions_dir("model")
+    predict.parent.mkdir(parents=True)
+    predict.write_text("a file where the folder should be")
+    with pytest.raises(MlmError, match=r"could not write the predictions to "):
+        store.save_prediction("model", Record("p1"), _draws())
+
+
+def test_cleaning_what_is_not_there_is_no_error(tmp_path: Path):
+    store = Store(tmp_path)
+    assert store.clean() == 0  # no .mlm at all
+    _save(store, "a")
+    assert store.clean(keep=0) == 1
+    assert store.clean(keep=0) == 0  # latest.json is gone already
+    store.drop_incomplete("model", "a")  # nothing kept: nothing to drop
+    assert bool(traces.Removal([Path("a")], [], False)) and bool(
+        traces.Removal([], [Path("b")], False)
+    )
+
+
+def test_pruning_the_latest_trace_points_latest_at_the_current_one(tmp_path: Path):
+    store = Store(tmp_path)
+    for key in ["a", "c", "b"]:  # b saved last: the latest
+        folder = _save(store, key)
+        os.utime(folder, (1_000_000 + {"a": 0, "b": 1, "c": 2}[key],) * 2)
+    assert store.latest_key("model") == "b"
+    assert store.clean(keep=2, current={"model": "a"}) == 1  # b goes: neither current nor newest
+    assert store.trace_keys("model") == ["c", "a"]
+    assert store.latest_key("model") == "a"
+
+
+def test_a_lock_taken_but_not_yet_signed_shows_a_question_mark(tmp_path: Path):
+    import fcntl
+
+    path = tmp_path / "x.lock"
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        assert locks.holder(path) == "?"
+    assert locks.holder(path) is None
+
+
+def test_an_atomic_write_makes_missing_folders_and_renames_within_one(tmp_path: Path, monkeypatch):
+    replaced = []
+    real = os.replace
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: replaced.append((Path(a), Path(b))) or real(a, b)
+    )
+    path = tmp_path / "a" / "b" / "x.json"
+    files.atomic_write_bytes(path, b"{}")
+    ((src, dst),) = replaced
+    assert dst == path and src.parent == path.parent
+    assert src.name.startswith(".x.json.") and src.name.endswith(".tmp")
