@@ -172,3 +172,45 @@ def test_library_versions_say_absent_for_a_missing_library():
     versions = library_versions(("pytest", "no-such-library-mlm"))
     assert versions["no-such-library-mlm version"] == "absent"
     assert versions["pytest version"] == pytest.__version__
+
+
+def test_settled_stamps_are_recorded_once_and_then_nothing_is_written(
+    tiny: Path,  # noqa: F811
+    monkeypatch,
+):
+    settle(tiny)
+    session(tiny).data().run()
+    record_file = session(tiny).layout.store.paths.data_record
+    written = record_file.stat().st_mtime_ns
+    # Unchanged and settled: a run writes nothing and hashes nothing.
+    hashed = []
+    real = data_stage.file_digest
+    monkeypatch.setattr(data_stage, "file_digest", lambda p: hashed.append(p.name) or real(p))
+    assert session(tiny).data().run().ran is False
+    assert record_file.stat().st_mtime_ns == written and hashed == []
+    # The file touched (same bytes): hashed again once, its new stamp recorded ...
+    csv = tiny / "data" / "y.csv"
+    csv.write_bytes(csv.read_bytes())
+    settle(tiny)
+    assert session(tiny).data().run().ran is False
+    assert hashed == ["y.csv"] and record_file.stat().st_mtime_ns != written
+    # ... so the next run hashes nothing.
+    hashed.clear()
+    assert session(tiny).data().status().fresh and hashed == []
+    # data.py refactored, same data: recorded once, then status needs no load.
+    (tiny / "data.py").write_text(DATA + "\n\nUNUSED = 1\n")
+    assert session(tiny).data().run().reason == "data.py changed; same data"
+    third = session(tiny).data()
+    assert third.status().reason == "5 rows" and third.loaded() is None
+
+
+def test_a_record_of_an_older_mlm_without_files_or_rows_still_answers(tiny: Path):  # noqa: F811
+    from mlm.store import Record
+
+    stage = session(tiny).data()
+    stage.run()
+    store = stage.store
+    record = stage.record()
+    store.write(store.paths.data_record, Record(record.key, record.inputs))
+    again = session(tiny).data()
+    assert again.status() == StageStatus("data", "fresh", "? rows", record.key)
