@@ -21,7 +21,7 @@ declare -A TARGETS=(
     [fingerprint]="src/mlm/fingerprint.py|tests/test_fingerprint.py tests/test_stages.py"
     [store]="src/mlm/store/*|tests/test_store.py tests/test_store_cases.py"
     [stage_keys]="src/mlm/stages/base.py src/mlm/stages/data.py|tests/test_stages.py tests/test_data_stage.py"
-    [slots]="src/mlm/slots.py|tests/test_stages.py"
+    [slots]="src/mlm/slots.py|tests/test_stages.py tests/test_slots.py"
     [formula]="src/mlm/formula.py|tests/test_formula.py"
     [codegen]="src/mlm/codegen/*|tests/test_codegen_likelihoods.py tests/test_formula.py"
 )
