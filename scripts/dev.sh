@@ -60,6 +60,7 @@ if [ "$action" = test ] && { ! command -v chromium >/dev/null || ! command -v do
             DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium graphviz >/dev/null
     else
         echo "note: chromium or graphviz is missing; the report's browser test will be skipped" >&2
+        echo "(with CI set, it fails instead: CI runs every test)" >&2
     fi
 fi
 

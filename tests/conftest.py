@@ -15,6 +15,71 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 REPO = Path(__file__).resolve().parents[1]
 SEED_DIR = REPO.parent / "shared" / "seed"
 
+# CI (.ci/run sets CI=true) must run every test: a tool, file or package it lacks is a
+# failure that names what is missing, not a skip nobody reads. Locally such a test skips.
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing(what: str) -> None:
+    """Skip (fail under CI) because `what` -- a tool, file or package -- is not here."""
+    if IN_CI:
+        pytest.fail(f"missing in CI: {what}; CI must run every test", pytrace=False)
+    pytest.skip(f"missing: {what}")
+
+
+def needs_tool(*names: str) -> str:
+    """The path of the first of `names` on PATH (skips, or fails under CI, if none is)."""
+    for name in names:
+        if found := shutil.which(name):
+            return found
+    missing(f"the program {' or '.join(repr(n) for n in names)} is not on PATH")
+    raise AssertionError  # unreachable: missing() skips or fails
+
+
+def needs_file(path: Path) -> Path:
+    """`path`, which must exist (skips, or fails under CI, if it does not)."""
+    if not path.is_file():
+        missing(f"the file {path}")
+    return path
+
+
+def needs_module(name: str):
+    """The imported module `name` (skips, or fails under CI, if it cannot be imported)."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        problem = str(exc)
+    missing(f"the Python package {name!r} ({problem})")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI, any skip (a skipif marker, pytest.importorskip, pytest.skip) is a failure
+    that says what was skipped and why: nothing is skipped silently there."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        os.environ.get("MLM_UPDATE_GOLDEN")
+        and "golden" in item.name
+        and report.when == "call"
+        and report.passed
+    ):
+        # The golden file was just written from this run's own output: the comparison
+        # proved nothing. Review the rewritten files, then run again without the variable.
+        report.outcome = "failed"
+        report.longrepr = (
+            "MLM_UPDATE_GOLDEN is set: this test rewrote its golden file from its own output, "
+            "so it cannot pass; review `git diff tests/golden/` and rerun without it"
+        )
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        reason = str(reason).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, which must run every test: {reason}"
+
+
 # Few draws keep the suite fast; everything else is the template's own fit.py.
 FAST_FIT = '''"""Sampling, with few draws for the tests."""
 
@@ -114,3 +179,21 @@ def cache_snapshot(root: Path) -> dict[str, tuple[int, int]]:
         for p in cache.rglob("*")
         if p.is_file() and "locks" not in p.relative_to(cache).parts
     }
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The body rows of a table mlm printed (rich's box characters), as lists of cells."""
+    return [
+        [cell.strip() for cell in line.split("│")]
+        for line in text.splitlines()
+        if "│" in line and "┃" not in line
+    ]
+
+
+def status_rows(text: str) -> dict:
+    """`mlm status`'s rows as {stage: state} for one model, {(variant, stage): state} for
+    several (variant "" for data and compare), as mlm prints a variant column only then."""
+    rows = table_rows(text)
+    if rows and len(rows[0]) == 4:
+        return {(row[0], row[1]): row[2] for row in rows}
+    return {row[0]: row[1] for row in rows}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from mlm import Project
 
-from conftest import run_mlm
+from conftest import cache_snapshot, run_mlm, status_rows
 
 NO_HEAVY_IMPORTS = """
 import sys
@@ -42,21 +45,33 @@ def test_help_lists_the_commands(tmp_path: Path):
 
 
 def test_dash_c_acts_on_another_folder_and_walks_up_from_subfolders(fitted_dir: Path, tmp_path):
-    assert "fresh" in run_mlm("-C", str(fitted_dir), "status", cwd=tmp_path).stdout
-    assert "fresh" in run_mlm("status", cwd=fitted_dir / "data").stdout
+    expected = {r.stage: r.state for r in Project(fitted_dir).status()}
+    assert set(expected.values()) == {"fresh"} and len(expected) == 6
+    for done in (
+        run_mlm("-C", str(fitted_dir), "status", cwd=tmp_path),
+        run_mlm("status", cwd=fitted_dir / "data"),
+    ):
+        assert done.returncode == 0, done.stderr
+        assert status_rows(done.stdout) == expected
+    # Outside any project: refused, naming where it looked.
+    outside = run_mlm("status", cwd=tmp_path)
+    assert outside.returncode == 1 and "mlm.toml" in outside.stderr
 
 
 def test_summary_shows_the_posterior_and_diagnostics(fitted_dir: Path):
     done = run_mlm("summary", cwd=fitted_dir)
     assert done.returncode == 0, done.stderr
-    for text in (
-        "slope",
-        "sigma_school",
-        "school_effect[school_1]",
-        "r_hat",
-        "2 chains x 200 draws",
-    ):
-        assert text in done.stdout
+    assert "r_hat" in done.stdout and "2 chains x 200 draws" in done.stdout
+    table, _, _ = Project(fitted_dir).summary()
+    # One parameter per line (with or without rich's column rules).
+    lines = [line.replace("│", " ").split() for line in done.stdout.splitlines() if line.strip()]
+    rows = {cells[0]: cells[1:] for cells in lines if cells[0] in table.index}
+    # The model's parameters, each with its mean and r_hat as ArviZ gives them.
+    assert {"intercept", "slope", "sigma_school", "sigma", "school_effect[school_8]"} <= set(rows)
+    for name in ("slope", "sigma_school", "school_effect[school_1]"):
+        mean, r_hat = float(rows[name][0]), float(rows[name][-1])
+        assert mean == pytest.approx(table.loc[name, "mean"], rel=0.01, abs=1e-3), name
+        assert r_hat == pytest.approx(table.loc[name, "r_hat"], abs=1e-3), name
 
 
 def test_summary_warns_when_the_trace_is_stale(fitted_dir: Path):
@@ -75,9 +90,19 @@ def test_clean_drops_the_cache(fitted_dir: Path):
 
 
 def test_run_of_a_fresh_project_says_nothing_to_do(fitted_dir: Path):
+    # The copy has new inodes and ctimes: once they are settled (2 s, racy-git style), the
+    # first run notes the data files' new stamps (same hashes), and then nothing moves.
+    time.sleep(2.1)
+    Project(fitted_dir).run()
+    before = cache_snapshot(fitted_dir)
+    figures = {p.name: p.stat().st_mtime_ns for p in (fitted_dir / "figures").iterdir()}
     done = run_mlm("run", cwd=fitted_dir)
-    assert done.returncode == 0
+    assert done.returncode == 0, done.stderr
     assert "nothing to do" in done.stdout
+    assert "sampling" not in done.stderr and "drew" not in done.stderr
+    # Nothing was written: not the cache, not a figure.
+    assert cache_snapshot(fitted_dir) == before
+    assert {p.name: p.stat().st_mtime_ns for p in (fitted_dir / "figures").iterdir()} == figures
 
 
 def test_run_simulate_is_the_simulation_study_command(tmp_path: Path):

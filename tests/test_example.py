@@ -13,12 +13,10 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytest
-from scipy import stats
 
 from mlm import Project
 
-from conftest import REPO
+from conftest import REPO, needs_file
 
 EXAMPLE = REPO / "example_project"
 RUN1 = REPO.parent / "shared" / "seed" / "run1.csv"
@@ -80,43 +78,43 @@ def test_model_uses_named_dims_and_a_residual_sd_per_condition():
     assert {v.name for v in model.free_RVs} == {"b0", "b1", "var_u", "var_e", "z"}
 
 
-def test_ninety_percent_intervals_contain_the_truth_on_simulated_data():
+def test_the_posterior_lies_around_the_truth_on_simulated_data():
+    """A smoke test with a stated false-alarm rate, not a coverage test.
+
+    The truth's distance from the posterior mean in posterior SDs (log scale for the SDs,
+    whose posteriors are skewed) is within 4 for each of the four quantities: a calibrated,
+    near-normal posterior exceeds 4 with probability 6.3e-5, so a fresh data set or random
+    stream fails a correct model 0.03 % of the time. It catches gross errors only (a swapped
+    arm, a variance read as an SD); calibration itself is the SBC test's job
+    (tests/test_study.py::test_sbc_ranks_of_the_example_model_are_uniform).
+    """
     simulated = data_py.simulate(np.random.default_rng(7))
     idata = sample(model_py.build(simulated), seed=7)
     for name, values in truth_draws(idata).items():
-        low, high = np.quantile(values, [0.05, 0.95])
-        assert low < TRUTH[name] < high, f"{name}: [{low:.3f}, {high:.3f}] misses {TRUTH[name]}"
+        truth = TRUTH[name]
+        if name != "b1":
+            values, truth = np.log(values), np.log(truth)
+        z = (values.mean() - truth) / values.std()
+        assert abs(z) < 4, f"{name}: the truth {TRUTH[name]} lies {z:.1f} posterior SDs away"
 
 
-@pytest.mark.slow
-def test_ninety_percent_coverage_over_simulated_trials_is_within_binomial_noise():
-    n = 30
-    hits = dict.fromkeys(["b1", "sigma_u", "sigma_e_treated", "sigma_e_control"], 0)
-    for i in range(n):
-        simulated = data_py.simulate(np.random.default_rng(1000 + i))
-        idata = sample(model_py.build(simulated), draws=1000, chains=2, seed=i)
-        for name, values in truth_draws(idata).items():
-            low, high = np.quantile(values, [0.05, 0.95])
-            hits[name] += bool(low < TRUTH[name] < high)
-    for name, count in hits.items():
-        # Two-sided exact binomial test at the 1% level: is coverage consistent with 90%?
-        p_value = stats.binomtest(count, n, 0.9).pvalue
-        assert p_value > 0.01, f"{name}: {count}/{n} intervals covered the truth (p={p_value:.4f})"
-
-
-@pytest.mark.skipif(not RUN1.is_file(), reason="the questioner's run1.csv is not beside the repo")
 def test_questioners_data_converges_and_matches_the_long_reference_run():
+    needs_file(RUN1)  # the questioner's data, in ../shared/seed beside the repo
     reference = json.loads((REFERENCE / "run1_reference.json").read_text())["quantities"]
     idata = sample(model_py.build(run1_py.run1_as_example_data(RUN1)), seed=2011)
     table = az.summary(idata, var_names=["b0", "b1", "sigma_u", "sigma_e"], round_to="none")
     assert table["r_hat"].max() <= 1.01
     assert table["ess_bulk"].min() >= 400
     assert int(idata["sample_stats"]["diverging"].sum()) == 0
+    # 8 comparisons, each within 4 Monte Carlo SEs of both runs: 8 x 6.3e-5 = 0.05 % false
+    # alarms; a mean off by 5.3 SEs (b1: 0.06, a quarter of its posterior SD) fails 90 %.
     for name, ref in reference.items():
         row = table.loc[name]
         se = np.hypot(row["mcse_mean"], ref["mcse_mean"])
         assert abs(row["mean"] - ref["mean"]) < 4 * se, f"{name}: {row['mean']} vs {ref['mean']}"
-        assert abs(row["sd"] / ref["sd"] - 1) < 0.1, f"{name} sd: {row['sd']} vs {ref['sd']}"
+        # The reference's SD has Monte Carlo SE about sd / sqrt(2 ESS).
+        se_sd = np.hypot(row["mcse_sd"], ref["sd"] / np.sqrt(2 * ref["ess_bulk"]))
+        assert abs(row["sd"] - ref["sd"]) < 4 * se_sd, f"{name} sd: {row['sd']} vs {ref['sd']}"
 
 
 def reml_fit(data: pd.DataFrame):
@@ -155,9 +153,11 @@ def test_original_design_matrix_form_gives_the_same_posterior_as_the_indexed_for
     names = ["b0", "b1", "sigma_u", "sigma_e"]
     a = az.summary(indexed, var_names=names, round_to="none")
     b = az.summary(original, var_names=names, round_to="none")
+    # Four comparisons within 4 Monte Carlo SEs: 4 x 6.3e-5 = 0.03 % false alarms under a
+    # fresh random stream; two forms differing by 5.3 SEs are told apart 90 % of the time.
     for name in names:
         se = np.hypot(a.loc[name, "mcse_mean"], b.loc[name, "mcse_mean"])
-        assert abs(a.loc[name, "mean"] - b.loc[name, "mean"]) < 3 * se, name
+        assert abs(a.loc[name, "mean"] - b.loc[name, "mean"]) < 4 * se, name
 
 
 def test_example_project_runs_with_clean_diagnostics_and_draws_its_figures(tmp_path):

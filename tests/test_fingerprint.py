@@ -83,6 +83,97 @@ def test_data_fingerprint_is_content_based():
     assert data_fingerprint(frame) != data_fingerprint(frame.astype({"y": "float32"}))
 
 
+def test_the_data_fingerprint_sees_column_names_order_dtypes_and_the_index():
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [4, 5, 6]})
+    key = data_fingerprint(frame)
+    # The same values under other names: a renamed or a swapped pair of columns.
+    assert data_fingerprint(frame.rename(columns={"a": "c"})) != key
+    assert data_fingerprint(frame.rename(columns={"a": "b", "b": "a"})) != key
+    # The same columns in another order.
+    assert data_fingerprint(frame[["b", "a"]]) != key
+    # The same numbers as another dtype (1 and 1.0 hash alike in pandas).
+    assert data_fingerprint(frame.astype({"a": "float64"})) != key
+    assert data_fingerprint(frame.astype({"a": "category"})) != key
+    # The same rows under another index.
+    assert data_fingerprint(frame.set_axis([10, 11, 12])) != key
+    # ... and nothing else moves it.
+    assert data_fingerprint(frame.copy()) == key
+
+
+# The details mutation testing found unguarded (docs/testing.md) -------------------------------
+def test_digest_is_sixteen_hex_digits_independent_of_key_order_and_stable():
+    from mlm.fingerprint import digest
+
+    key = digest({"b": 1, "a": [2, "x"]})
+    # Pinned: a change here would make every cached result of every project stale.
+    assert key == "49ce6d8656c96622"
+    assert digest({"a": [2, "x"], "b": 1}) == key  # the order of a dict's keys is no input
+    # Values JSON cannot hold (a Path) are hashed by their text, not refused.
+    assert digest({"p": Path("data/x.csv")}) == digest({"p": "data/x.csv"})
+
+
+def test_file_digest_is_the_sha256_of_the_bytes(tmp_path: Path):
+    import hashlib
+
+    from mlm.fingerprint import file_digest
+
+    path = tmp_path / "big.bin"
+    payload = bytes(range(256)) * 9000  # more than one read block
+    path.write_bytes(payload)
+    assert file_digest(path) == hashlib.sha256(payload).hexdigest()[:16]
+
+
+def test_the_normalized_tree_has_no_field_names_positions_or_docstrings():
+    import ast
+
+    from mlm.fingerprint import normalized
+
+    text = normalized(ast.parse('def f(x):\n    """doc"""\n    return x + 1\n'))
+    assert text.startswith("Module([FunctionDef('f'")
+    assert "lineno" not in text and "body=" not in text and "doc" not in text
+
+
+def test_unreadable_and_invalid_files_are_named_with_the_line(tmp_path: Path):
+    import pytest
+
+    from mlm.errors import MlmError
+    from mlm.fingerprint import parse
+
+    bad = tmp_path / "model.py"
+    bad.write_text("x = 1\ndef f(:\n")
+    with pytest.raises(MlmError, match=r"model\.py, line 2: syntax error: "):
+        parse(bad)
+    with pytest.raises(MlmError, match=r"missing\.py: cannot be read: No such file"):
+        parse(tmp_path / "missing.py")
+
+
+def test_a_package_at_the_project_root_is_not_a_module_of_the_project(tmp_path: Path):
+    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "model.py").write_text("import priors\n")
+    (tmp_path / "priors.py").write_text("X = 1\n")
+    assert set(code_fingerprints(tmp_path / "model.py", tmp_path)) == {"model.py", "priors.py"}
+
+
+def test_the_shared_context_of_graphics_py_has_its_own_fingerprint(tmp_path: Path):
+    path = tmp_path / "graphics.py"
+    path.write_text("SIZE = 3\n\n\ndef a(idata):\n    return SIZE\n")
+    (figure,), context = figure_functions(path)
+    assert (figure.name, figure.line, figure.params) == ("a", 4, ("idata",))
+    path.write_text(path.read_text().replace("SIZE = 3", "SIZE = 4"))
+    (same,), changed = figure_functions(path)
+    assert changed != context and same.fingerprint == figure.fingerprint
+
+
+def test_a_frame_that_cannot_be_hashed_is_refused_with_the_reason():
+    import pytest
+
+    from mlm.errors import MlmError
+
+    with pytest.raises(MlmError, match="load\\(\\) returned a DataFrame that cannot be hashed"):
+        data_fingerprint(pd.DataFrame({"y": [[1], [2]]}))
+    assert len(data_fingerprint(pd.DataFrame({"y": [1]}))) == 16
+
+
 # Properties (hypothesis): what may and may not move a fingerprint ---------------------------
 import ast  # noqa: E402
 

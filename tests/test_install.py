@@ -82,17 +82,44 @@ def test_wheel_installs_in_a_fresh_venv_and_mlm_new_then_run_data_works(tmp_path
     assert 'COLUMNS = ["score", "hours", "school"]' in tests
 
 
+# A Python 3.11 played by the real interpreter: `-c CODE` runs CODE with sys.version_info
+# and sys.version set to 3.11.9, `--version` says 3.11.9; anything else (`-m venv`) is
+# recorded in calls.log and refused, since a 3.11 must never get that far.
+FAKE_PYTHON_311 = """#!/bin/sh
+echo "$*" >> "{log}"
+case "$1" in
+    --version|-V) echo "Python 3.11.9"; exit 0 ;;
+    -c) shift; code=$1; shift
+        exec "{real}" -c 'import sys
+sys.version_info = (3, 11, 9, "final", 0)
+sys.version = "3.11.9 (main) [GCC]"
+code = sys.argv.pop(1)
+exec(compile(code, "<string>", "exec"))' "$code" "$@" ;;
+esac
+exit 3
+"""
+
+
 def test_setup_script_stops_with_a_clear_message_when_python_is_older_than_3_12(tmp_path: Path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    old = shutil.which("python3.11") or "/usr/bin/python3.11"
-    if not Path(old).exists():
-        pytest.skip("no Python 3.11 on this machine to play the old interpreter")
+    log = tmp_path / "calls.log"
     for name in ("python3", "python"):
-        (bin_dir / name).symlink_to(old)
-    for tool in ("bash", "dirname", "env", "rm"):
+        fake = bin_dir / name
+        fake.write_text(FAKE_PYTHON_311.format(log=log, real=sys.executable))
+        fake.chmod(0o755)
+    # The fake answers like a 3.11 would.
+    said = subprocess.run(
+        [str(bin_dir / "python3"), "-c", "import sys; print(sys.version_info[:2] >= (3, 12))"],
+        capture_output=True,
+        text=True,
+    )
+    assert said.stdout.strip() == "False", said.stderr
+    log.unlink()
+    for tool in ("bash", "dirname", "env", "rm", "sh"):
         found = shutil.which(tool)
-        if found:
+        assert found, f"{tool} is missing on this machine"
+        if not (bin_dir / tool).exists():
             (bin_dir / tool).symlink_to(found)
     copy = tmp_path / "repo"
     shutil.copytree(REPO / "scripts", copy / "scripts")
@@ -104,6 +131,9 @@ def test_setup_script_stops_with_a_clear_message_when_python_is_older_than_3_12(
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == 1, done.stderr
     assert "mlm needs Python 3.12 or newer" in done.stderr
     assert not (copy / ".venv").exists()
+    # The script asked the fake its version, and did nothing else with it.
+    calls = log.read_text().splitlines()
+    assert calls and all(call.startswith("-c import sys;") for call in calls), calls

@@ -19,7 +19,7 @@ import xarray as xr
 
 from mlm import MlmError, Project
 
-from conftest import REPO, cache_snapshot, render, run_mlm
+from conftest import REPO, cache_snapshot, missing, needs_tool, render, run_mlm
 
 EXAMPLE = REPO / "example_project"
 
@@ -97,6 +97,34 @@ def test_corrupted_trace_is_detected_reported_and_refitted(fitted_dir: Path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["trace_sha256"]
     xr.load_datatree(folder / "trace.nc")  # the refitted trace is whole
+
+
+@pytest.mark.parametrize("command", ["summary", "check", "report"])
+def test_summary_check_and_report_never_use_a_trace_that_fails_its_checksum(
+    fitted_dir: Path, command: str
+):
+    # Thresholds every fit passes: check() needs nothing beyond the manifest's numbers.
+    with (fitted_dir / "mlm.toml").open("a") as toml:
+        toml.write(
+            "\n[check]\nr_hat = 10.0\ness_bulk = 1\ness_tail = 1\ndivergences = 10000\n"
+            "e_bfmi = 0.0\ntree_depth = 1.0\n"
+        )
+    assert all(row.passed for row in Project(fitted_dir).check())
+    folder = trace_folder(fitted_dir)
+    nc = folder / "trace.nc"
+    payload = bytearray(nc.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF  # same size: the manifest's numbers still look fine
+    nc.write_bytes(bytes(payload))
+    report = fitted_dir / "report.html"
+    report.unlink(missing_ok=True)
+    with pytest.raises(MlmError, match="does not match its checksum"):
+        getattr(Project(fitted_dir), command)()
+    # Set aside, never read again; nothing was made from it.
+    assert not folder.exists()
+    assert len(list(folder.parent.glob(f".corrupt-{folder.name}-*"))) == 1
+    assert not report.exists()
+    fit = Project(fitted_dir).status()[2]
+    assert fit.state == "missing" and "1 corrupt trace(s) set aside" in fit.reason, fit
 
 
 def test_truncated_trace_is_stale_in_status_and_refitted(fitted_dir: Path):
@@ -185,26 +213,82 @@ def test_a_pymc_upgrade_makes_the_fit_stale_and_says_so(fitted_dir: Path, monkey
 
 
 # concurrency ------------------------------------------------------------------------------
+def gated_fit(root: Path, started: Path, release: Path) -> None:
+    """Make fit.py touch `started`, then hold (with the fit lock taken) until `release`
+    exists: the test decides when the first fit may finish, so no timing decides it."""
+    fit = root / "fit.py"
+    gate = (
+        f"    open({str(started)!r}, 'w').close()\n"
+        "    import os, time\n"
+        "    deadline = time.monotonic() + 600\n"
+        f"    while not os.path.exists({str(release)!r}) and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n"
+    )
+    source = fit.read_text()
+    assert "    with model:\n" in source
+    fit.write_text(source.replace("    with model:\n", gate + "    with model:\n", 1))
+
+
+class StderrWatch:
+    """A process's stderr, read as it comes, and an event set once `text` has appeared."""
+
+    def __init__(self, proc: subprocess.Popen, text: str):
+        import threading
+
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(proc, text), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen, text: str) -> None:
+        for line in proc.stderr:
+            self.lines.append(line)
+            if text in line:
+                self.seen.set()
+
+    def text(self) -> str:
+        self._thread.join(60)
+        return "".join(self.lines)
+
+
 @pytest.mark.slow
 def test_a_second_fit_waits_for_the_first_and_does_not_resample(fitted_dir: Path):
-    marker = fitted_dir / "started"
-    slow_fit(fitted_dir, marker, draws=30_000)
+    started, release = fitted_dir / "started", fitted_dir / "release"
+    gated_fit(fitted_dir, started, release)
     first = start_mlm(fitted_dir, "run", "fit")
-    wait_for(marker, first)
-    marker.unlink()
-    # While the first samples: status reads only complete traces, --no-wait fails fast.
-    status = run_mlm("status", cwd=fitted_dir)
-    assert status.returncode == 0 and "fit.py changed" in status.stdout
-    eager = run_mlm("run", "fit", "--no-wait", cwd=fitted_dir)
-    assert eager.returncode == 1 and "another mlm process" in eager.stderr
-    second = start_mlm(fitted_dir, "run", "fit")
+    second = None
+    try:
+        wait_for(started, first)  # the first holds the lock from here until `release`
+        started.unlink()
+        # While the first fits: status reads only complete traces, --no-wait fails fast.
+        status = run_mlm("status", cwd=fitted_dir)
+        assert status.returncode == 0, status.stderr
+        fit_row = next(line for line in status.stdout.splitlines() if line.split()[:1] == ["fit"])
+        assert "stale" in fit_row and "being fitted now by mlm (pid" in fit_row, status.stdout
+        eager = run_mlm("run", "fit", "--no-wait", cwd=fitted_dir)
+        assert eager.returncode == 1
+        assert f"another mlm process (pid {first.pid})" in eager.stderr, eager.stderr
+        assert "sampling" not in eager.stderr
+        second = start_mlm(fitted_dir, "run", "fit")
+        watch = StderrWatch(second, "waiting: mlm (pid")
+        # Handshake: the first may finish only once the second is waiting on the lock.
+        assert watch.seen.wait(240), watch.text()
+    finally:
+        release.touch()
     _, first_err = first.communicate(timeout=600)
-    _, second_err = second.communicate(timeout=600)
+    second.wait(timeout=600)
+    second_err = watch.text()
     assert first.returncode == 0, first_err
+    assert "sampling" in first_err
     assert second.returncode == 0, second_err
-    assert "waiting: mlm (pid" in second_err
-    assert "sampling" not in second_err and not marker.exists()
-    assert len(Project(fitted_dir).store.trace_keys("model")) == 2
+    assert f"waiting: mlm (pid {first.pid}) is fitting this model" in second_err
+    assert f"fitted meanwhile by mlm (pid {first.pid})" in second_err
+    assert "sampling" not in second_err and not started.exists()
+    # Two traces: the session's first fit and this one; the second run added none.
+    project = Project(fitted_dir)
+    assert len(project.store.trace_keys("model")) == 2
+    assert project.store.latest_key("model") == project.fit_key()
+    assert project.status()[2].fresh
 
 
 # bad input --------------------------------------------------------------------------------
@@ -310,9 +394,10 @@ def test_new_refuses_names_that_would_escape_or_surprise(tmp_path: Path, name: s
 
 @pytest.mark.slow
 def test_no_step_needs_the_network(tmp_path: Path):
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    needs_tool("unshare")
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.skip("cannot make a network namespace here (needs root and unshare)")
+        missing(f"a network namespace: `unshare --net` failed (needs root): {probe.stderr.strip()}")
     root = render(tmp_path)
     env = {**os.environ, "MPLBACKEND": "Agg"}
     for args in (["new", "other"], ["run"], ["report"]):

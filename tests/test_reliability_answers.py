@@ -270,10 +270,14 @@ def test_a_fit_that_waited_for_another_says_so(fitted_dir: Path):
     thread.start()
     holding.wait(60)
     assert "being fitted now by mlm (pid" in Project(fitted_dir).status()[2].reason
-    waiting = Project(fitted_dir, progress=lambda stage, message: said.append(message))
-    timer = threading.Timer(1.0, release.set)
-    timer.start()
-    rows = waiting.run("fit")
+
+    def progress(stage: str, message: str) -> None:
+        said.append(message)
+        if message.startswith("waiting: mlm (pid"):
+            release.set()  # handshake: the other fit ends only once this one waits on it
+
+    rows = Project(fitted_dir, progress=progress).run("fit")
+    release.set()  # had this run not waited, the other would still be holding
     thread.join(60)
     assert any(m.startswith("waiting: mlm (pid") for m in said), said
     assert rows[-1].reason.startswith("fitted meanwhile by mlm (pid"), rows[-1]

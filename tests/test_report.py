@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,8 @@ import pytest
 from mlm import Project
 from mlm.report import _graph
 
-from conftest import run_mlm
+from conftest import needs_tool, run_mlm
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -58,15 +56,17 @@ def test_report_holds_code_graph_summary_checks_comparison_and_provenance(report
     assert page.count('src="data:image/png;base64,') == 7  # 3 figures x 2 models + comparison
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_report_renders_in_headless_chromium_with_every_image_loaded(report_file: Path):
     from playwright.sync_api import sync_playwright
+
+    chromium = needs_tool("chromium", "chromium-browser")  # Debian's chromium
+    needs_tool("dot")  # graphviz draws each model's graph as SVG
 
     errors: list[str] = []
     outside: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
         )
         try:
             page = browser.new_page()
@@ -94,8 +94,7 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report_file
     assert any(h.startswith("Model: wide") for h in headings)
     assert "Provenance" in headings
     assert title.endswith("mlm report")
-    if shutil.which("dot"):
-        assert svg_graphs == 2
+    assert svg_graphs == 2
 
 
 def test_model_graph_falls_back_to_a_table_without_graphviz(fitted_dir, monkeypatch):

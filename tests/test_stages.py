@@ -168,3 +168,42 @@ def test_slot_functions_receive_the_layout_as_project(tiny: Path):
     session = Session(Layout(tiny))
     project = session.providers("data", None)["project"]()
     assert isinstance(project, Layout) and project.seed == 3
+
+
+# keys: what moves them and what does not -----------------------------------------------------
+def test_fit_py_is_keyed_by_its_syntax_and_the_project_modules_it_imports(tiny: Path):
+    (tiny / "helpers.py").write_text("DRAWS = 100\n")
+    (tiny / "fit.py").write_text("import helpers\n\n\n" + FIT)
+
+    def fit_key() -> tuple[str, dict]:
+        fit = Session(Layout(tiny)).fit("model")
+        return fit.key(), fit.inputs()
+
+    key, inputs = fit_key()
+    assert {"fit.py", "helpers.py"} <= set(inputs)
+    # A comment, a docstring and a reformat of fit.py are not changes: no resampling.
+    (tiny / "fit.py").write_text(
+        '"""How this project samples."""\n\nimport helpers  # the draws\n\n\n'
+        "# sample() never runs in these tests\n"
+        + FIT.replace("(model, project)", "( model,project )")
+    )
+    assert fit_key()[0] == key
+    # An edit of a module fit.py imports is one.
+    (tiny / "helpers.py").write_text("DRAWS = 200\n")
+    changed, changed_inputs = fit_key()
+    assert changed != key and changed_inputs["helpers.py"] != inputs["helpers.py"]
+    # So is an edit of fit.py's own code.
+    (tiny / "helpers.py").write_text("DRAWS = 100\n")
+    assert fit_key()[0] == key
+    (tiny / "fit.py").write_text("import helpers\n\n\n" + FIT.replace("never", "not"))
+    assert fit_key()[0] != key
+
+
+def test_renaming_a_data_column_changes_the_data_key_even_with_the_same_values(tiny: Path):
+    session = Session(Layout(tiny))
+    key = session.data().run().key
+    # The values stay; only the column's name changes (z instead of y).
+    (tiny / "data" / "y.csv").write_text(
+        (tiny / "data" / "y.csv").read_text().replace("y\n", "z\n", 1)
+    )
+    assert Session(Layout(tiny)).data().key() != key

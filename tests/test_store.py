@@ -91,6 +91,33 @@ def test_a_failing_write_leaves_no_trace_folder_behind(tmp_path: Path):
     assert list(store.paths.fit_dir("model").iterdir()) == []
 
 
+@pytest.mark.parametrize("key", ["k1", "k2"], ids=["forced refit of the same key", "a new key"])
+def test_a_write_that_fails_half_way_keeps_the_previous_trace_whole(
+    tmp_path: Path, monkeypatch, key: str
+):
+    store = Store(tmp_path)
+    folder = _save(store, "k1", 1.5)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    real = xr.DataTree.to_netcdf
+
+    def half_then_full_disk(self, path, *args, **kwargs):
+        real(self, path, *args, **kwargs)
+        written = Path(path).read_bytes()
+        Path(path).write_bytes(written[: len(written) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(xr.DataTree, "to_netcdf", half_then_full_disk)
+    with pytest.raises(MlmError, match="No space left on device; earlier traces are intact"):
+        store.save_trace("model", Record(key, {"seed": 2}), _trace(9.0))
+    monkeypatch.undo()
+    # The previous trace: the same bytes, still loadable, still the latest; nothing half-made.
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert float(store.load_trace("model", "k1")["posterior"]["mu"].mean()) == 1.5
+    assert store.latest_key("model") == "k1"
+    assert sorted(p.name for p in store.paths.fit_dir("model").iterdir()) == ["k1", "latest.json"]
+    assert store.trace_problem("model", "k2") == "absent"
+
+
 def test_a_changed_trace_is_quarantined_never_loaded(tmp_path: Path):
     store = Store(tmp_path)
     folder = _save(store, "k1")

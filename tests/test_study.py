@@ -19,6 +19,7 @@ from mlm.errors import MlmError
 from mlm.store import StorePaths
 from mlm.study import rank_uniformity
 
+from calibration import FALSE_ALARM, Region, normal_mean_interval_rate, region
 from conftest import REPO, run_mlm
 
 # A normal mean with known sigma and a wide prior: its posterior intervals are calibrated
@@ -76,15 +77,79 @@ def replicate_files(root: Path) -> list[Path]:
     return sorted(StorePaths(root).study_dir("model").glob("*/[0-9]*.json"))
 
 
+def test_the_study_key_follows_data_py_and_the_model_but_not_their_comments(tmp_path):
+    """Replicates are simulated by data.py's simulate(): an edit there must not reuse them."""
+    from mlm.study.design import Study
+
+    root = tmp_path / "normal_mean"
+    root.mkdir()
+    for name, text in NORMAL_MEAN.items():
+        (root / name).write_text(text)
+    (root / "helpers.py").write_text("SCALE = 1.0\n")
+    data_py = root / "data.py"
+    data_py.write_text("import helpers\n" + data_py.read_text())
+
+    def key() -> str:
+        return Study(str(root), truth={"mu": 0.4}, seed=7).point_key({})
+
+    first = key()
+    data_py.write_text(data_py.read_text() + "\n# a comment changes nothing\n")
+    assert key() == first
+    for path, old, new in [
+        (data_py, "rng.normal(mu, 1.0", "rng.normal(mu, 2.0"),  # simulate() itself
+        (root / "helpers.py", "1.0", "2.0"),  # a module data.py imports
+        (root / "model.py", 'pm.Normal("mu", 0, 2)', 'pm.Normal("mu", 0, 3)'),
+    ]:
+        source = path.read_text()
+        assert old in source
+        path.write_text(source.replace(old, new))
+        assert key() != first, path.name
+        path.write_text(source)
+        assert key() == first
+    # The truth, the design point and the seed are part of the key too.
+    assert Study(str(root), truth={"mu": 0.5}, seed=7).point_key({}) != first
+    assert Study(str(root), truth={"mu": 0.4}, seed=8).point_key({}) != first
+    assert Study(str(root), truth={"mu": 0.4}, seed=7).point_key({"n": 20}) != first
+
+
+# The normal mean's posterior is conjugate: the exact coverage and power of its 90%
+# interval over simulated data sets are known (calibration.normal_mean_interval_rate), so
+# each count is held against the binomial region of its exact rate. Budget of false
+# alarms per test (a fresh random stream, a correct mlm): 0.1 % (calibration.FALSE_ALARM).
+N_OBS, PRIOR_SD, INTERVAL = 20, 2.0, 0.9
+COVERAGE_REPLICATES = 260
+
+
+def coverage_region(n: int = COVERAGE_REPLICATES) -> Region:
+    """Too few covering intervals fail at 0.05 %, too many at 0.01 %: at n = 260 a true
+    coverage of 0.80 (nominal 0.90) fails 93 % of the time, false alarms 0.05 %."""
+    rate, _ = normal_mean_interval_rate(0.4, N_OBS, PRIOR_SD, INTERVAL)
+    low, high = region(n, rate, 0.0005, "lower"), region(n, rate, 0.0001, "upper")
+    return Region(n, rate, low.lo, high.hi)
+
+
+def test_the_coverage_design_has_its_stated_false_alarm_rate_and_power():
+    design = coverage_region()
+    assert design.false_alarm() <= 0.0006
+    assert design.fails_when(0.80) >= 0.90
+
+
 def test_coverage_is_near_nominal_on_a_calibrated_model(normal_mean):
-    result = mlm.Project(normal_mean).study(80, truth={"mu": 0.4}, workers=0)
+    n = COVERAGE_REPLICATES
+    result = mlm.Project(normal_mean).study(n, truth={"mu": 0.4}, workers=0)
     row = result.row("mu")
-    noise = math.sqrt(0.9 * 0.1 / 80)
-    assert row["n"] == 80 and row["truth"] == 0.4
-    assert abs(row["coverage"] - 0.9) < 3 * noise
-    assert row["coverage_interval"][0] < 0.9 < row["coverage_interval"][1]
-    assert abs(row["bias"]) < 3 * row["bias_se"] + 0.02
-    assert row["rmse"] == pytest.approx(1 / math.sqrt(20), rel=0.25)
+    assert row["n"] == n and row["truth"] == 0.4
+    hits = round(row["coverage"] * n)
+    assert hits in coverage_region(), (hits, str(coverage_region()))
+    low, high = row["coverage_interval"]  # Wilson's 95% interval of the count itself
+    assert low < row["coverage"] < high and high - low < 0.1
+    # The posterior mean is shrunk towards the prior's 0 by a known factor: bias
+    # (shrink - 1) * mu. |z| > 3.7 has probability 0.02 % (t with 259 df ~ normal); a real
+    # bias of 5.2 SEs (0.07 here) is still caught 90 % of the time.
+    shrink = PRIOR_SD**2 / (PRIOR_SD**2 + 1 / N_OBS)
+    assert abs(row["bias"] - (shrink - 1) * 0.4) < 3.7 * row["bias_se"], row
+    # n * MSE / E[MSE] ~ chi-square(n): 25 % off on the RMSE is < 1e-6 likely at n = 260.
+    assert row["rmse"] == pytest.approx(math.sqrt(shrink / N_OBS), rel=0.25)
     # One compile, then the compiled model reused with each replicate's data.
     assert sum(r["compiled_here"] for r in result.records) <= 1
     record = result.records[0]
@@ -93,12 +158,33 @@ def test_coverage_is_near_nominal_on_a_calibrated_model(normal_mean):
     assert [p.name for p in result.figures] == ["coverage.png", "ranks.png"]
 
 
+POWER_GRID, POWER_REPLICATES = (0.0, 0.45, 1.0), 40
+
+
+def power_regions() -> list[Region]:
+    """Each point's count of intervals excluding 0, two-sided at 0.03 % (0.09 % for three)."""
+    return [
+        region(POWER_REPLICATES, normal_mean_interval_rate(mu, N_OBS, PRIOR_SD, INTERVAL)[1], 3e-4)
+        for mu in POWER_GRID
+    ]
+
+
+def test_the_power_design_orders_its_points_and_catches_a_wrong_rate():
+    regions = power_regions()
+    assert sum(r.false_alarm() for r in regions) <= FALSE_ALARM
+    # Disjoint regions: passing them proves the ordering of the three powers.
+    assert regions[0].hi < regions[1].lo and regions[1].hi < regions[2].lo
+    # Power from the wrong interval (50 %: rate 0.5 at mu = 0) fails > 99 % of the time.
+    assert regions[0].fails_when(0.5) > 0.99
+
+
 def test_power_increases_with_effect_size(normal_mean):
-    result = mlm.Project(normal_mean).study(20, grid={"mu": [0.0, 0.3, 0.8]}, workers=0)
-    power = [result.row("mu", mu=mu)["power"] for mu in (0.0, 0.3, 0.8)]
-    assert power[0] <= 0.3
-    assert power[0] < power[1] < power[2]
-    assert power[2] >= 0.95
+    result = mlm.Project(normal_mean).study(
+        POWER_REPLICATES, grid={"mu": list(POWER_GRID)}, workers=0
+    )
+    for mu, expected in zip(POWER_GRID, power_regions(), strict=True):
+        hits = round(result.row("mu", mu=mu)["power"] * POWER_REPLICATES)
+        assert hits in expected, (mu, hits, str(expected))
     assert (normal_mean / "figures" / "study" / "power.png").is_file()
 
 
@@ -174,6 +260,19 @@ def test_cli_study_prints_power_and_coverage(normal_mean):
     assert bad.returncode == 1 and "expected NAME=VALUE" in bad.stderr
 
 
+SBC_REPLICATES = 320
+
+
+def sbc_coverage_region() -> Region:
+    return region(SBC_REPLICATES, 0.9, 1.6e-4, "lower")
+
+
+def test_the_sbc_design_has_its_stated_false_alarm_rate_and_power():
+    design = sbc_coverage_region()
+    assert 5 * design.false_alarm() + 5 * 4e-5 <= FALSE_ALARM
+    assert design.fails_when(0.80) >= 0.90
+
+
 @pytest.mark.slow
 def test_sbc_ranks_of_the_example_model_are_uniform(tmp_path):
     root = tmp_path / "example"
@@ -182,13 +281,19 @@ def test_sbc_ranks_of_the_example_model_are_uniform(tmp_path):
         root,
         ignore=shutil.ignore_patterns(".mlm", "models", "figures", "report.html"),
     )
-    result = mlm.Project(root).study(100, workers=0, draws=300, tune=300)
-    assert len(result.records) == 100
+    # Truths drawn from the prior: every interval's coverage is exactly 0.90 and the ranks
+    # are uniform. Ten checks share the 0.1 % budget: each quantity's coverage 1.6e-4 (too
+    # few covering intervals fail; a true coverage of 0.80 fails 92 % of the time at 320
+    # replicates), its ranks' chi-square 4e-5.
+    n = SBC_REPLICATES
+    result = mlm.Project(root).study(n, workers=0, draws=300, tune=300)
+    assert len(result.records) == n
     p_values = result.rank_p_values()
     for name in ("b0", "b1", "sigma_u", "sigma_e[control]", "sigma_e[treated]"):
-        assert p_values[name] > 0.01, (name, p_values[name])
+        assert p_values[name] > 4e-5, (name, p_values[name])
         row = result.row(name)
-        assert abs(row["coverage"] - 0.9) < 3 * math.sqrt(0.9 * 0.1 / 100), (name, row)
+        hits = round(row["coverage"] * n)
+        assert hits in sbc_coverage_region(), (name, hits, str(sbc_coverage_region()))
     assert rank_uniformity(list(range(100)), 99) > 0.99
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from mlm import Project
 
-from conftest import REPO, run_mlm
+from conftest import REPO, run_mlm, status_rows
 
 EXAMPLE = REPO / "example_project"
 
@@ -34,7 +34,10 @@ def test_each_variant_is_fitted_drawn_and_listed(variants_dir: Path):
         assert (variants_dir / "figures" / variant / "coefficients.png").is_file()
     assert (variants_dir / "figures" / "compare.png").is_file()
     shown = run_mlm("status", cwd=variants_dir)
-    assert "wide" in shown.stdout and "compare" in shown.stdout
+    assert shown.returncode == 0, shown.stderr
+    assert status_rows(shown.stdout) == {(r.variant or "", r.stage): r.state for r in rows}
+    assert status_rows(shown.stdout)[("wide", "fit")] == "fresh"
+    assert status_rows(shown.stdout)[("", "compare")] == "fresh"
 
 
 def test_editing_one_variant_leaves_the_other_fresh(variants_dir: Path):
