@@ -49,7 +49,7 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet --progress-bar off -e ".[test]"
+.venv/bin/python -m pip install --quiet --progress-bar off -e ".[test,console]"
 
 # System tools some features use: Graphviz draws the model graph in `mlm report` (there is a
 # plain-text fallback), and the report's test opens it in headless Chromium.
