@@ -282,3 +282,14 @@ def test_a_fit_that_waited_for_another_says_so(fitted_dir: Path):
     assert any(m.startswith("waiting: mlm (pid") for m in said), said
     assert rows[-1].reason.startswith("fitted meanwhile by mlm (pid"), rows[-1]
     assert not any(m.startswith("sampling") for m in said)
+
+
+def test_mlm_new_names_the_rows_of_a_messy_csv(tmp_path: Path):
+    messy = tmp_path / "messy.csv"
+    messy.write_text("y,g,x\n1.0,a,1\n1.5,b,2\n2.0,,3\n3,a,4\n2,b,5\n")
+    done = run_mlm("new", "p", "--formula", "y ~ x + (1 | g)", "--data", str(messy), cwd=tmp_path)
+    assert done.returncode == 1 and not (tmp_path / "p").exists()
+    assert "column 'g' has 1 missing value(s), at rows [2]" in " ".join(done.stderr.split())
+    messy.write_text("y,g,x\n1.0,a,1\nhigh,b,2\n2.0,a,3\n3,a,4\n2,b,5\n")
+    done = run_mlm("new", "p", "--formula", "y ~ x + (1 | g)", "--data", str(messy), cwd=tmp_path)
+    assert "the response 'y' must be numeric: 'high' at row 1" in " ".join(done.stderr.split())

@@ -54,9 +54,12 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise MlmError(f"column {name!r}: rename it to a Python name (letters, digits, _)")
         if data[name].isna().any():
+            rows = data.index[data[name].isna().to_numpy()]
+            shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
             raise MlmError(
-                f"column {name!r} has {int(data[name].isna().sum())} missing values; drop or "
-                "impute them in data.py"
+                f"column {name!r} has {len(rows)} missing value(s), at rows [{shown}] (rows "
+                "counted from 0 after the header); drop or fill them in the data (the CSV "
+                "given to --data, or what data.py's load() returns) and run this again"
             )
     columns = Columns(derived={d.label: d for d in spec.derived})
     columns.numeric_dtype = {
@@ -189,8 +192,16 @@ def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
         columns.outcome = tuple(v.item() if hasattr(v, "item") else v for v in levels)
         return
     if not numeric:
+        text = pd.to_numeric(y, errors="coerce").isna() & y.notna()
+        rows = y.index[text.to_numpy()]
+        found = (
+            f": {y[rows[0]]!r} at row {rows[0]}"
+            + (f" and {len(rows) - 1} more" if len(rows) > 1 else "")
+            if len(rows) and len(rows) < len(y)
+            else ""
+        )
         raise MlmError(
-            f"the response {name!r} must be numeric"
+            f"the response {name!r} must be numeric{found}"
             + (" (or, for family bernoulli, have two levels)" if spec.family != "bernoulli" else "")
         )
     values = y.to_numpy(dtype=float)
