@@ -42,7 +42,7 @@ def test_each_data_status_row_is_exact(tiny: Path):  # noqa: F811
     said = []
     ran = session(tiny, said).data().run()
     assert ran == StageStatus("data", "fresh", "5 rows", key, ran=True)
-    assert said == [("data", "loading"), ("data", "loaded 5 rows x 1 columns")]
+    assert said == [("data", "loading"), ("data", "loaded 5 rows x 1 column")]
     assert session(tiny).data().status() == StageStatus("data", "fresh", "5 rows", key)
     # data.py reformatted into other code that loads the same frame: fresh, and why.
     (tiny / "data.py").write_text(DATA.replace("return pd.read_csv", "frame = pd.read_csv"))
@@ -163,8 +163,8 @@ def test_an_unknown_stage_is_refused_with_the_choices():
     with pytest.raises(MlmError) as caught:
         parse_stage("graphic")
     assert str(caught.value) == (
-        "unknown stage 'graphic'; choose one of data, model, fit, graphics, compare "
-        "(or graphics:NAME for one figure)"
+        "unknown stage 'graphic' (did you mean 'graphics'?); the stages are data, model, fit, "
+        "graphics, compare (graphics:NAME for one figure; `mlm study` for a simulation study)"
     )
 
 
