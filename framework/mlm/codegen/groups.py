@@ -28,7 +28,7 @@ CENTRED_ROWS = 6
 # term's effects with its slopes' predictors centred as the population's are.
 MODE = "auto"
 ON_INTERCEPT = True
-CENTRE_SLOPES = True
+CENTRE_SLOPES = False
 
 
 def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
