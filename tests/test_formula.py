@@ -343,7 +343,8 @@ def test_prior_on_sigma_with_a_categorical_sigma_formula_gives_one_sd_per_level(
     assert 'sigma2 = pm.Uniform("sigma2", lower=0, upper=100, dims="condition")' in source
     assert 'sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2), dims="condition")' in source
     assert 'sigma2_group_tx = pm.Gamma("sigma2_group_tx", alpha=1, beta=1)' in source
-    assert 'intercept = pm.Normal("Intercept", mu=0, sigma=100)' in source
+    # tx is centred, so the prior on Intercept is on the intercept at tx's centre, as brms's.
+    assert 'intercept_c = pm.Normal("Intercept_centred", mu=0, sigma=100)' in source
     assert "sigma=sigma[condition_]" in source
     assert "Priors set by --prior" in source and "\n    sigma^2=Uniform(0, 100)\n" in source
     assert "mlm's default: log(sigma) linear in condition" in " ".join(source.split())
@@ -351,7 +352,7 @@ def test_prior_on_sigma_with_a_categorical_sigma_formula_gives_one_sd_per_level(
     assert list(model.coords["condition"]) == ["control", "treated"]  # every level, no reference
     assert model.named_vars_to_dims["sigma"] == ("condition",)
     free = {rv.name for rv in model.free_RVs}
-    assert free == {"Intercept", "b_tx", "sigma2_group_tx", "z_group_tx", "sigma2"}
+    assert free == {"Intercept_centred", "b_tx", "sigma2_group_tx", "z_group_tx", "sigma2"}
     # Without a prior on sigma the residual SD keeps its log link and mlm's default priors.
     plain = model_source(parse("y ~ tx + (0 + tx | group)", sigma="~ condition"), frame)
     assert "log_sigma_condition" in plain and "--prior" not in plain
@@ -380,7 +381,7 @@ def test_stata_by_a_numeric_column_with_a_prior_on_sigma_gives_one_sd_per_value(
     with pytest.raises(MlmError, match=r"sigma \(one per level of tx, in place of log_sigma_\*\)"):
         model_source(parse(stata, priors=["sgma=HalfNormal(1)"]), frame)
     assert {rv.name for rv in model.free_RVs} == {
-        "Intercept",
+        "Intercept_centred",
         "b_tx",
         "sigma2_group_tx",
         "z_group_tx",

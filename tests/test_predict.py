@@ -229,6 +229,9 @@ def bambi_fit():
             "b_x": post["x"],
             "sigma_g": post["1|g_sigma"],
             "z_g": post["1|g"] / post["1|g_sigma"],
+            # The golden model centres g's intercepts on the intercept (g's levels hold many
+            # rows each where it was written): a_g = Intercept + u_g.
+            "a_g": post["Intercept"] + post["1|g"],
             "sigma": post["sigma"],
         }
     )

@@ -10,7 +10,15 @@ import pymc as pm
 def sample(model, project):
     """Posterior draws, pointwise log-likelihood (for LOO) and posterior predictive draws."""
     with model:
-        idata = pm.sample(draws=1000, tune=1000, chains=4, random_seed=project.seed)
+        # nutpie's low-rank mass matrix learns the correlations a diagonal one misses (an
+        # intercept against its group effects); drop nuts_sampler_kwargs for the diagonal.
+        idata = pm.sample(
+            draws=1000,
+            tune=1000,
+            chains=4,
+            random_seed=project.seed,
+            nuts_sampler_kwargs={"adaptation": "low_rank"},
+        )
         pm.compute_log_likelihood(idata)
         pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=project.seed)
     return idata

@@ -7,9 +7,11 @@ Written by `mlm` from the formula (lme4 syntax)
 family bernoulli with a logit link. It is plain PyMC and yours to edit: mlm never
 rewrites it.
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import pandas as pd
@@ -43,11 +45,17 @@ def build(data):
         # b_x: weakly informative, 2.5 units of the link per SD of x (rstanarm's default scale).
         b_x = pm.Normal("b_x", mu=0, sigma=2.5 / x.std())
 
-        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
-        # even when sigma is near 0. The SD's half-normal prior has the scale of the link scale.
+        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
+        # Normal(intercept, sigma_g)): its levels hold many rows each (20, the median; >= 6), so
+        # the data pin each effect down and the centred form samples best; on the intercept, it
+        # does not trade off against the mean of u_g. The SD's half-normal prior has the scale
+        # of the link scale.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
+        # two lines below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=1)
-        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
-        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+        a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")
+        u_g = pm.Deterministic("u_g", a_g - intercept, dims="g")
 
         eta = intercept + b_x * x_ + u_g[g_]
         pm.Bernoulli("yb", logit_p=eta, observed=y_, dims="obs")

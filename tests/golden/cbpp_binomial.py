@@ -11,9 +11,11 @@ Categorical columns use treatment coding, as lme4 does: the reference level (the
 in sorted order) gets no coefficient, each other level's is its difference from it (with
 the data it was written for: period -> '1').
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import pandas as pd
@@ -59,9 +61,12 @@ def build(data):
         # of the link.
         b_period = pm.Normal("b_period", mu=0, sigma=2.5, dims="period_effect")
 
-        # (1 | herd): an intercept per level of herd, non-centered (u = z * sigma) so it samples
-        # well even when sigma is near 0. The SD's half-normal prior has the scale of the link
+        # (1 | herd): an intercept per level of herd, non-centred: its levels hold few rows each
+        # (4, the median; < 6), so the effects lean on sigma and the non-centred form samples
+        # best, even when sigma is near 0. The SD's half-normal prior has the scale of the link
         # scale.
+        # With many rows per level, centre it: u_herd = pm.Normal("u_herd", mu=0,
+        # sigma=sigma_herd, dims="herd"), in place of the two lines below.
         sigma_herd = pm.HalfNormal("sigma_herd", sigma=1)
         z_herd = pm.Normal("z_herd", mu=0, sigma=1, dims="herd")
         u_herd = pm.Deterministic("u_herd", z_herd * sigma_herd, dims="herd")

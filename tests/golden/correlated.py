@@ -6,14 +6,17 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 
 
 def build(data):
@@ -47,10 +50,14 @@ def build(data):
         # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
         b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
 
-        # (1 + x | g): an intercept and a slope on x per level of g, correlated. The covariance
-        # is an LKJ(2) correlation (mildly favouring small correlations) and half-normal SDs on
-        # the scale of the outcome's SD per SD of each column; the effects are non-centered, u =
-        # z @ chol.T.
+        # (1 + x | g): an intercept and a slope on x per level of g, correlated, centred, the
+        # intercepts on the intercept: its levels hold many rows each (20, the median; >= 6), so
+        # the data pin each effect down and the centred form samples best: a ~
+        # MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...). The covariance is an
+        # LKJ(2) correlation (mildly favouring small correlations) and half-normal SDs on the
+        # scale of the outcome's SD per SD of each column.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims=("g", "g_effect")) and u_g = z_g @ chol_g.T, in place of mean_g and a_g.
         chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
             "chol_g",
             n=2,
@@ -59,10 +66,11 @@ def build(data):
             compute_corr=True,
             store_in_trace=False,
         )
+        mean_g = pt.concatenate([pt.stack([intercept]), pt.zeros(1)])
+        a_g = pm.MvNormal("a_g", mu=mean_g, chol=chol_g, dims=("g", "g_effect"))
+        u_g = pm.Deterministic("u_g", a_g - mean_g, dims=("g", "g_effect"))
         pm.Deterministic("sigma_g", sd_g, dims="g_effect")
         pm.Deterministic("corr_g", corr_g, dims=("g_effect", "g_effect_corr"))
-        z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))
-        u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))
 
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)

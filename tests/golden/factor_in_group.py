@@ -10,9 +10,11 @@ Categorical columns use treatment coding, as lme4 does: the reference level (the
 in sorted order) gets no coefficient, each other level's is its difference from it (with
 the data it was written for: a -> 'a1', b -> 'hi').
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import numpy as np
@@ -85,10 +87,13 @@ def build(data):
         # SDs.
         b_a = pm.Normal("b_a", mu=0, sigma=2.5 * y_sd, dims="a_effect")
 
-        # (1 + a | g): an intercept and the effects of a per level of g, correlated. The
-        # covariance is an LKJ(2) correlation (mildly favouring small correlations) and half-
-        # normal SDs on the scale of the outcome's SD per SD of each column; the effects are
-        # non-centered, u = z @ chol.T.
+        # (1 + a | g): an intercept and the effects of a per level of g, correlated, centred:
+        # its levels hold many rows each (20, the median; >= 6), so the data pin each effect
+        # down and the centred form samples best: u ~ MvNormal(0, chol). The covariance is an
+        # LKJ(2) correlation (mildly favouring small correlations) and half-normal SDs on the
+        # scale of the outcome's SD per SD of each column.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims=("g", "g_effect")) and u_g = z_g @ chol_g.T, in place of the MvNormal.
         chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
             "chol_g",
             n=X_g.shape[1],
@@ -99,19 +104,18 @@ def build(data):
             compute_corr=True,
             store_in_trace=False,
         )
+        u_g = pm.MvNormal("u_g", mu=0, chol=chol_g, dims=("g", "g_effect"))
         pm.Deterministic("sigma_g", sd_g, dims="g_effect")
         pm.Deterministic("corr_g", corr_g, dims=("g_effect", "g_effect_corr"))
-        z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))
-        u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))
 
         # (0 + b || h): each column of X_h_b has an effect per level of h, independent of the
-        # others, non-centered (u = z * sigma). Half-normal SDs on the scale of the outcome's SD
-        # (per SD of a numeric column).
+        # others, centred: its levels hold many rows each (60.5, the median; >= 6), so the data
+        # pin each effect down and the centred form samples best. Half-normal SDs on the scale
+        # of the outcome's SD (per SD of a numeric column).
         sigma_h_b = pm.HalfNormal(
             "sigma_h_b", sigma=np.array([y_sd] * (len(b_levels))), dims="h_b_effect"
         )
-        z_h_b = pm.Normal("z_h_b", mu=0, sigma=1, dims=("h", "h_b_effect"))
-        u_h_b = pm.Deterministic("u_h_b", z_h_b * sigma_h_b, dims=("h", "h_b_effect"))
+        u_h_b = pm.Normal("u_h_b", mu=0, sigma=sigma_h_b, dims=("h", "h_b_effect"))
 
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)

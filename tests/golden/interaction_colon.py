@@ -10,9 +10,11 @@ Categorical columns use treatment coding, as lme4 does: the reference level (the
 in sorted order) gets no coefficient, each other level's is its difference from it (with
 the data it was written for: a -> 'a1').
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import pandas as pd
@@ -61,12 +63,17 @@ def build(data):
         # scale).
         b_x_by_a = pm.Normal("b_x_by_a", mu=0, sigma=2.5 * y_sd / x.std(), dims="a_effect")
 
-        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
-        # even when sigma is near 0. The SD's half-normal prior has the scale of the outcome's
-        # SD.
+        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
+        # Normal(intercept, sigma_g)): its levels hold many rows each (20, the median; >= 6), so
+        # the data pin each effect down and the centred form samples best; on the intercept, it
+        # does not trade off against the mean of u_g. The SD's half-normal prior has the scale
+        # of the outcome's SD.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
+        # two lines below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
-        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
-        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+        a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")
+        u_g = pm.Deterministic("u_g", a_g - intercept, dims="g")
 
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)

@@ -15,9 +15,11 @@ Treatment("a2"))), k -> '0').
 Computed columns, as the formula writes them: I(x^2) is x_pow_2; I(x - 10) is
 x_minus_10; log(tx + 1) is log_tx_plus_1; scale(x) is scale_x.
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import numpy as np
@@ -57,6 +59,14 @@ def build(data):
         rows = data.index[g_idx < 0].tolist()
         raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     scale_x = (x - x.mean()) / x.std(ddof=1)  # scale(x)
+    # Centred predictors, as brms and rstanarm centre them: the model samples the intercept
+    # at these values (the means, rounded, of the data this file was written for), where it
+    # does not trade off against the slopes, and reports Intercept at 0 as lme4 does. They
+    # are constants so that predictions for new rows use the same ones; any values give the
+    # same likelihood, and 0 undoes the centring.
+    x_pow_2_centre = 0.9
+    x_minus_10_centre = -10.05
+    log_tx_plus_1_centre = 0.34
     coords = {
         "obs": data.index.to_numpy(),
         "k_effect": [str(v) for v in k_levels[1:]],
@@ -78,9 +88,11 @@ def build(data):
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
-        # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
-        # may lie far from the data.
-        intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
+        # Intercept_centred: the outcome at the centres (I(x^2) = 0.9, I(x - 10) = -10.05,
+        # log(tx + 1) = 0.34), where the intercept does not trade off against the slopes; around
+        # the outcome's mean, 2.5 outcome SDs wide. A prior given for Intercept replaces this
+        # one (as in brms).
+        intercept_c = pm.Normal("Intercept_centred", mu=y.mean(), sigma=2.5 * y_sd)
         # b_x_pow_2: weakly informative, 2.5 outcome SDs per SD of I(x^2) (rstanarm's default
         # scale).
         b_x_pow_2 = pm.Normal("b_x_pow_2", mu=0, sigma=2.5 * y_sd / x_pow_2.std())
@@ -96,28 +108,45 @@ def build(data):
         # b_a: weakly informative, a level may differ from the reference by about 2.5 outcome
         # SDs.
         b_a = pm.Normal("b_a", mu=0, sigma=2.5 * y_sd, dims="a_effect")
+        # Intercept: the outcome when every predictor is 0 (and at reference levels), as lme4
+        # reports it.
+        pm.Deterministic(
+            "Intercept",
+            intercept_c
+            - b_x_pow_2 * x_pow_2_centre
+            - b_x_minus_10 * x_minus_10_centre
+            - b_log_tx_plus_1 * log_tx_plus_1_centre,
+        )
 
-        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
-        # even when sigma is near 0. The SD's half-normal prior has the scale of the outcome's
-        # SD.
+        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
+        # Normal(intercept_c, sigma_g)): its levels hold many rows each (20, the median; >= 6),
+        # so the data pin each effect down and the centred form samples best; on the intercept,
+        # it does not trade off against the mean of u_g. The SD's half-normal prior has the
+        # scale of the outcome's SD.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
+        # two lines below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
-        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
-        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+        a_g = pm.Normal("a_g", mu=intercept_c, sigma=sigma_g, dims="g")
+        u_g = pm.Deterministic("u_g", a_g - intercept_c, dims="g")
 
-        # (0 + scale(x) || g): a slope on scale(x) per level of g, non-centered (u = z * sigma)
-        # so it samples well even when sigma is near 0. The SD's half-normal prior has the scale
-        # of the outcome's SD per SD of scale(x).
+        # (0 + scale(x) || g): a slope on scale(x) per level of g, centred: its levels hold many
+        # rows each (20, the median; >= 6), so the data pin each effect down and the centred
+        # form samples best. The SD's half-normal prior has the scale of the outcome's SD per SD
+        # of scale(x).
+        # With few rows per level, non-centre it: z_g_scale_x = pm.Normal("z_g_scale_x", mu=0,
+        # sigma=1, dims="g") and u_g_scale_x = pm.Deterministic("u_g_scale_x", z_g_scale_x *
+        # sigma_g_scale_x, dims="g"), in place of the line below.
         sigma_g_scale_x = pm.HalfNormal("sigma_g_scale_x", sigma=y_sd / scale_x.std())
-        z_g_scale_x = pm.Normal("z_g_scale_x", mu=0, sigma=1, dims="g")
-        u_g_scale_x = pm.Deterministic("u_g_scale_x", z_g_scale_x * sigma_g_scale_x, dims="g")
+        u_g_scale_x = pm.Normal("u_g_scale_x", mu=0, sigma=sigma_g_scale_x, dims="g")
 
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)
         mu = (
-            intercept
-            + b_x_pow_2 * x_pow_2_
-            + b_x_minus_10 * x_minus_10_
-            + b_log_tx_plus_1 * log_tx_plus_1_
+            intercept_c
+            + b_x_pow_2 * (x_pow_2_ - x_pow_2_centre)
+            + b_x_minus_10 * (x_minus_10_ - x_minus_10_centre)
+            + b_log_tx_plus_1 * (log_tx_plus_1_ - log_tx_plus_1_centre)
             + pt.concatenate([pt.zeros(1), b_k])[k_]
             + pt.concatenate([pt.zeros(1), b_a])[a_]
             + u_g[g_]

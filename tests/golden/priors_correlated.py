@@ -6,9 +6,11 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family student_t. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 
 Priors set by --prior (the others are mlm's defaults, commented beside each):
 
@@ -20,6 +22,7 @@ Priors set by --prior (the others are mlm's defaults, commented beside each):
 
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 
 
 def build(data):
@@ -54,10 +57,15 @@ def build(data):
         # (mlm's default: Normal(mu=0, sigma=2.5 * y_sd / x.std()).)
         b_x = pm.StudentT("b_x", nu=3, mu=0, sigma=2.5)
 
-        # (1 + x | g): an intercept and a slope on x per level of g, correlated. The covariance
-        # is an LKJ(2) correlation (mildly favouring small correlations) and SDs with the prior
-        # set by --prior 'sigma_g=Exponential(1)' (mlm's default: HalfNormal(sigma=[y_sd, y_sd /
-        # x.std()])); the effects are non-centered, u = z @ chol.T.
+        # (1 + x | g): an intercept and a slope on x per level of g, correlated, centred, the
+        # intercepts on the intercept: its levels hold many rows each (20, the median; >= 6), so
+        # the data pin each effect down and the centred form samples best: a ~
+        # MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...). The covariance is an
+        # LKJ(2) correlation (mildly favouring small correlations) and SDs with the prior set by
+        # --prior 'sigma_g=Exponential(1)' (mlm's default: HalfNormal(sigma=[y_sd, y_sd /
+        # x.std()])).
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims=("g", "g_effect")) and u_g = z_g @ chol_g.T, in place of mean_g and a_g.
         chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
             "chol_g",
             n=2,
@@ -66,10 +74,11 @@ def build(data):
             compute_corr=True,
             store_in_trace=False,
         )
+        mean_g = pt.concatenate([pt.stack([intercept]), pt.zeros(1)])
+        a_g = pm.MvNormal("a_g", mu=mean_g, chol=chol_g, dims=("g", "g_effect"))
+        u_g = pm.Deterministic("u_g", a_g - mean_g, dims=("g", "g_effect"))
         pm.Deterministic("sigma_g", sd_g, dims="g_effect")
         pm.Deterministic("corr_g", corr_g, dims=("g_effect", "g_effect_corr"))
-        z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))
-        u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))
 
         # sigma: set by --prior 'sigma=pm.HalfCauchy(beta=1)'.
         # (mlm's default: Exponential(lam=1 / y_sd).)

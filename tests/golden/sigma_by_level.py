@@ -7,9 +7,11 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 
 Priors set by --prior (the others are mlm's defaults, commented beside each):
 
@@ -37,6 +39,12 @@ def build(data):
         # factorize codes an empty cell as -1, which would index the last level.
         rows = data.index[b_idx < 0].tolist()
         raise ValueError(f"column 'b' is empty at rows {rows}; drop or fill them in data.py")
+    # Centred predictors, as brms and rstanarm centre them: the model samples the intercept
+    # at these values (the means, rounded, of the data this file was written for), where it
+    # does not trade off against the slopes, and reports Intercept at 0 as lme4 does. They
+    # are constants so that predictions for new rows use the same ones; any values give the
+    # same likelihood, and 0 undoes the centring.
+    tx_centre = 0.49
     coords = {
         "obs": data.index.to_numpy(),
         "g": [str(v) for v in g_levels],
@@ -52,21 +60,27 @@ def build(data):
 
         # Population-level effects.
         # Intercept: set by --prior 'Intercept=Normal(0, 100)'.
-        # (mlm's default: Normal(mu=y.mean(), sigma=5 * y_sd).)
-        intercept = pm.Normal("Intercept", mu=0, sigma=100)
+        # (mlm's default: Normal(mu=y.mean(), sigma=2.5 * y_sd).)
+        intercept_c = pm.Normal("Intercept_centred", mu=0, sigma=100)
         # b_tx: set by --prior 'b_tx=Normal(0, 100)'.
         # (mlm's default: Normal(mu=0, sigma=2.5 * y_sd / tx.std()).)
         b_tx = pm.Normal("b_tx", mu=0, sigma=100)
+        # Intercept: the outcome when every predictor is 0 (and at reference levels), as lme4
+        # reports it.
+        pm.Deterministic("Intercept", intercept_c - b_tx * tx_centre)
 
-        # (0 + tx | g): a slope on tx per level of g, non-centered (u = z * sigma) so it samples
-        # well even when sigma is near 0.
+        # (0 + tx | g): a slope on tx per level of g, centred: its levels hold many rows each
+        # (20, the median; >= 6), so the data pin each effect down and the centred form samples
+        # best.
+        # With few rows per level, non-centre it: z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1,
+        # dims="g") and u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g"), in
+        # place of the line below.
         # sigma_g_tx: set by --prior 'sigma_g_tx^2=Gamma(1, 1)', on the variance sigma2_g_tx
         # (sigma_g_tx is its square root).
         # (mlm's default: HalfNormal(sigma=y_sd / tx.std()).)
         sigma2_g_tx = pm.Gamma("sigma2_g_tx", alpha=1, beta=1)
         sigma_g_tx = pm.Deterministic("sigma_g_tx", pm.math.sqrt(sigma2_g_tx))
-        z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1, dims="g")
-        u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g")
+        u_g_tx = pm.Normal("u_g_tx", mu=0, sigma=sigma_g_tx, dims="g")
 
         # The residual SD: one per level of b (coords "b": every level).
         # sigma: set by --prior 'sigma**2=Uniform(0, 100)', on the variance sigma2 (sigma is its
@@ -75,7 +89,7 @@ def build(data):
         sigma2 = pm.Uniform("sigma2", lower=0, upper=100, dims="b")
         sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2), dims="b")
 
-        mu = intercept + b_tx * tx_ + u_g_tx[g_] * tx_
+        mu = intercept_c + b_tx * (tx_ - tx_centre) + u_g_tx[g_] * tx_
         pm.Normal("y", mu=mu, sigma=sigma[b_], observed=y_, dims="obs")
 
     return model

@@ -11,9 +11,11 @@ Categorical columns use treatment coding, as lme4 does: the reference level (the
 in sorted order) gets no coefficient, each other level's is its difference from it (with
 the data it was written for: b -> 'hi').
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import numpy as np
@@ -38,6 +40,12 @@ def build(data):
         # factorize codes an empty cell as -1, which would index the last level.
         rows = data.index[b_idx < 0].tolist()
         raise ValueError(f"column 'b' is empty at rows {rows}; drop or fill them in data.py")
+    # Centred predictors, as brms and rstanarm centre them: the model samples the intercept
+    # at these values (the means, rounded, of the data this file was written for), where it
+    # does not trade off against the slopes, and reports Intercept at 0 as lme4 does. They
+    # are constants so that predictions for new rows use the same ones; any values give the
+    # same likelihood, and 0 undoes the centring.
+    tx_centre = 0.49
     coords = {
         "obs": data.index.to_numpy(),
         "g": [str(v) for v in g_levels],
@@ -54,18 +62,24 @@ def build(data):
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
-        # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
-        # may lie far from the data.
-        intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
+        # Intercept_centred: the outcome at the centres (tx = 0.49), where the intercept does
+        # not trade off against the slopes; around the outcome's mean, 2.5 outcome SDs wide. A
+        # prior given for Intercept replaces this one (as in brms).
+        intercept_c = pm.Normal("Intercept_centred", mu=y.mean(), sigma=2.5 * y_sd)
         # b_tx: weakly informative, 2.5 outcome SDs per SD of tx (rstanarm's default scale).
         b_tx = pm.Normal("b_tx", mu=0, sigma=2.5 * y_sd / tx.std())
+        # Intercept: the outcome when every predictor is 0 (and at reference levels), as lme4
+        # reports it.
+        pm.Deterministic("Intercept", intercept_c - b_tx * tx_centre)
 
-        # (0 + tx | g): a slope on tx per level of g, non-centered (u = z * sigma) so it samples
-        # well even when sigma is near 0. The SD's half-normal prior has the scale of the
-        # outcome's SD per SD of tx.
+        # (0 + tx | g): a slope on tx per level of g, centred: its levels hold many rows each
+        # (20, the median; >= 6), so the data pin each effect down and the centred form samples
+        # best. The SD's half-normal prior has the scale of the outcome's SD per SD of tx.
+        # With few rows per level, non-centre it: z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1,
+        # dims="g") and u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g"), in
+        # place of the line below.
         sigma_g_tx = pm.HalfNormal("sigma_g_tx", sigma=y_sd / tx.std())
-        z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1, dims="g")
-        u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g")
+        u_g_tx = pm.Normal("u_g_tx", mu=0, sigma=sigma_g_tx, dims="g")
 
         # The residual SD varies: log(sigma) is linear in b.
         # log_sigma_Intercept: around the log of the outcome's SD.
@@ -73,7 +87,7 @@ def build(data):
         # log_sigma_b: sigma may change by a factor of about e (2.7) per level.
         log_sigma_b = pm.Normal("log_sigma_b", mu=0, sigma=1, dims="b_effect")
 
-        mu = intercept + b_tx * tx_ + u_g_tx[g_] * tx_
+        mu = intercept_c + b_tx * (tx_ - tx_centre) + u_g_tx[g_] * tx_
         sigma = pm.math.exp(log_sigma_Intercept + pt.concatenate([pt.zeros(1), log_sigma_b])[b_])
         pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")
 

@@ -16,9 +16,11 @@ Computed columns, as the formula writes them: I(x^2) is x_pow_2.
 Stata's reml option is noted and set aside: mlm's fit is Bayesian (the posterior, with
 the priors written in model.py), not a point estimate.
 
-Group effects are non-centered (u = z * sigma): the usual cure for divergences
-when a group SD is small. Priors are weakly informative and scaled from the
-data, as commented beside each; change them on their lines.
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
 """
 
 import pandas as pd
@@ -59,6 +61,12 @@ def build(data):
         # factorize codes an empty cell as -1, which would index the last level.
         rows = data.index[g_idx < 0].tolist()
         raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
+    # Centred predictors, as brms and rstanarm centre them: the model samples the intercept
+    # at these values (the means, rounded, of the data this file was written for), where it
+    # does not trade off against the slopes, and reports Intercept at 0 as lme4 does. They
+    # are constants so that predictions for new rows use the same ones; any values give the
+    # same likelihood, and 0 undoes the centring.
+    x_pow_2_centre = 0.9
     coords = {
         "obs": data.index.to_numpy(),
         "a_effect": [str(v) for v in a_levels[1:]],
@@ -81,9 +89,10 @@ def build(data):
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
-        # Intercept: the outcome when every predictor is 0 (and at reference levels); wide, as 0
-        # may lie far from the data.
-        intercept = pm.Normal("Intercept", mu=y.mean(), sigma=5 * y_sd)
+        # Intercept_centred: the outcome at the centres (I(x^2) = 0.9), where the intercept does
+        # not trade off against the slopes; around the outcome's mean, 2.5 outcome SDs wide. A
+        # prior given for Intercept replaces this one (as in brms).
+        intercept_c = pm.Normal("Intercept_centred", mu=y.mean(), sigma=2.5 * y_sd)
         # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
         b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
         # b_x_pow_2: weakly informative, 2.5 outcome SDs per SD of I(x^2) (rstanarm's default
@@ -98,20 +107,28 @@ def build(data):
         # b_a_by_k: weakly informative, a level may differ from the reference by about 2.5
         # outcome SDs.
         b_a_by_k = pm.Normal("b_a_by_k", mu=0, sigma=2.5 * y_sd, dims=("a", "k_effect"))
+        # Intercept: the outcome when every predictor is 0 (and at reference levels), as lme4
+        # reports it.
+        pm.Deterministic("Intercept", intercept_c - b_x_pow_2 * x_pow_2_centre)
 
-        # (1 | g): an intercept per level of g, non-centered (u = z * sigma) so it samples well
-        # even when sigma is near 0. The SD's half-normal prior has the scale of the outcome's
-        # SD.
+        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
+        # Normal(intercept_c, sigma_g)): its levels hold many rows each (20, the median; >= 6),
+        # so the data pin each effect down and the centred form samples best; on the intercept,
+        # it does not trade off against the mean of u_g. The SD's half-normal prior has the
+        # scale of the outcome's SD.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
+        # two lines below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
-        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
-        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
+        a_g = pm.Normal("a_g", mu=intercept_c, sigma=sigma_g, dims="g")
+        u_g = pm.Deterministic("u_g", a_g - intercept_c, dims="g")
 
         # The residual SD; its prior mean is the outcome's SD.
         sigma = pm.Exponential("sigma", lam=1 / y_sd)
         mu = (
-            intercept
+            intercept_c
             + b_x * x_
-            + b_x_pow_2 * x_pow_2_
+            + b_x_pow_2 * (x_pow_2_ - x_pow_2_centre)
             + pt.concatenate([pt.zeros(1), b_a_by_x])[a_] * x_
             + pt.concatenate([pt.zeros(1), b_b])[b_]
             + pt.set_subtensor(pt.zeros((len(a_levels), len(k_levels)))[:, 1:], b_a_by_k)[a_, k_]

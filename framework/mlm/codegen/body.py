@@ -35,6 +35,8 @@ class BuildBody:
         self.coords: list[str] = ['"obs": data.index.to_numpy(),']
         self.data_lines: list[str] = []
         self.priors: list[str] = []
+        self.intercept_group = None  # the group term centred on the intercept (groups.py)
+        self.centre_lines: list[str] = []  # `age_centre = 11.0`: constants of the centring
         self._data_vars: dict[tuple, str] = {}  # column or factor key -> tensor name
         self._coords: set[str] = set()
         self.glm = spec.family not in ("gaussian", "student_t")
@@ -44,17 +46,25 @@ class BuildBody:
         self.coding = codings(spec.terms, columns.categorical)
 
     # parameters ---------------------------------------------------------------------
-    def rv(self, name, dist, args, why="", dims="", kind="real", var=None) -> list[str]:
-        """`var = pm.DIST("name", ARGS)` under its comment `why`, or the prior --prior gave."""
-        self.names.append(name)
-        if name in self.given:
-            return self.given_prior(name, var or name, dims, kind, f"{dist}({args})")
-        dims = f"dims={dims}" if dims else ""
-        return [*comment(why), f"{var or name} = {call(dist, f'"{name}"', args, dims)}"]
+    def rv(self, name, dist, args, why="", dims="", kind="real", var=None, label=None) -> list[str]:
+        """`var = pm.DIST("label", ARGS)` under its comment `why`, or the prior --prior gave.
 
-    def given_prior(self, name: str, var: str, dims: str, kind: str, default: str) -> list[str]:
+        `name` is what --prior calls the parameter; `label` its name in the trace (`name`
+        unless given: the centred intercept is `Intercept` to --prior, as in brms).
+        """
+        self.names.append(name)
+        label = label or name
+        if name in self.given:
+            return self.given_prior(name, var or name, dims, kind, f"{dist}({args})", label)
+        dims = f"dims={dims}" if dims else ""
+        return [*comment(why), f"{var or name} = {call(dist, f'"{label}"', args, dims)}"]
+
+    def given_prior(
+        self, name: str, var: str, dims: str, kind: str, default: str, label: str | None = None
+    ) -> list[str]:
         """The lines of the prior --prior gave `name`, said so in their comment."""
         prior = self.given[name]
+        label = label or name
         arguments = prior_arguments(prior, kind)
         dims = f"dims={dims}" if dims else ""
         square = var.replace("sigma", "sigma2", 1)
@@ -62,7 +72,7 @@ class BuildBody:
         note = comment(f"{name}: set by --prior '{prior.source}'{on}.")
         note += comment(f"(mlm's default: {default}.)")  # a line of its own: not broken mid-code
         if not prior.variance:
-            return [*note, f"{var} = {call(prior.distribution, f'"{name}"', arguments, dims)}"]
+            return [*note, f"{var} = {call(prior.distribution, f'"{label}"', arguments, dims)}"]
         return [
             *note,
             f"{square} = {call(prior.distribution, f'"{square}"', arguments, dims)}",
@@ -70,6 +80,15 @@ class BuildBody:
         ]
 
     # data ---------------------------------------------------------------------------
+    def centre(self, term: Term) -> str:
+        """The name of the constant a numeric population term is centred at (`age_centre`)."""
+        key = ("centre", term)
+        if key not in self._data_vars:
+            name = f"{joined(term.variables)}_centre"
+            self.centre_lines.append(f"{name} = {self.columns.centres[term]!r}")
+            self._data_vars[key] = name
+        return self._data_vars[key]
+
     def level_coord(self, name: str) -> str:
         """The coords of a factor's levels: its name, unless pm.Data holds its values by
         that name (a numeric column), as a dimension may not share a variable's name."""

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from mlm.errors import MlmError
-from mlm.formula import Derived, ModelSpec, Reference
+from mlm.formula import INTERCEPT, Derived, ModelSpec, Reference
 
 
 @dataclass
@@ -27,6 +27,45 @@ class Columns:
     derived: dict[str, Derived] = field(default_factory=dict)  # computed column by label
     numeric_dtype: set[str] = field(default_factory=set)  # columns the data hold as numbers
     outcome: tuple | None = None  # a two-level bernoulli response: (failure, success)
+    # Population terms of numeric columns only -> the value the model centres them at (their
+    # mean, rounded to a tenth of their SD; a term whose mean is within 0.1 SD of 0 is not).
+    centres: dict = field(default_factory=dict)
+    # Grouping (its factor tuple) -> the median number of rows per level.
+    rows_per_level: dict = field(default_factory=dict)
+    group_levels: dict = field(default_factory=dict)  # grouping -> its number of levels
+
+
+def centre_of(values) -> float | None:
+    """A predictor's centre as a person writes it: its mean rounded to a tenth of its SD
+    (age 8-14 -> 11.0), or None when the mean lies within a tenth of an SD of 0 (centred
+    already: the intercept and slope then correlate by less than 0.1)."""
+    import math
+
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    sd = float(values.std())
+    if not sd or not np.isfinite(sd):
+        return None
+    mean = float(values.mean())
+    if abs(mean) <= 0.1 * sd:
+        return None
+    exponent = math.floor(math.log10(0.1 * sd))
+    value = round(mean, -exponent)
+    return int(value) if exponent >= 0 else value
+
+
+def term_values(variables, columns: Columns, data):
+    """The values of a numeric population term (a product of numeric or computed columns)."""
+    import numpy as np
+
+    result = np.ones(len(data))
+    for v in variables:
+        if v in columns.derived:
+            result = result * evaluate(columns.derived[v], data)
+        else:
+            result = result * data[v].to_numpy(dtype=float)
+    return result
 
 
 def evaluate(derived: Derived, data):
@@ -140,6 +179,17 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
                 "by a column whose levels hold several rows each"
             )
     _validate_response(spec, data, columns)
+    if INTERCEPT in spec.terms:
+        for term in spec.terms:
+            if term.is_intercept or any(v in columns.categorical for v in term.variables):
+                continue
+            centre = centre_of(term_values(term.variables, columns, data))
+            if centre is not None:
+                columns.centres[term] = centre
+    for group in spec.groups:
+        counts = _factor_values(data, group.factor).value_counts()
+        columns.rows_per_level[group.factor] = float(counts.median())
+        columns.group_levels[group.factor] = int(counts.size)
     return columns
 
 

@@ -1,5 +1,8 @@
-"""Group terms: effects that vary by a grouping's levels, non-centered (u = z * sigma),
-independent with half-normal SDs or correlated through an LKJ Cholesky covariance.
+"""Group terms: effects that vary by a grouping's levels, independent with half-normal SDs
+or correlated through an LKJ Cholesky covariance; centred (u ~ Normal(0, sigma)) when the
+grouping's levels hold many rows each, non-centred (u = z * sigma) when few (`centred`),
+one centred group intercept on the intercept (`intercept_group`), and a correlated term's
+slopes sampled at their predictors' centres (reported on the data's scale).
 
 A categorical column in a group term varies as lme4 codes it: by treatment contrasts
 beside the intercept, by every level without it; its columns are built in build() as a
@@ -13,6 +16,37 @@ from mlm.codegen.names import joined
 from mlm.codegen.priors import prior_arguments
 from mlm.errors import MlmError
 from mlm.formula import GroupTerm
+
+# A group term is written centred (u ~ Normal(0, sigma)) when its levels hold at least this
+# many rows each (the median level), non-centred (u = z * sigma) below: the threshold the
+# measurements of docs/validation.md support (centred won at 6-62 rows per level, lost at
+# 3-5).
+CENTRED_ROWS = 6
+# Switches that tests/validation/parameterisations.py flips to measure the alternatives:
+# MODE "auto" applies CENTRED_ROWS ("centred", "noncentred" force one form); ON_INTERCEPT
+# centres one centred group intercept on the intercept; CENTRE_SLOPES samples a correlated
+# term's effects with its slopes' predictors centred as the population's are.
+MODE = "auto"
+ON_INTERCEPT = True
+CENTRE_SLOPES = False
+
+
+def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
+    """Whether `group`'s effects are written centred, and why, in a few words."""
+    rows = body.columns.rows_per_level.get(group.factor, 0)
+    if MODE != "auto":
+        return MODE == "centred", f"{MODE} (forced)"
+    if rows >= CENTRED_ROWS:
+        return True, (
+            f"centred: its levels hold many rows each ({rows:g}, the median; >= "
+            f"{CENTRED_ROWS}), so the data pin each effect down and the centred form samples "
+            "best"
+        )
+    return False, (
+        f"non-centred: its levels hold few rows each ({rows:g}, the median; < "
+        f"{CENTRED_ROWS}), so the effects lean on sigma and the non-centred form samples "
+        "best, even when sigma is near 0"
+    )
 
 
 def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
@@ -37,21 +71,52 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         default_sd = f"The SD's half-normal prior has the scale of {unit}" + (
             "." if term.is_intercept else f" per SD of {term.label}."
         )
+        is_centred, why = centred(body, group)
+        u = f'u_{name} = pm.Normal("u_{name}", mu=0, sigma=sigma_{name}, dims="{coord}")'
+        z = [
+            f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims="{coord}")',
+            f'u_{name} = pm.Deterministic("u_{name}", z_{name} * sigma_{name}, dims="{coord}")',
+        ]
+        if not is_centred:
+            effects = z
+            flip = f"With many rows per level, centre it: {u}, in place of the two lines below."
+        elif body.intercept_group == group:
+            on = _intercept_var(body)
+            why = why.replace(
+                "centred:", f"centred on the intercept (a_{name} ~ Normal({on}, sigma_{name})):", 1
+            )
+            why += f"; on the intercept, it does not trade off against the mean of u_{name}"
+            effects = [
+                f'a_{name} = pm.Normal("a_{name}", mu={on}, sigma=sigma_{name}, dims="{coord}")',
+                f'u_{name} = pm.Deterministic("u_{name}", a_{name} - {on}, dims="{coord}")',
+            ]
+            flip = (
+                f"With few rows per level, non-centre it: {' and '.join(z)}, in place of the "
+                "two lines below."
+            )
+        else:
+            effects = [u]
+            flip = (
+                f"With few rows per level, non-centre it: {' and '.join(z)}, in place of the "
+                "line below."
+            )
         body.priors += [
             "",
             *comment(
-                f"{group.label}: {what} per level of {group.factor_label}, non-centered "
-                "(u = z * sigma) so it samples well even when sigma is near 0."
+                f"{group.label}: {what} per level of {group.factor_label}, {why}."
                 + ("" if f"sigma_{name}" in body.given else f" {default_sd}")
             ),
+            *comment(flip),
             *body.rv(f"sigma_{name}", "HalfNormal", f"sigma={scale}", kind="sd"),
-            f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims="{coord}")',
-            f'u_{name} = pm.Deterministic("u_{name}", z_{name} * sigma_{name}, dims="{coord}")',
+            *effects,
         ]
         return [f"u_{name}[{index}]" + (f" * {tensors}" if tensors else "")]
     labels = ", ".join(f'"{"Intercept" if t.is_intercept else t.label}"' for t in group.terms)
     n = str(len(group.terms))
-    _correlated(body, group, name, labels, n, f"np.array([{', '.join(scales)}])")
+    shifts = {}
+    if CENTRE_SLOPES and group.terms[0].is_intercept:
+        shifts = {k: body.centre(t) for k, t in enumerate(group.terms) if t in body.columns.centres}
+    _correlated(body, group, name, labels, n, f"np.array([{', '.join(scales)}])", shifts)
     return [
         f"u_{name}[{index}, {k}]" + (f" * {tensors}" if tensors else "")
         for k, tensors in enumerate(products)
@@ -118,23 +183,45 @@ def _design(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
             "",
             *comment(
                 f"{group.label}: each column of {matrix} has an effect per level of "
-                f"{group.factor_label}, independent of the others, non-centered (u = z * "
-                f"sigma). Half-normal SDs on the scale of {unit} (per SD of a numeric column)."
+                f"{group.factor_label}, independent of the others, {centred(body, group)[1]}. "
+                f"Half-normal SDs on the scale of {unit} (per SD of a numeric column)."
             ),
             *body.rv(f"sigma_{name}", "HalfNormal", f"sigma={sd}", dims=f'"{effect}"', kind="sd"),
-            f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims=("{coord}", "{effect}"))',
-            (
-                f'u_{name} = pm.Deterministic("u_{name}", z_{name} * sigma_{name}, '
-                f'dims=("{coord}", "{effect}"))'
+            *(
+                [
+                    f'u_{name} = pm.Normal("u_{name}", mu=0, sigma=sigma_{name}, '
+                    f'dims=("{coord}", "{effect}"))'
+                ]
+                if centred(body, group)[0]
+                else [
+                    (
+                        f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, '
+                        f'dims=("{coord}", "{effect}"))'
+                    ),
+                    (
+                        f'u_{name} = pm.Deterministic("u_{name}", z_{name} * sigma_{name}, '
+                        f'dims=("{coord}", "{effect}"))'
+                    ),
+                ]
             ),
         ]
     return [f"(u_{name}[{index}] * {matrix}_).sum(axis=1)"]
 
 
 def _correlated(
-    body: BuildBody, group: GroupTerm, name: str, labels: str, n: str, sd_scales: str
+    body: BuildBody,
+    group: GroupTerm,
+    name: str,
+    labels: str,
+    n: str,
+    sd_scales: str,
+    shifts: dict[int, str] | None = None,
 ) -> None:
-    """A correlated group term's priors: LKJ Cholesky covariance, u = z @ chol.T."""
+    """A correlated group term's priors: LKJ Cholesky covariance, centred or not.
+
+    `shifts` (column -> the name of its centre) samples the effects with those slopes'
+    predictors centred, and reports them on the data's scale.
+    """
     coord = joined(group.factor)
     unit = "the link scale" if body.glm else "the outcome's SD"
     categorical = body.columns.categorical
@@ -165,22 +252,126 @@ def _correlated(
             f"HalfNormal(sigma={sd_scales.removeprefix('np.array(').removesuffix(')')}))"
         )
         sd_dist = call(f"{prior.distribution}.dist", prior_arguments(prior, "sd"), f"shape={n}")
+    is_centred, why = centred(body, group)
+    dims = f'dims=("{coord}", "{effect}")'
+    sampled = f"u_{name}" if not shifts else f"u_{name}_c"
+    mv = f'pm.MvNormal("{sampled}", mu=0, chol=chol_{name}, {dims})'
+    z = f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, {dims})'
+    if not is_centred:
+        form = "u = z @ chol.T"
+        effects = [z]
+        value = f"z_{name} @ chol_{name}.T"
+        flip = f"With many rows per level, centre it: {sampled} = {mv}, in place of z_{name}."
+    elif body.intercept_group == group:
+        on = _intercept_var(body)
+        why = why.replace("centred:", "centred, the intercepts on the intercept:", 1)
+        form = "a ~ MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...)"
+        effects = [
+            f"mean_{name} = pt.concatenate([pt.stack([{on}]), pt.zeros({int(n) - 1})])",
+            f'a_{name} = pm.MvNormal("a_{name}", mu=mean_{name}, chol=chol_{name}, {dims})',
+        ]
+        value = f"a_{name} - mean_{name}"
+        flip = (
+            f"With few rows per level, non-centre it: {z} and {sampled} = z_{name} @ "
+            f"chol_{name}.T, in place of mean_{name} and a_{name}."
+        )
+    else:
+        form = "u ~ MvNormal(0, chol)"
+        effects = []
+        value = None
+        flip = (
+            f"With few rows per level, non-centre it: {z} and {sampled} = z_{name} @ "
+            f"chol_{name}.T, in place of the MvNormal."
+        )
+    if value is None:
+        effects.append(f"{sampled} = {mv}")
+    elif not shifts:
+        effects.append(f'u_{name} = pm.Deterministic("u_{name}", {value}, {dims})')
+    else:
+        effects.append(f"{sampled} = {value}")
+    reported = [
+        f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
+        f'pm.Deterministic("corr_{name}", corr_{name}, dims=("{effect}", "{effect}_corr"))',
+    ]
+    chol = f"chol_{name}, corr_{name}, sd_{name}"
+    if shifts:
+        chol = f"chol_{name}, _, _"
+        size = len(group.terms)
+        rows = [
+            "["
+            + ", ".join(
+                ("1" if i == j else f"-{shifts[j]}" if i == 0 and j in shifts else "0")
+                for j in range(size)
+            )
+            + "]"
+            for i in range(size)
+        ]
+        at = ", ".join(f"{group.terms[k].label} at its centre" for k in shifts)
+        shift = [
+            *comment(
+                f"Sampled with {at} (u_{name}_c: the intercepts at the centres), which "
+                "keeps them from trading off against the slopes; reported on the data's "
+                "scale, as lme4 reports them (u_"
+                + name
+                + ", sigma_"
+                + name
+                + " and corr_"
+                + name
+                + ": the intercepts at 0)."
+            ),
+            f"shift_{name} = np.array([{', '.join(rows)}])",
+        ]
+        reported = [
+            f"cov_{name} = shift_{name} @ chol_{name} @ chol_{name}.T @ shift_{name}.T",
+            f"sd_{name} = pt.sqrt(pt.diag(cov_{name}))",
+            f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
+            (
+                f'pm.Deterministic("corr_{name}", pt.fill_diagonal(cov_{name} / '
+                f'pt.outer(sd_{name}, sd_{name}), 1), dims=("{effect}", "{effect}_corr"))'
+            ),
+        ]
+        effects.append(
+            f'u_{name} = pm.Deterministic("u_{name}", {sampled} @ shift_{name}.T, {dims})'
+        )
     body.priors += [
         "",
         *comment(
-            f"{group.label}: {lhs} per level of {group.factor_label}, correlated. The "
-            f"covariance is an LKJ(2) correlation (mildly favouring small correlations) "
-            f"{sds}; the effects are non-centered, u = z @ chol.T."
+            f"{group.label}: {lhs} per level of {group.factor_label}, correlated, {why}: "
+            f"{form}. The covariance is an LKJ(2) correlation (mildly favouring small "
+            f"correlations) {sds}."
         ),
+        *comment(flip),
         (
-            f'chol_{name}, corr_{name}, sd_{name} = pm.LKJCholeskyCov("chol_{name}", n={n}, '
+            f'{chol} = pm.LKJCholeskyCov("chol_{name}", n={n}, '
             f"eta=2.0, sd_dist={sd_dist}, compute_corr=True, store_in_trace=False)"
         ),
-        f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
-        f'pm.Deterministic("corr_{name}", corr_{name}, dims=("{effect}", "{effect}_corr"))',
-        f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims=("{coord}", "{effect}"))',
-        (
-            f'u_{name} = pm.Deterministic("u_{name}", z_{name} @ chol_{name}.T, '
-            f'dims=("{coord}", "{effect}"))'
-        ),
+        *(shift if shifts else []),
+        *effects,
+        *reported,
     ]
+
+
+def _intercept_var(body: BuildBody) -> str:
+    """The Python name of the intercept the model samples."""
+    return "intercept_c" if body.columns.centres else "intercept"
+
+
+def intercept_group(body: BuildBody) -> GroupTerm | None:
+    """The group term whose effects are centred on the intercept: of the centred group
+    intercepts, the one with the fewest levels (the mean of its effects is the least
+    pinned down, so it trades off most with the intercept)."""
+    from mlm.formula import INTERCEPT
+
+    if not ON_INTERCEPT or INTERCEPT not in body.spec.terms:
+        return None
+    candidates = [
+        g
+        for g in body.spec.groups
+        if g.terms[0].is_intercept
+        and (len(g.terms) == 1 or g.correlated)
+        and not any(v in body.columns.categorical for t in g.terms for v in t.variables)
+        and centred(body, g)[0]
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda g: body.columns.group_levels.get(g.factor, 0))

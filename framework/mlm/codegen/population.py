@@ -3,10 +3,27 @@ their interactions, each with its weakly informative prior scaled from the data.
 
 from __future__ import annotations
 
-from mlm.codegen.body import BuildBody
+from mlm.codegen.body import BuildBody, comment
 from mlm.codegen.names import joined
 from mlm.errors import MlmError
 from mlm.formula import INTERCEPT, Term
+
+
+def reported_intercept(body: BuildBody) -> list[str]:
+    """With centred predictors: `Intercept`, the intercept on the data's scale (at 0), as
+    lme4 reports it, from the centred one the model samples."""
+    if not body.columns.centres:
+        return []
+    shifts = " - ".join(
+        f"b_{joined(term.variables)} * {body.centre(term)}" for term in body.columns.centres
+    )
+    return [
+        *comment(
+            "Intercept: the outcome when every predictor is 0 (and at reference levels), "
+            "as lme4 reports it."
+        ),
+        f'pm.Deterministic("Intercept", intercept_c - {shifts})',
+    ]
 
 
 def population_term(body: BuildBody, term: Term) -> str:
@@ -28,8 +45,28 @@ def population_term(body: BuildBody, term: Term) -> str:
                 "Intercept: the outcome when every predictor is 0 (and at reference levels); "
                 "wide, as 0 may lie far from the data."
             )
-        body.priors += body.rv("Intercept", "Normal", args, why, var="intercept")
-        return "intercept"
+        if not body.columns.centres:
+            body.priors += body.rv("Intercept", "Normal", args, why, var="intercept")
+            return "intercept"
+        at = ", ".join(f"{term.label} = {centre}" for term, centre in body.columns.centres.items())
+        what = {
+            "bernoulli": "the log-odds",
+            "binomial": "the log-odds",
+            "poisson": "the log mean count",
+            "negbinomial": "the log mean count",
+        }.get(spec.family, "the outcome")
+        if not glm:
+            args = "mu=y.mean(), sigma=2.5 * y_sd"
+        why = (
+            f"Intercept_centred: {what} at the centres ({at}), where the intercept does not "
+            "trade off against the slopes"
+            + ("; around the outcome's mean, 2.5 outcome SDs wide" if not glm else "")
+            + ". A prior given for Intercept replaces this one (as in brms)."
+        )
+        body.priors += body.rv(
+            "Intercept", "Normal", args, why, var="intercept_c", label="Intercept_centred"
+        )
+        return "intercept_c"
     cats = [v for v in term.variables if v in body.columns.categorical]
     tensors, arrays = body.product(term.variables)
     name = f"b_{joined(term.variables)}"
@@ -47,6 +84,9 @@ def population_term(body: BuildBody, term: Term) -> str:
         )
     if not cats:
         body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why)
+        if term in body.columns.centres:
+            centre = body.centre(term)
+            return f"{name} * ({tensors} - {centre})"
         return f"{name} * {tensors}"
     code = body.coding[term]
     if len(cats) == 1 and not code[cats[0]] and not tensors:

@@ -2,23 +2,25 @@
 
 The result is the PyMC a careful person writes by hand: named coords from the data's
 levels (computed inside build(), so the model follows the data when they change),
-vectorized indexing, non-centered group effects, one commented line per prior, formatted
-by ruff. The data are read only to validate the formula against them and to classify
-their columns (columns.py); no value is hard-coded. Each kind of term writes its own
-lines (population.py, groups.py, residual.py); a `--prior` replaces one parameter's
-default prior (priors.py).
+vectorized indexing, group effects centred or non-centred as their levels' rows suggest,
+numeric predictors centred (the intercept reported at 0, as lme4 reports it), one
+commented line per prior, formatted by ruff. The data are read only to validate the
+formula against them and to classify their columns (columns.py); no value is hard-coded
+but the centres of the predictors, which must stay fixed for predictions. Each kind of
+term writes its own lines (population.py, groups.py, residual.py); a `--prior` replaces
+one parameter's default prior (priors.py).
 """
 
 from __future__ import annotations
 
 import textwrap
 
-from mlm.codegen.body import BuildBody
+from mlm.codegen.body import BuildBody, comment
 from mlm.codegen.columns import Columns, classify_columns
 from mlm.codegen.formatting import formatted
-from mlm.codegen.groups import group_term
+from mlm.codegen.groups import group_term, intercept_group
 from mlm.codegen.names import group_names
-from mlm.codegen.population import population_term
+from mlm.codegen.population import population_term, reported_intercept
 from mlm.codegen.residual import constant_parameters, level_column, varying_sigma
 from mlm.codegen.response import LIKELIHOODS, describe, outcome
 from mlm.errors import MlmError
@@ -33,6 +35,8 @@ def model_source(spec: ModelSpec, data) -> str:
     body = BuildBody(spec, columns)
     outcome(body)
     linear = [population_term(body, t) for t in spec.terms]
+    body.priors += reported_intercept(body)
+    body.intercept_group = intercept_group(body)
     for group, name in zip(spec.groups, group_names(spec.groups), strict=True):
         linear += group_term(body, group, name)
     log_sigma, sigma = varying_sigma(body)
@@ -54,7 +58,7 @@ def model_source(spec: ModelSpec, data) -> str:
     likelihood = LIKELIHOODS[family].format(y=spec.response, sigma=sigma)
     inner.append(f'{likelihood}, observed=y_, dims="obs")')
 
-    prep = [*body.prep, "coords = {", *body.coords, "}"]
+    prep = [*body.prep, *_centring(body), "coords = {", *body.coords, "}"]
     if any("y_sd" in line for line in inner if not line.startswith("#")):
         prep += [
             "# Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.",
@@ -90,6 +94,22 @@ def model_source(spec: ModelSpec, data) -> str:
         ]
     )
     return formatted(source)
+
+
+def _centring(body: BuildBody) -> list[str]:
+    """The constants the numeric population predictors are centred at, with why."""
+    if not body.centre_lines:
+        return []
+    return [
+        *comment(
+            "Centred predictors, as brms and rstanarm centre them: the model samples the "
+            "intercept at these values (the means, rounded, of the data this file was written "
+            "for), where it does not trade off against the slopes, and reports Intercept at 0 "
+            "as lme4 does. They are constants so that predictions for new rows use the same "
+            "ones; any values give the same likelihood, and 0 undoes the centring."
+        ),
+        *body.centre_lines,
+    ]
 
 
 def _refuse_unknown_priors(spec: ModelSpec, names: list[str]) -> None:
@@ -163,9 +183,14 @@ def _docstring(spec: ModelSpec, columns: Columns, family: str) -> str:
     if spec.groups:
         lines += [
             "",
-            "Group effects are non-centered (u = z * sigma): the usual cure for divergences",
-            "when a group SD is small. Priors are weakly informative and scaled from the",
-            "data, as commented beside each; change them on their lines.",
+            *textwrap.wrap(
+                "Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many "
+                "rows each and non-centred (u = z * sigma, the cure for divergences when a "
+                "group SD is small) when few; the comment above it says which and why, and how "
+                "to flip it. Priors are weakly informative and scaled from the data, as "
+                "commented beside each; change them on their lines.",
+                88,
+            ),
         ]
     if spec.priors:
         lines += [
