@@ -504,7 +504,8 @@ def test_constant_predictors_from_data_work():
 
 
 def formula_data(seed: int = 7, n_groups: int = 12, per_group: int = 8) -> pd.DataFrame:
-    """Columns for every golden model (tests/golden): y, x, tx, a, b, g, h, k, yb, yc."""
+    """Columns for every golden model (tests/golden): y, x, tx, a, b, g, h, k, yb, yc, yn,
+    and cbpp's incidence, size, period and herd."""
     rng = np.random.default_rng(seed)
     g = np.repeat(np.arange(n_groups), per_group)
     n = g.size
@@ -521,8 +522,12 @@ def formula_data(seed: int = 7, n_groups: int = 12, per_group: int = 8) -> pd.Da
             "k": rng.integers(0, 3, n),
             "yb": rng.integers(0, 2, n),
             "yc": rng.poisson(2.0, n),
+            "yn": rng.negative_binomial(3, 0.5, n),
+            "size": rng.integers(5, 20, n),
+            "period": rng.integers(1, 5, n),
+            "herd": np.repeat(np.arange(n // 4), 4)[:n],
         }
-    )
+    ).assign(incidence=lambda f: rng.binomial(f["size"], 0.2))
 
 
 GOLDEN_MODELS = sorted(path.stem for path in GOLDEN.glob("*.py"))
@@ -539,10 +544,17 @@ def test_formula_models_predict_seen_and_new_levels(name):
     model = build(data)
     idata = prior_trace(model)
     rows = [3, 40]
-    copies = data.drop(columns=["y", "yb", "yc"]).iloc[rows]
+    copies = data.drop(columns=["y", "yb", "yc", "yn", "incidence"]).iloc[rows]
     if "a" in copies:
         copies["a"] = data["a"].iloc[rows].to_numpy()
-    fresh = copies.assign(g=[100, 101], h=[50, 50], k=[7, 7]).set_axis(["new0", "new1"])
+    # New levels of every grouping; k is a grouping (nested g:k) unless the model has it as
+    # a fixed factor (factor(k), i.k), whose new levels are rightly refused.
+    source = (GOLDEN / f"{name}.py").read_text()
+    fixed_k = 'pm.Normal("b_k' in source or "_by_k" in source
+    new = {"g": [100, 101], "h": [50, 50], "herd": [900, 901]}
+    if not fixed_k:
+        new["k"] = [7, 7]
+    fresh = copies.assign(**new).set_axis(["new0", "new1"])
     newdata = pd.concat([copies.set_axis(["seen0", "seen1"]), fresh])
     # Only the copies' levels of a and b (a subset): the coding must stay the data's.
     mean = flat(predict(build, data, newdata, idata, kind="mean", seed=1))

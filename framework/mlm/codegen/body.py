@@ -104,6 +104,10 @@ class BuildBody:
                 self.prep.append(f'{name} = data["{column}"].to_numpy(dtype=float)')
             else:
                 names = {c: self.array(c) for c in derived.columns}
+                if column.startswith(("scale(", "standardize(", "center(")):
+                    self.prep.append(
+                        f"# {column}, the data's mean and SD as numbers: new rows scale alike"
+                    )
                 self.prep.append(f"{name} = {_renamed(derived.expression, names)}  # {column}")
             self._data_vars[key] = name
         return self._data_vars[key]

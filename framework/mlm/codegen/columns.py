@@ -8,7 +8,7 @@ says how each column enters the model. No value of the data is written into the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mlm.errors import MlmError
 from mlm.formula import INTERCEPT, Derived, ModelSpec, Reference
@@ -68,6 +68,39 @@ def term_values(variables, columns: Columns, data):
     return result
 
 
+_STATISTICS = (".mean()", ".std(ddof=1)", ".std()")
+
+
+def frozen(derived: Derived, data) -> Derived:
+    """`derived` with each statistic of the whole data it computes (scale()'s and
+    center()'s mean and SD) written as its value on `data`.
+
+    model.py then standardizes new rows as it standardized the data (R's "safe
+    prediction"): `mlm predict` calls build() on the data and new rows together, which a
+    mean over all rows would change.
+    """
+
+    expression = derived.expression
+    while True:
+        found = [(expression.find(s), s) for s in _STATISTICS if expression.find(s) >= 0]
+        if not found:
+            return replace(derived, expression=expression)
+        end, statistic = min(found)
+        start, depth = end - 1, 0
+        while start >= 0:  # the parenthesis that opens what the statistic is taken of
+            depth += {")": 1, "(": -1}.get(expression[start], 0)
+            if depth == 0:
+                break
+            start -= 1
+        inner = expression[start:end]
+        values = evaluate(replace(derived, expression=inner), data)
+        ddof = 1 if statistic == ".std(ddof=1)" else 0
+        number = values.mean() if statistic == ".mean()" else values.std(ddof=ddof)
+        text = f"{float(number):.10g}"  # to 10 significant digits
+        text = f"({text})" if text.startswith("-") else text
+        expression = expression[:start] + text + expression[end + len(statistic) :]
+
+
 def evaluate(derived: Derived, data):
     """A computed column's values on `data`, as model.py computes them."""
     import numpy as np
@@ -100,7 +133,7 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
                 "counted from 0 after the header); drop or fill them in the data (the CSV "
                 "given to --data, or what data.py's load() returns) and run this again"
             )
-    columns = Columns(derived={d.label: d for d in spec.derived})
+    columns = Columns(derived={d.label: frozen(d, data) for d in spec.derived})
     columns.numeric_dtype = {
         name
         for name in spec.variables
