@@ -202,7 +202,9 @@ def test_informative_groups_make_a_ridge_of_intercept_and_group_mean(tmp_path: P
     )
     assert "ess_bulk" in failed(rows)
     ridge = only(findings, "ridge")
-    assert set(ridge.parameters) == {"Intercept", "mean of u_g"}
+    # The pair is named; a group effect in the ridge may be named beside it (which one
+    # depends on the draws).
+    assert {"Intercept", "mean of u_g"} <= set(ridge.parameters)
     assert ridge.numbers["correlation"] < -0.9
     assert (ridge.file, ridge.line) == ("model.py", line_of(root / "model.py", "u_g = pm."))
     message = ridge.message()

@@ -269,10 +269,9 @@ def test_new_groups_agree_with_bambi(bambi_fit):
         difference[:, 0] / new_sd, difference[:, 1] / (np.sqrt(2) * sigma)
     )
 
-    # The default (brms' "gaussian") draws the new group from N(0, sigma_g) instead: with
-    # 10 groups the two agree to within the finite spread of the fitted effects.
-    gaussian = flat(predict(build, data, newdata, post, kind="response", seed=12))[:, 0]
-    assert abs(gaussian.std() / flat(theirs)[:, 0].std() - 1) < 0.15
+    # The default (brms' "gaussian") draws the new group from N(0, sigma_g) instead, a
+    # different distribution: test_new_group_matches_closed_form tests it against its
+    # closed form (a ratio of its SD to bambi's has no calibrated bound).
 
 
 @pytest.fixture(scope="module")
