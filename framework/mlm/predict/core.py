@@ -40,7 +40,7 @@ def predict(
     draw per posterior draw (brms' sample_new_levels="gaussian"). `build` is the
     project's build(data); `data` the data the trace was fitted on; `observed` names the
     likelihood when the model has several. Columns of `data` that newdata lacks (the
-    outcome) are filled with placeholders; a missing predictor is an error.
+    outcome) are filled with stand-in values; a missing predictor is an error.
 
     new_levels="uncertainty" draws a new level's effects as brms' sample_new_levels =
     "uncertainty" and bambi's sample_new_groups do: in each draw, those of a fitted level
@@ -207,7 +207,7 @@ def combine(data: pd.DataFrame, newdata: pd.DataFrame, fill: dict | None = None)
 def check_filled(build, data, newdata, model, row_dim: str) -> None:
     """Refuse a missing column of newdata that the model uses other than as the outcome.
 
-    The model is built again with another placeholder in each missing column in turn;
+    The model is built again with another stand-in value in each missing column in turn;
     every pm.Data but the likelihood's observed values, and every coord but the rows'
     labels, must stay the same.
     """
