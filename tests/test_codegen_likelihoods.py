@@ -19,8 +19,11 @@ from mlm.formula import parse
 
 def frame(seed: int = 3, n: int = 60) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
+    # x with mean 0 and 2 rows per group: the generated model then keeps x as it is and
+    # non-centres the group term (u_g = z_g * sigma_g), the form this test computes.
     x = rng.normal(0, 1, n)
-    g = rng.integers(0, 5, n)
+    x = x - x.mean()
+    g = np.repeat(np.arange(n // 2), 2)
     return pd.DataFrame(
         {
             "y": (1 + 0.5 * x + rng.standard_t(4, n)).round(4),
