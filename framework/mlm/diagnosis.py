@@ -630,16 +630,7 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
             f'pm.Deterministic("{term.effect}", {mu} + z_{term.effect} * {_base(label)}, '
             f"dims=...); then, if a few remain, {_target_accept(fit)} ({_sample_line(fit)})"
         )
-        return Finding(
-            "funnel",
-            ("divergences", "e_bfmi"),
-            parameters,
-            evidence,
-            fix,
-            model.label,
-            term.line,
-            numbers,
-        )
+        return _funnel_finding(parameters, evidence, fix, model.label, term.line, numbers)
     informative = _informative(draws, term, label)
     numbers["effect_sd_share"] = informative
     if informative is not None and informative < INFORMATIVE_SHARE:
@@ -650,30 +641,19 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
             f"sigma={_base(label)}, dims=...) in place of z * {_base(label)}; or "
             f"{_target_accept(fit)}"
         )
-        return Finding(
-            "funnel",
-            ("divergences", "e_bfmi"),
-            parameters,
-            evidence,
-            fix,
-            model.label,
-            term.line,
-            numbers,
-        )
+        return _funnel_finding(parameters, evidence, fix, model.label, term.line, numbers)
     fix = (
         f"{term.effect} is non-centred already ({model.label} line {term.line}); "
         f"{_target_accept(fit)}, and consider a tighter prior on {_base(label)} "
         f"({model.label} line {model.line_of(label) or '?'})"
     )
+    return _funnel_finding(parameters, evidence, fix, fit.label, fit.line, numbers)
+
+
+def _funnel_finding(parameters, evidence, fix, file, line, numbers) -> Finding:
+    """A funnel explains the divergences and the low E-BFMI it causes."""
     return Finding(
-        "funnel",
-        ("divergences", "e_bfmi"),
-        parameters,
-        evidence,
-        fix,
-        fit.label,
-        fit.line,
-        numbers,
+        "funnel", ("divergences", "e_bfmi"), parameters, evidence, fix, file, line, numbers
     )
 
 
