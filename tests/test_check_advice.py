@@ -191,6 +191,17 @@ def test_an_uncentred_predictor_is_a_ridge_with_the_intercept(tmp_path: Path):
     assert "x = x - C after reading it" in ridge.message() and "low_rank" in ridge.message()
     assert "not .mean(): predictions for new rows" in ridge.message()
     assert not [f for f in findings if f.kind in ("too_few_draws", "slow_mixing")]
+    # a fit.py that already adapts a low-rank mass matrix is not told to
+    idata, fit = Project(root).idata, root / "fit.py"
+    fit.write_text(
+        fit.read_text().replace(
+            "random_seed=project.seed",
+            'random_seed=project.seed,\n            nuts_sampler_kwargs={"adaptation": "low_rank"}',
+        )
+    )
+    again = only(diagnose(idata, rows, root / "model.py", fit), "ridge")
+    assert "already adapts a low-rank mass matrix" in again.message()
+    assert "let nutpie adapt" not in again.message()
 
 
 def test_informative_groups_make_a_ridge_of_intercept_and_group_mean(tmp_path: Path):

@@ -517,7 +517,10 @@ def _stats(idata, name, coords=None):
 
 
 def assert_agree(ours, theirs, pairs, slack=0.1):
-    """Posterior means agree within 3 combined MC SEs plus `slack` posterior SDs.
+    """Posterior means agree within 4 combined MC SEs plus `slack` posterior SDs.
+
+    4 SEs keep a correct model's false alarms near 0.1 % over up to 15 compared cells
+    (docs/testing.md); 3 would fail one in 25 runs at 15 cells.
 
     The slack allows for the two programs' different weakly informative default priors
     (the data are large enough for them to move a mean by a fraction of an SD only).
@@ -525,7 +528,7 @@ def assert_agree(ours, theirs, pairs, slack=0.1):
     for mine, other in pairs.items():
         m1, s1, e1 = _stats(ours, mine)
         m2, s2, e2 = _stats(theirs, other)
-        bound = 3 * np.hypot(e1, e2) + slack * np.maximum(s1, s2)
+        bound = 4 * np.hypot(e1, e2) + slack * np.maximum(s1, s2)
         assert m1.shape == m2.shape, (mine, other)
         assert (np.abs(m1 - m2) <= bound).all(), f"{mine} {m1} vs {other} {m2} (bound {bound})"
 
@@ -635,7 +638,7 @@ def test_issue_formula_with_the_questioners_priors_gives_the_example_posterior()
     """The issue's check: the formula and --prior options reproduce example_project/model.py.
 
     Same likelihood, same priors (on the variances, one residual variance per arm), so every
-    posterior mean agrees within 3 combined MC SEs, with no slack.
+    posterior mean agrees within 4 combined MC SEs, with no slack.
     """
     frame = example_frame()
     spec = parse(ISSUE_FORMULA[0], sigma=ISSUE_FORMULA[1], priors=ISSUE_PRIORS)
@@ -667,8 +670,8 @@ def test_issue_formula_with_the_questioners_priors_gives_the_example_posterior()
         assert m1.shape == m2.shape, (mine, other)
         for k in range(len(m1)):
             label = mine if len(m1) == 1 else f"{mine}[{k}]"
-            rows.append((label, m1[k], m2[k], abs(m1[k] - m2[k]), 3 * np.hypot(e1[k], e2[k])))
-    print("\nparameter           ours  example   |diff|  3 MC SE")
+            rows.append((label, m1[k], m2[k], abs(m1[k] - m2[k]), 4 * np.hypot(e1[k], e2[k])))
+    print("\nparameter           ours  example   |diff|  4 MC SE")
     for label, a, b, diff, bound in rows:
         print(f"{label:16s} {a:8.4f} {b:8.4f} {diff:8.4f} {bound:8.4f}")
     assert all(diff <= bound for *_, diff, bound in rows), rows

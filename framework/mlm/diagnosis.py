@@ -270,6 +270,7 @@ class FitSource:
         self.label = label
         self.line: int | None = None
         self.settings: dict[str, Any] = {}
+        self.low_rank = False  # nutpie's low-rank mass matrix already asked for
         if path is None or not path.is_file():
             return
         try:
@@ -291,6 +292,15 @@ class FitSource:
                         for k in node.keywords
                         if k.arg and isinstance(k.value, ast.Constant)
                     }
+                    self.low_rank = any(
+                        k.arg == "nuts_sampler_kwargs"
+                        and isinstance(k.value, ast.Dict)
+                        and any(
+                            isinstance(v, ast.Constant) and v.value == "low_rank"
+                            for v in k.value.values
+                        )
+                        for k in node.keywords
+                    )
 
 
 def _pm_call(call: ast.Call) -> str | None:
@@ -520,7 +530,9 @@ def diagnose(
                 ("(no strongly correlated pair)",),
                 "trajectories hit the maximum tree depth without one strong pairwise "
                 "correlation: the posterior is badly scaled",
-                "let nutpie adapt a low-rank mass matrix: pm.sample(..., "
+                "raise max_treedepth"
+                if fit.low_rank
+                else "let nutpie adapt a low-rank mass matrix: pm.sample(..., "
                 'nuts_sampler_kwargs={"adaptation": "low_rank"}), or raise max_treedepth',
                 fit.label,
                 fit.line,
@@ -821,7 +833,9 @@ def _ridge_fix(
     label: str, other: str, model: ModelSource, fit: FitSource
 ) -> tuple[str, str | None, int | None]:
     low_rank = (
-        "or let nutpie adapt a low-rank mass matrix that follows the ridge: pm.sample(..., "
+        f"or sample longer ({_sample_line(fit)} already adapts a low-rank mass matrix)"
+        if fit.low_rank
+        else "or let nutpie adapt a low-rank mass matrix that follows the ridge: pm.sample(..., "
         f'nuts_sampler_kwargs={{"adaptation": "low_rank"}}) ({_sample_line(fit)})'
     )
     pair = [label, other]
@@ -987,9 +1001,14 @@ def _few_draws(
             {"ess": value, "efficiency": efficiency, "draws_per_chain_needed": per_chain},
         )
     else:
+        low_rank = (
+            ""
+            if fit.low_rank
+            else ', or let nutpie adapt a low-rank mass matrix (nuts_sampler_kwargs={"adaptation": '
+            '"low_rank"})'
+        )
         fix = (
-            f"{more} in {_sample_line(fit)}, or let nutpie adapt a low-rank mass matrix "
-            '(nuts_sampler_kwargs={"adaptation": "low_rank"}); check the prior of '
+            f"{more} in {_sample_line(fit)}{low_rank}; check the prior of "
             f"{_base(label)} ({model.label} line {model.line_of(label) or '?'})"
         )
         kind = "slow_mixing"

@@ -13,9 +13,11 @@ def sample(model, project):
         # nutpie's low-rank mass matrix learns the correlations a diagonal one misses (an
         # intercept against its group effects); drop nuts_sampler_kwargs for the diagonal.
         # target_accept=0.95 takes smaller steps where group SDs near 0 curve the posterior,
-        # as rstanarm's default for multilevel models (adapt_delta = 0.95) does.
+        # as rstanarm's default for multilevel models (adapt_delta = 0.95) does. 2,000 draws
+        # per chain: the SD of a varying slope on few rows per level can mix at 0.1 effective
+        # draws per draw, and mlm check asks for 400.
         idata = pm.sample(
-            draws=1000,
+            draws=2000,
             tune=1000,
             chains=4,
             target_accept=0.95,

@@ -107,6 +107,18 @@ CASES = (
         group_sds={"sigma_herd": (0.6421, LME4_CBPP)},
     ),
     Case(
+        "cbpp",
+        "cbpp.csv",
+        "cbind(incidence, size - incidence) ~ factor(period) + (1 | herd)",
+        {
+            "Intercept": (-1.3983, LME4_CBPP),
+            "b_period[2]": (-0.9919, LME4_CBPP),
+            "b_period[3]": (-1.1282, LME4_CBPP),
+            "b_period[4]": (-1.5797, LME4_CBPP),
+        },
+        group_sds={"sigma_herd": (0.6421, LME4_CBPP)},
+    ),
+    Case(
         "orthodont",
         "orthodont.csv",
         "distance ~ age + (age | Subject)",
