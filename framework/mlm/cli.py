@@ -538,34 +538,22 @@ def generate_model(
     instead of the copy. Each --prior replaces one of the formula's default priors. After
     the second variant, the figures move to figures/<variant>/.
     """
+    from mlm.generators import generate_formula_model
     from mlm.generators import generate_model as generate
-    from mlm.generators import record_model
 
     with handled():
         gen = _generator(ctx, pretend, force, skip)
         if formula is not None:
-            from mlm.template import write_formula_model
+            from mlm.template import formula_model
 
             if source is not None:
                 raise MlmError("give either --from (copy a variant) or --formula, not both")
-            project = _project(ctx)
-            target = project.root / ("model.py" if name is None else f"models/{name}.py")
-            if skip and target.exists():
-                gen.act("skip", target)
-                return
-            if pretend:
-                gen.act("force" if target.exists() else "create", target, f"from {formula}")
-                return
-            existed = target.exists()
-            path = write_formula_model(
-                project, name, formula, sigma, family, force, priors=prior or ()
+            target, text = formula_model(
+                _project(ctx), name, formula, sigma, family, priors=prior or ()
             )
-            gen.act("force" if existed else "create", path, f"from {formula}")
-            record_model(gen, path)
-            from mlm.generators import settle
-
-            settle(gen)
-            out.print("edit it, then `mlm run` fits it")
+            generate_formula_model(gen, target, text, formula)
+            if not pretend and any(a.verb in ("create", "force") for a in gen.actions):
+                out.print("edit it, then `mlm run` fits it")
             return
         if prior:
             raise MlmError("--prior needs --formula (a copied variant keeps its priors)")

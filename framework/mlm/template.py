@@ -134,16 +134,16 @@ def _write_project_files(root: Path, spec) -> None:
         readme.write_text(text[:start] + note + text[end:])
 
 
-def write_formula_model(
+def formula_model(
     project,
     name: str | None,
     formula: str,
     sigma: str | None = None,
     family: str | None = None,
-    force: bool = False,
     priors: list[str] | tuple[str, ...] = (),
-) -> Path:
-    """Write model.py (no name) or models/NAME.py from `formula`, validated on the project's data.
+) -> tuple[Path, str]:
+    """Where the model `formula` gives goes (model.py with no name, else models/NAME.py),
+    and its source, validated on the project's data.
 
     `priors` are "NAME=Dist(args)" texts that replace generated default priors.
     """
@@ -161,12 +161,4 @@ def write_formula_model(
                 "module name), and not 'model'"
             )
         target = project.root / "models" / f"{name}.py"
-    if target.exists() and not force:
-        raise MlmError(
-            f"{target.relative_to(project.root)} exists; pass --force to overwrite it, or give "
-            "a NAME to write models/NAME.py beside it"
-        )
-    source = codegen.model_source(spec, project.data)
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(source)
-    return target
+    return target, codegen.model_source(spec, project.data)
