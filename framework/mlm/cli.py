@@ -202,7 +202,8 @@ def new(
     .github/workflows/mlm.yml, that runs `mlm run`, `mlm check` and `pytest`.
     """
     from mlm.generators import init_git
-    from mlm.template import new_formula_project, new_project
+    from mlm.requirement import installed_source
+    from mlm.template import new_formula_project, new_project, project_overrides
 
     with handled():
         if formula is None:
@@ -215,6 +216,21 @@ def new(
             )
             out.print(f"wrote [bold]{name}/model.py[/] from {escape(formula)}")
         out.print(f"created [bold]{path}[/]")
+        folder, files = project_overrides(formula is not None, data is not None)
+        if files:
+            shown = escape(", ".join(files))
+            out.print(
+                f"from your templates ({escape(str(folder))}): {shown}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if installed_source().requirement is None:
+            out.print(
+                "todo: set MLM_REQUIREMENT in .github/workflows/mlm.yml to a pip requirement "
+                f"CI can install mlm from (`mlm new` ran with {escape(installed_source().origin)})",
+                highlight=False,
+                soft_wrap=True,
+            )
         if not no_git:
             out.print(init_git(path), highlight=False)
         out.print(f"next: [bold]cd {name} && mlm run[/]  (samples the model, draws the figures)")

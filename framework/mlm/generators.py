@@ -36,17 +36,11 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_FIGURE_PARAMETERS = 6
 
 
-def config_templates() -> Path:
-    """The user's own templates: $XDG_CONFIG_HOME/mlm/templates (~/.config/mlm/templates)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "mlm" / "templates"
-
-
 def template_folders(root: Path) -> list[Path]:
     """Where stubs are looked for, first match wins: the project's, the user's, mlm's."""
-    from mlm.codegen.templates import template_dir
+    from mlm.codegen.templates import template_dir, user_templates
 
-    return [root / "templates", config_templates(), template_dir() / "templates"]
+    return [root / "templates", user_templates(), template_dir() / "templates"]
 
 
 def render(root: Path, stub: str, **context) -> str:
