@@ -65,6 +65,9 @@ def test_new_writes_a_ci_workflow_that_runs_run_check_and_pytest(tmp_path: Path)
     assert next(step["name"] for step in steps if "run" in step) == "Install mlm and pytest"
     cache = next(step for step in steps if step.get("uses", "").startswith("actions/cache"))
     assert cache["with"]["path"] == ".mlm"
+    python = next(step for step in steps if step.get("uses", "").startswith("actions/setup-py"))
+    # setup-python's pip cache needs a file to key on, and the project has no requirements.txt
+    assert python["with"]["cache-dependency-path"] == ".github/workflows/mlm.yml"
     assert "${{ github.sha }}" in cache["with"]["key"]  # GitHub's syntax, not cookiecutter's
 
 
@@ -123,7 +126,7 @@ def test_a_pinned_requirement_is_the_workflows_install_line(tmp_path: Path):
     step, text = install_step(tmp_path / "trial")
     assert step["run"] == f'python -m pip install "{requirement}" pytest'
     assert "env" not in step and "TODO" not in text
-    assert "# mlm 0.1.0 from https://example.org/lab/mlm.git at commit a" in text
+    assert "# The mlm `mlm new` ran with: mlm 0.1.0 from https://example.org/lab/mlm.git" in text
 
 
 def git(*args: str, cwd: Path) -> str:

@@ -51,7 +51,11 @@ def installed_source() -> Source:
 def source_of(direct_url: dict | None, version: str = __version__) -> Source:
     """The Source a PEP 610 direct_url.json record describes (None: a package index)."""
     if direct_url is None:
-        return Source(f"mlm=={version}", f"mlm {version} from a package index")
+        return Source(
+            f"mlm=={version}",
+            f"mlm {version} from a package index (not PyPI, where mlm is not published: "
+            "give pip that index's --index-url here, or set PIP_INDEX_URL)",
+        )
     url = str(direct_url.get("url", ""))
     subdirectory = direct_url.get("subdirectory")
     fragment = f"#subdirectory={subdirectory}" if subdirectory else ""
