@@ -314,14 +314,19 @@ def project_files(root: Path) -> dict[str, bytes]:
         ("generate", "model", "--formula", "score ~ hours + (1 | school)", "--skip"),
         ("generate", "model", "slopes", "--formula", "score ~ hours + (1 + hours || school)"),
         ("generate", "figure", "trends"),
+        ("destroy", "figure", "coefficients", "--force"),
+        ("generate", "test"),
+        ("destroy", "test"),
     ],
     ids=" ".join,
 )
 def test_pretend_shows_exactly_the_lines_of_the_real_run(fitted_dir: Path, command):
-    if command[0] == "destroy":  # a variant to destroy, its figures in figures/<variant>/
+    if command[:2] == ("destroy", "model"):  # a variant, its figures in figures/<variant>/
         assert run_mlm("generate", "model", "wide", cwd=fitted_dir).returncode == 0
         (fitted_dir / "figures" / "wide").mkdir()
         (fitted_dir / "figures" / "wide" / "coefficients.png").write_bytes(b"drawn")
+    if command[:2] == ("destroy", "test"):
+        assert run_mlm("generate", "test", cwd=fitted_dir).returncode == 0
     before = project_files(fitted_dir)
     pretend = run_mlm(*command, "--pretend", cwd=fitted_dir)
     assert pretend.returncode == 0, pretend.stderr

@@ -199,7 +199,11 @@ def new(
     that CSV. Each --prior replaces one default prior; model.py says so.
 
     The project is a new git repository (unless --no-git), with a CI workflow,
-    .github/workflows/mlm.yml, that runs `mlm run`, `mlm check` and `pytest`.
+    .github/workflows/mlm.yml, that installs this mlm from where it came from and runs
+    `mlm run`, `mlm check` and `pytest`.
+
+    Files in ~/.config/mlm/templates/new/ replace (or add to) the new project's files
+    of the same path.
     """
     from mlm.generators import init_git
     from mlm.requirement import installed_source
