@@ -1,5 +1,6 @@
 """`mlm new` and `mlm generate model --formula`: render project_template/ with cookiecutter
-into a new project folder, and write the files a formula gives."""
+(the user's templates/new/ files laid over it) into a new project folder, and write the
+files a formula gives."""
 
 from __future__ import annotations
 
