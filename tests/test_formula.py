@@ -745,7 +745,7 @@ def test_generate_model_writes_model_py_or_a_variant_and_never_overwrites_silent
     original = (root / "model.py").read_text()
     formula = "score ~ hours + (1 | school)"
     refused = run_mlm("generate", "model", "--formula", formula, cwd=root)
-    assert refused.returncode == 1 and "model.py exists; pass --force" in refused.stderr
+    assert refused.returncode == 1 and "model.py exists and differs" in refused.stderr
     assert (root / "model.py").read_text() == original
     variant = run_mlm(
         "generate",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mlm.generators import VERBS
+
 from conftest import run_mlm
 
 FIGURES = {"coefficients.png", "posterior_predictive.png", "school_effects.png"}
@@ -28,6 +30,11 @@ def mlm_env(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
 def lines(done: subprocess.CompletedProcess) -> list[str]:
     """The action lines, as ("verb path ...") with the padding squeezed."""
     return [" ".join(line.split()) for line in done.stdout.splitlines() if line.strip()]
+
+
+def actions(done: subprocess.CompletedProcess) -> list[str]:
+    """The action lines alone (not the hints that follow them)."""
+    return [line for line in lines(done) if line.split()[0] in VERBS]
 
 
 def test_generate_figure_appends_a_working_figure_that_run_draws(fitted_dir: Path):
@@ -286,3 +293,53 @@ def test_generate_test_needs_simulate(fitted_dir: Path):
 def test_force_and_skip_together_are_refused(fitted_dir: Path):
     done = run_mlm("generate", "figure", "x", "--force", "--skip", cwd=fitted_dir)
     assert done.returncode == 1 and "--force or --skip, not both" in done.stderr
+
+
+def project_files(root: Path) -> dict[str, bytes]:
+    """Every file of the project but the cache, with its bytes."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".mlm" not in p.relative_to(root).parts
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("generate", "model", "wide"),
+        ("destroy", "model", "wide"),
+        ("generate", "model", "--formula", "score ~ hours + (1 | school)"),
+        ("generate", "model", "--formula", "score ~ hours + (1 | school)", "--force"),
+        ("generate", "model", "--formula", "score ~ hours + (1 | school)", "--skip"),
+        ("generate", "model", "slopes", "--formula", "score ~ hours + (1 + hours || school)"),
+        ("generate", "figure", "trends"),
+        ("destroy", "figure", "coefficients", "--force"),
+        ("generate", "test"),
+        ("destroy", "test"),
+    ],
+    ids=" ".join,
+)
+def test_pretend_shows_exactly_the_lines_of_the_real_run(fitted_dir: Path, command):
+    if command[:2] == ("destroy", "model"):  # a variant, its figures in figures/<variant>/
+        assert run_mlm("generate", "model", "wide", cwd=fitted_dir).returncode == 0
+        (fitted_dir / "figures" / "wide").mkdir()
+        (fitted_dir / "figures" / "wide" / "coefficients.png").write_bytes(b"drawn")
+    if command[:2] == ("destroy", "test"):
+        assert run_mlm("generate", "test", cwd=fitted_dir).returncode == 0
+    before = project_files(fitted_dir)
+    pretend = run_mlm(*command, "--pretend", cwd=fitted_dir)
+    assert pretend.returncode == 0, pretend.stderr
+    assert project_files(fitted_dir) == before
+
+    done = run_mlm(*command, cwd=fitted_dir)
+    assert lines(pretend) == actions(done)
+    if command[1] == "model" and "--skip" not in command and "--force" not in command:
+        layout_changes = "--formula" not in command or "slopes" in command
+        assert any(line.startswith("move") for line in lines(done)) == layout_changes
+    if command[3:] == ("score ~ hours + (1 | school)",):  # model.py exists: nobody to ask
+        assert done.returncode == 1 and lines(done) == [f"conflict model.py from {command[3]}"]
+        assert "model.py exists and differs from what the formula writes" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert project_files(fitted_dir) != before or "--skip" in command

@@ -199,10 +199,15 @@ def new(
     that CSV. Each --prior replaces one default prior; model.py says so.
 
     The project is a new git repository (unless --no-git), with a CI workflow,
-    .github/workflows/mlm.yml, that runs `mlm run`, `mlm check` and `pytest`.
+    .github/workflows/mlm.yml, that installs this mlm from where it came from and runs
+    `mlm run`, `mlm check` and `pytest`.
+
+    Files in ~/.config/mlm/templates/new/ replace (or add to) the new project's files
+    of the same path.
     """
     from mlm.generators import init_git
-    from mlm.template import new_formula_project, new_project
+    from mlm.requirement import installed_source
+    from mlm.template import new_formula_project, new_project, project_overrides
 
     with handled():
         if formula is None:
@@ -215,6 +220,21 @@ def new(
             )
             out.print(f"wrote [bold]{name}/model.py[/] from {escape(formula)}")
         out.print(f"created [bold]{path}[/]")
+        folder, files = project_overrides(formula is not None, data is not None)
+        if files:
+            shown = escape(", ".join(files))
+            out.print(
+                f"from your templates ({escape(str(folder))}): {shown}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if installed_source().requirement is None:
+            out.print(
+                "todo: set MLM_REQUIREMENT in .github/workflows/mlm.yml to a pip requirement "
+                f"CI can install mlm from (`mlm new` ran with {escape(installed_source().origin)})",
+                highlight=False,
+                soft_wrap=True,
+            )
         if not no_git:
             out.print(init_git(path), highlight=False)
         out.print(f"next: [bold]cd {name} && mlm run[/]  (samples the model, draws the figures)")
@@ -538,34 +558,22 @@ def generate_model(
     instead of the copy. Each --prior replaces one of the formula's default priors. After
     the second variant, the figures move to figures/<variant>/.
     """
+    from mlm.generators import generate_formula_model
     from mlm.generators import generate_model as generate
-    from mlm.generators import record_model
 
     with handled():
         gen = _generator(ctx, pretend, force, skip)
         if formula is not None:
-            from mlm.template import write_formula_model
+            from mlm.template import formula_model
 
             if source is not None:
                 raise MlmError("give either --from (copy a variant) or --formula, not both")
-            project = _project(ctx)
-            target = project.root / ("model.py" if name is None else f"models/{name}.py")
-            if skip and target.exists():
-                gen.act("skip", target)
-                return
-            if pretend:
-                gen.act("force" if target.exists() else "create", target, f"from {formula}")
-                return
-            existed = target.exists()
-            path = write_formula_model(
-                project, name, formula, sigma, family, force, priors=prior or ()
+            target, text = formula_model(
+                _project(ctx), name, formula, sigma, family, priors=prior or ()
             )
-            gen.act("force" if existed else "create", path, f"from {formula}")
-            record_model(gen, path)
-            from mlm.generators import settle
-
-            settle(gen)
-            out.print("edit it, then `mlm run` fits it")
+            generate_formula_model(gen, target, text, formula)
+            if not pretend and any(a.verb in ("create", "force") for a in gen.actions):
+                out.print("edit it, then `mlm run` fits it")
             return
         if prior:
             raise MlmError("--prior needs --formula (a copied variant keeps its priors)")

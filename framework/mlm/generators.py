@@ -36,17 +36,11 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_FIGURE_PARAMETERS = 6
 
 
-def config_templates() -> Path:
-    """The user's own templates: $XDG_CONFIG_HOME/mlm/templates (~/.config/mlm/templates)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "mlm" / "templates"
-
-
 def template_folders(root: Path) -> list[Path]:
     """Where stubs are looked for, first match wins: the project's, the user's, mlm's."""
-    from mlm.codegen.templates import template_dir
+    from mlm.codegen.templates import template_dir, user_templates
 
-    return [root / "templates", config_templates(), template_dir() / "templates"]
+    return [root / "templates", user_templates(), template_dir() / "templates"]
 
 
 def render(root: Path, stub: str, **context) -> str:
@@ -198,14 +192,15 @@ class Generator:
         self.act("skip", path, what)
         return False
 
-    def write(self, path: Path, text: str, what: str = "") -> bool:
-        """Create `path` with `text` (a conflict when it exists and differs)."""
+    def write(self, path: Path, text: str, what: str = "", refusal: str = "") -> bool:
+        """Create `path` with `text` (a conflict when it exists and differs; `refusal` is
+        the error then, when there is nobody to ask)."""
         if path.exists():
             old = path.read_text()
             if old == text:
                 self.act("identical", path, what)
                 return False
-            if not self.resolve(path, what, old, text, f"Overwrite {path.name}?"):
+            if not self.resolve(path, what, old, text, f"Overwrite {path.name}?", refusal):
                 return False
         else:
             self.act("create", path, what)
@@ -495,13 +490,19 @@ def generate_model(gen: Generator, name: str, source: str | None = None) -> Path
         text = (layout.root / layout.model_file(chosen)).read_text()
     if gen.write(target, text):
         gen.remember(target.relative_to(layout.root).as_posix(), text)
-        settle(gen)
+        settle(gen, variants_after(layout, added=name))
     return target
 
 
-def record_model(gen: Generator, path: Path) -> None:
-    """Remember a model file written elsewhere (from --formula), for `destroy`."""
-    gen.remember(path.relative_to(gen.root).as_posix(), path.read_text())
+def generate_formula_model(gen: Generator, target: Path, text: str, formula: str) -> Path:
+    """Write `text`, the model `formula` gives, to `target` (model.py or models/NAME.py)."""
+    what = target.relative_to(gen.root).as_posix()
+    beside = " (give a NAME to write models/NAME.py beside it)" if what == "model.py" else ""
+    refusal = f"{what} exists and differs from what the formula writes{beside}"
+    if gen.write(target, text, f"from {formula}", refusal):
+        gen.remember(what, text)
+        settle(gen, variants_after(gen.layout, added=target.stem))
+    return target
 
 
 def destroy_model(gen: Generator, name: str) -> None:
@@ -523,35 +524,47 @@ def destroy_model(gen: Generator, name: str) -> None:
         target, "", current, "", f"{what} was not written by mlm as it is; remove it?"
     ):
         return
+    remaining = variants_after(layout, removed=name)
     gen.remove(target)
     folder = layout.figures_dir / name
     if folder.is_dir():
         for drawn in sorted(folder.iterdir()):
             gen.remove(drawn)
         gen.remove(folder)
-    if gen.pretend:
-        return
     gen.forget(what)
-    remaining = Layout(layout.root).variants()
-    compare = layout.figures_dir / f"compare.{layout.config.figure_format}"
     if len(remaining) < 2:
-        gen.remove(compare)
-    settle(gen)
+        gen.remove(layout.figures_dir / f"compare.{layout.config.figure_format}")
+    settle(gen, remaining)
 
 
-def settle(gen: Generator) -> None:
-    """Move figures of the old layout (one variant: figures/; several: figures/<variant>/)."""
-    if gen.pretend:
-        return
+def settle(gen: Generator, variants: list[str] | None = None) -> None:
+    """Move figures of the old layout (one variant: figures/; several: figures/<variant>/).
+
+    With `pretend`, nothing moves: the moves are announced for `variants`, the variants the
+    project would have had the generator run.
+    """
     from mlm.stages import Session
-    from mlm.stages.graphics import settle_figures
+    from mlm.stages.graphics import figure_moves, settle_figures
 
     layout = Layout(gen.root)
-    for old, new in settle_figures(Session(layout)):
+    session = Session(layout)
+    moves = figure_moves(session, variants) if gen.pretend else settle_figures(session)
+    for old, new in moves:
         if new is None:
             gen.act("remove", old)
         else:
             gen.act("move", old, f"to {new.relative_to(gen.root).as_posix()}")
+
+
+def variants_after(
+    layout: Layout, added: str | None = None, removed: str | None = None
+) -> list[str]:
+    """The project's variants once `added` is written and `removed` is gone, in the order
+    Layout.variants() gives them (model.py's first, then by name)."""
+    names = {v for v in layout.variants() if v != removed}
+    if added is not None:
+        names.add(added)
+    return sorted(names, key=lambda v: (v != DEFAULT_VARIANT, v))
 
 
 # tests/test_recovery.py ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`mlm new` and `mlm generate model --formula`: render project_template/ with cookiecutter
-into a new project folder, and write the files a formula gives."""
+(the user's templates/new/ files laid over it) into a new project folder, and write the
+files a formula gives."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import shlex
 from pathlib import Path
 
-from mlm.codegen.templates import template_dir
+from mlm.codegen.templates import template_dir, user_templates
 from mlm.errors import MlmError
 
 # Letters, digits, '-', '_' and '.', starting with a letter or digit: a name that is a
@@ -15,8 +16,32 @@ from mlm.errors import MlmError
 VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+# In the user's templates folder, the files that replace (or add to) a new project's.
+NEW_PROJECT_FOLDER = "new"
+
+
+# The files `--formula` writes over the rendered template (data.py too with `--data`).
+FORMULA_FILES = ("model.py", "graphics.py", "tests/test_model.py")
+
+
+def project_overrides(formula: bool = False, data: bool = False) -> tuple[Path, list[str]]:
+    """The user's folder of files for `mlm new` ($XDG_CONFIG_HOME/mlm/templates/new/), and
+    the project paths of the files in it that the new project keeps (posix, relative):
+    with `formula` (and `data`), not those the formula writes."""
+    folder = user_templates() / NEW_PROJECT_FOLDER
+    if not folder.is_dir():
+        return folder, []
+    replaced = FORMULA_FILES + ("data.py",) * data if formula else ()
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return folder, [f for f in files if f not in replaced]
+
+
 def new_project(name: str, parent: Path) -> Path:
-    """Render a new, runnable project named `name` inside `parent`; returns its path."""
+    """Render a new, runnable project named `name` inside `parent`; returns its path.
+
+    Each file in the user's templates/new/ folder (project_overrides()) replaces the file
+    of the same path in mlm's template, or is added, and is rendered as mlm's own are.
+    """
     if not VALID_NAME.match(name) or name.endswith("."):
         raise MlmError(
             f"{name!r} is not a valid project name: use letters, digits, '-', '_' or '.', "
@@ -30,17 +55,88 @@ def new_project(name: str, parent: Path) -> Path:
     if not parent.is_dir():
         raise MlmError(f"{parent} is not a folder")
 
+    import tempfile
+
     from cookiecutter.main import cookiecutter
 
-    created = cookiecutter(
-        str(template_dir()),
-        no_input=True,
-        extra_context={"project_name": name, "project_slug": name},
-        output_dir=str(parent),
-        overwrite_if_exists=target.is_dir(),  # only an empty folder gets here
-        accept_hooks=False,
-    )
+    from mlm.requirement import installed_source
+
+    source = installed_source()
+    existed = target.is_dir()
+    overrides, files = project_overrides()
+    with tempfile.TemporaryDirectory(prefix="mlm-new-") as scratch:
+        template = _with_overrides(Path(scratch), overrides, files) if files else template_dir()
+        try:
+            created = cookiecutter(
+                str(template),
+                no_input=True,
+                extra_context={
+                    "project_name": name,
+                    "project_slug": name,
+                    "mlm_requirement": source.requirement or "",
+                    "mlm_origin": source.origin,
+                },
+                output_dir=str(parent),
+                overwrite_if_exists=existed,  # only an empty folder gets here
+                accept_hooks=False,
+            )
+        except BaseException as exc:
+            _take_back(target, existed)
+            message = _template_error(exc, overrides, files)
+            if message is None:
+                raise
+            raise MlmError(message) from None
     return Path(created)
+
+
+def _with_overrides(scratch: Path, overrides: Path, files: list[str]) -> Path:
+    """A copy of mlm's template in `scratch` with the user's files laid over it."""
+    import shutil
+
+    template = scratch / "project_template"
+    project = "{{cookiecutter.project_slug}}"
+    shutil.copytree(template_dir() / project, template / project)
+    shutil.copyfile(template_dir() / "cookiecutter.json", template / "cookiecutter.json")
+    for path in files:
+        (template / project / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(overrides / path, template / project / path)
+    return template
+
+
+def _template_error(exc: BaseException, overrides: Path, files: list[str]) -> str | None:
+    """The message for a Jinja error in rendering the new project (None: not one), naming
+    the user's file of templates/new/ at fault."""
+    import jinja2
+
+    cause = exc.__cause__ if isinstance(exc.__cause__, jinja2.TemplateError) else exc
+    if not isinstance(cause, jinja2.TemplateError):
+        return None
+    # Jinja names the file; cookiecutter's own error says "Unable to create file 'PATH'".
+    named = str(getattr(cause, "filename", None) or getattr(exc, "message", ""))
+    quoted = re.search(r"'(.*)'", named)
+    named = (quoted[1] if quoted else named).replace("\\", "/")
+    inside = named.split("{{cookiecutter.project_slug}}/")[-1]
+    where = str(overrides / inside) if inside in files else "a file of mlm's project template"
+    line = getattr(cause, "lineno", None)
+    return (
+        f"{where}{f', line {line}' if line else ''}: template error: {cause.message}; "
+        "files in templates/new/ are rendered as mlm's own are (Jinja, with "
+        "cookiecutter.project_name and cookiecutter.seed): put text such as GitHub's "
+        "${{ ... }} between {% raw %} and {% endraw %}"
+    )
+
+
+def _take_back(root: Path, existed: bool) -> None:
+    """Remove what a failed `mlm new` wrote: the folder, or its contents when it existed."""
+    import shutil
+
+    if not root.is_dir():
+        return
+    if existed:
+        for child in root.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        shutil.rmtree(root)
 
 
 def new_formula_project(
@@ -81,11 +177,7 @@ def new_formula_project(
             (root / "data.py").write_text(codegen.data_source(data_file.name))
         _write_project_files(root, spec)
     except BaseException:
-        if existed:
-            for child in root.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        else:
-            shutil.rmtree(root)
+        _take_back(root, existed)
         raise
     return root
 
@@ -134,16 +226,16 @@ def _write_project_files(root: Path, spec) -> None:
         readme.write_text(text[:start] + note + text[end:])
 
 
-def write_formula_model(
+def formula_model(
     project,
     name: str | None,
     formula: str,
     sigma: str | None = None,
     family: str | None = None,
-    force: bool = False,
     priors: list[str] | tuple[str, ...] = (),
-) -> Path:
-    """Write model.py (no name) or models/NAME.py from `formula`, validated on the project's data.
+) -> tuple[Path, str]:
+    """Where the model `formula` gives goes (model.py with no name, else models/NAME.py),
+    and its source, validated on the project's data.
 
     `priors` are "NAME=Dist(args)" texts that replace generated default priors.
     """
@@ -161,12 +253,4 @@ def write_formula_model(
                 "module name), and not 'model'"
             )
         target = project.root / "models" / f"{name}.py"
-    if target.exists() and not force:
-        raise MlmError(
-            f"{target.relative_to(project.root)} exists; pass --force to overwrite it, or give "
-            "a NAME to write models/NAME.py beside it"
-        )
-    source = codegen.model_source(spec, project.data)
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(source)
-    return target
+    return target, codegen.model_source(spec, project.data)

@@ -146,8 +146,12 @@ class FigureStage(Stage):
         return self.path()
 
 
-def settle_figures(session: Session) -> list[tuple[Path, Path | None]]:
-    """Move figures left in the other layout into the current one; (from, to) per file.
+def figure_moves(
+    session: Session, variants: list[str] | None = None
+) -> list[tuple[Path, Path | None]]:
+    """The figures left in the other layout, and where each goes: (from, to), to None when
+    it is removed. `variants` are the project's variants (by default, as they are now; a
+    generator's --pretend gives them as they would be).
 
     One variant draws to figures/NAME.png, several to figures/<variant>/NAME.png. After a
     variant is added, the single-variant files of graphics.py's figures move into
@@ -158,7 +162,7 @@ def settle_figures(session: Session) -> list[tuple[Path, Path | None]]:
     layout = session.layout
     try:
         names = [f.name for f in session.graphics().functions]
-        variants = layout.variants()
+        variants = variants or layout.variants()
     except MlmError:
         return []  # graphics.py or the models are broken: the run will say so
     suffix = layout.config.figure_format
@@ -169,26 +173,36 @@ def settle_figures(session: Session) -> list[tuple[Path, Path | None]]:
             if not flat.is_file():
                 continue
             target = layout.figures_dir / variants[0] / flat.name
-            if variants[0] == "model" and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(flat, target)
-                moves.append((flat, target))
-            else:
-                flat.unlink()
-                moves.append((flat, None))
+            keep = variants[0] == "model" and not target.exists()
+            moves.append((flat, target if keep else None))
         else:
             nested = layout.figures_dir / variants[0] / flat.name
             if nested.is_file() and not flat.exists():
-                os.replace(nested, flat)
                 moves.append((nested, flat))
-                try:
-                    nested.parent.rmdir()  # only when empty
-                except OSError:
-                    pass
+    return moves
+
+
+def settle_figures(session: Session) -> list[tuple[Path, Path | None]]:
+    """Move figures left in the other layout into the current one (see `figure_moves`);
+    (from, to) per file, as done."""
+    layout = session.layout
+    moves = figure_moves(session)
+    for old, new in moves:
+        if new is None:
+            old.unlink()
+            continue
+        new.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(old, new)
+        if new.parent == layout.figures_dir:
+            try:
+                old.parent.rmdir()  # only when empty
+            except OSError:
+                pass
+    several = len(layout.variants()) > 1 if moves else False
     for old, new in moves:
         shown = old.relative_to(layout.root)
         what = f"moved {shown} to {new.relative_to(layout.root)}" if new else f"removed {shown}"
-        why = "each variant draws to figures/<variant>/" if len(variants) > 1 else "one model"
+        why = "each variant draws to figures/<variant>/" if several else "one model"
         session.say("graphics", f"{what} ({why})")
     return moves
 
