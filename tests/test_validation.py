@@ -6,8 +6,8 @@ command line, with the generated model.py and fit.py as they are. Then:
 
 - every published fixed effect lies within 0.5 posterior SD of the posterior mean,
 - the published residual SD within 15 % of the posterior mean,
-- `mlm check` passes with its default thresholds (a case that does not would be an
-  xfail(strict=True) in FAILS_CHECK naming the measured cause).
+- `mlm check` passes with its default thresholds (a case that does not is an xfail in
+  FAILS_CHECK naming the measured cause).
 
 docs/validation.md holds the table of results (regenerate its rows with
 `python tests/validation/corpus.py`).
@@ -22,14 +22,19 @@ from validation.corpus import CASES, Case, run_case
 
 pytestmark = pytest.mark.slow
 
-# Cases that fail `mlm check` with the generated defaults, as xfail(strict=True) naming the
-# measured cause (docs/validation.md); a fix shows up as an XPASS, which fails the suite until
-# the mark is removed.
-FAILS_CHECK: dict[str, str] = {
-    "orthodont": "6 divergences, r_hat 1.016 and bulk ESS 251 at sigma_Subject[age]: 27 "
-    "children of 4 rows, the slope SD weakly identified and age (8-14) uncentred in the "
-    "group term; sampling the group effects at age 11 passes on one run and not another "
-    "(ESS 381-587) and changes the group SDs' prior, so it is not the default",
+# Cases that fail `mlm check` with the generated defaults, as xfail naming the measured
+# cause (docs/validation.md). strict=True where the failure is certain (a fix shows up as an
+# XPASS, which fails the suite until the mark is removed); strict=False where the verdict
+# depends on the draws: PyTensor's compiled code differs between a cold and a warm cache, so
+# one seed does not give one set of draws on every machine.
+FAILS_CHECK: dict[str, tuple[str, bool]] = {
+    "orthodont": (
+        "27 children of 4 rows, the slope SD weakly identified and age (8-14) uncentred in "
+        "the group term: at 2,000 draws per chain, seeds 1, 2, 3 gave pass, bulk ESS 398 "
+        "at sigma_Subject[age], and r_hat 1.014 with bulk ESS 392 (at 1,000 draws: 6 "
+        "divergences, r_hat 1.016, ESS 251)",
+        False,
+    ),
 }
 
 _results: dict[str, dict] = {}
@@ -48,11 +53,10 @@ def result(case: Case, parent: Path) -> dict:
 
 def with_check_marks(cases):
     for case in cases:
-        marks = (
-            [pytest.mark.xfail(strict=True, reason=FAILS_CHECK[case.name])]
-            if case.name in FAILS_CHECK
-            else []
-        )
+        marks = []
+        if case.name in FAILS_CHECK:
+            reason, strict = FAILS_CHECK[case.name]
+            marks = [pytest.mark.xfail(strict=strict, reason=reason)]
         yield pytest.param(case, id=case.name, marks=marks)
 
 

@@ -204,13 +204,19 @@ class ModelSource:
 
     def group_terms(self) -> list[GroupTerm]:
         """Group effects and their SDs: centred `pm.Normal(name, mu, sd, dims=g)` or
-        non-centred `pm.Deterministic(name, z * sd)` with z a standard normal."""
+        `pm.MvNormal(name, mu, chol=chol, dims=...)`, or non-centred
+        `pm.Deterministic(name, z * sd)` or `z @ chol.T` with z a standard normal."""
         terms = []
         scales = {n for n, v in self.variables.items() if self._is_scale(v)}
         for var in self.variables.values():
             if var.dist in ("Normal", "StudentT") and var.dims and var.sigma_deps & scales:
                 sds = sorted(var.sigma_deps & scales)
                 terms.append(GroupTerm(var.name, sds, centred=True, line=var.line, z=None))
+            elif var.dist == "MvNormal" and var.dims and (chol := self._chol(var)):
+                sds = sorted(self._chol_sds(var)) or [chol]
+                terms.append(
+                    GroupTerm(var.name, sds, centred=True, line=var.line, z=None, chol=chol)
+                )
             elif var.dist == "Deterministic":
                 zs = [
                     d
@@ -220,10 +226,23 @@ class ModelSource:
                     and v.dims
                     and not (v.deps & scales)
                 ]
-                sds = sorted((var.deps & scales) | self._chol_sds(var))
+                chol_sds = self._chol_sds(var)
+                lkj = {d for d in var.deps if self.variables[d].dist.startswith("LKJ")}
+                # an LKJ factor stands for its SDs when they are stored (sigma_g)
+                sds = sorted((var.deps & scales) - (lkj if chol_sds else set()) | chol_sds)
                 if zs and sds:
-                    terms.append(GroupTerm(var.name, sds, centred=False, line=var.line, z=zs[0]))
+                    terms.append(
+                        GroupTerm(var.name, sds, False, var.line, z=zs[0], chol=self._chol(var))
+                    )
         return terms
+
+    def _chol(self, var: Variable) -> str | None:
+        """The Python name of the LKJ Cholesky factor `var` is built from, if any."""
+        for dep in sorted(var.deps):
+            chol = self.variables.get(dep)
+            if chol is not None and chol.dist.startswith("LKJ"):
+                return chol.py
+        return None
 
     def _chol_sds(self, var: Variable) -> set[str]:
         """The stored SDs of an LKJ Cholesky factor `var` uses (sigma_g Deterministic)."""
@@ -261,6 +280,30 @@ class GroupTerm:
     centred: bool
     line: int
     z: str | None
+    chol: str | None = None  # correlated effects: the Cholesky factor's Python name
+
+    def non_centred_form(self, mu: str, sd: str) -> str:
+        """The lines that non-centre this term, for advice."""
+        if self.chol:
+            return (
+                f'z_{self.effect} = pm.Normal("z_{self.effect}", 0, 1, dims=...) and '
+                f'{self.effect} = pm.Deterministic("{self.effect}", z_{self.effect} @ '
+                f"{self.chol}.T, dims=...)"
+            )
+        return (
+            f'z_{self.effect} = pm.Normal("z_{self.effect}", 0, 1, dims=...) and '
+            f'{self.effect} = pm.Deterministic("{self.effect}", {mu} + z_{self.effect} * '
+            f"{sd}, dims=...)"
+        )
+
+    def centred_form(self, sd: str) -> str:
+        """The line that centres this term, for advice."""
+        if self.chol:
+            return (
+                f'{self.effect} = pm.MvNormal("{self.effect}", mu=0, chol={self.chol}, '
+                f"dims=...) in place of z @ {self.chol}.T"
+            )
+        return f"{self.effect} = pm.Normal(..., mu=0, sigma={sd}, dims=...) in place of z * {sd}"
 
 
 class FitSource:
@@ -637,10 +680,9 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
         mu = ", ".join(sorted(var.mu_deps)) or "0"
         fix = (
             f"reparameterize: {term.effect} is centred on {_base(label)} "
-            f"({model.label} line {term.line}); non-centre it: z_{term.effect} = "
-            f'pm.Normal("z_{term.effect}", 0, 1, dims=...) and {term.effect} = '
-            f'pm.Deterministic("{term.effect}", {mu} + z_{term.effect} * {_base(label)}, '
-            f"dims=...); then, if a few remain, {_target_accept(fit)} ({_sample_line(fit)})"
+            f"({model.label} line {term.line}); non-centre it: "
+            f"{term.non_centred_form(mu, _base(label))}; then, if a few remain, "
+            f"{_target_accept(fit)} ({_sample_line(fit)})"
         )
         return _funnel_finding(parameters, evidence, fix, model.label, term.line, numbers)
     informative = _informative(draws, term, label)
@@ -649,8 +691,7 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
         fix = (
             f"{term.effect} is non-centred already ({model.label} line {term.line}) but its "
             f"groups are informative (posterior SD of an effect {informative:.2f} of "
-            f"{_base(label)}): centre it, {term.effect} = pm.Normal(..., mu=0, "
-            f"sigma={_base(label)}, dims=...) in place of z * {_base(label)}; or "
+            f"{_base(label)}): centre it, {term.centred_form(_base(label))}; or "
             f"{_target_accept(fit)}"
         )
         return _funnel_finding(parameters, evidence, fix, model.label, term.line, numbers)
@@ -986,8 +1027,8 @@ def _few_draws(
         fix = (
             f"reparameterize: {centred.effect} is centred on {', '.join(centred.sds)} "
             f"({model.label} line {centred.line}), which mixes slowly when the groups say "
-            f"little: non-centre it, z ~ Normal(0, 1) and {centred.effect} = mean + z * "
-            f"{centred.sds[0]}; or {more} in {_sample_line(fit)}"
+            f"little: non-centre it, {centred.non_centred_form('mean', centred.sds[0])}; or "
+            f"{more} in {_sample_line(fit)}"
         )
         kind = "slow_mixing"
         return Finding(

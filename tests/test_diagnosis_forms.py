@@ -1,0 +1,72 @@
+"""`mlm check`'s diagnosis reads every form of group term the formula front end writes.
+
+The generated model.py centres a term when its levels hold many rows (`pm.Normal` with the
+SD, `pm.MvNormal` with the Cholesky factor for correlated effects, the group intercepts on
+the intercept for one term) and non-centres it when few (`z * sigma`, `z @ chol.T`). The
+diagnosis must find each as a group term with its SDs, and word its advice in that form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlm.codegen import model_source
+from mlm.diagnosis import ModelSource
+from mlm.formula import parse
+
+DATA = Path(__file__).parent / "validation" / "data"
+
+
+def read(name: str) -> pd.DataFrame:
+    return pd.read_csv(DATA / name, keep_default_na=False, na_values=["", "NA"])
+
+
+def source(tmp_path: Path, formula: str, csv: str) -> ModelSource:
+    path = tmp_path / "model.py"
+    path.write_text(model_source(parse(formula), read(csv)))
+    return ModelSource(path)
+
+
+def test_a_centred_correlated_term_is_an_mvnormal_group_term(tmp_path: Path):
+    # sleepstudy: 10 rows per subject, so the correlated term is centred
+    model = source(tmp_path, "Reaction ~ Days + (Days | Subject)", "sleepstudy.csv")
+    text = model.path.read_text()
+    # ... on the intercept: a ~ MvNormal((intercept, 0), chol), u = a - (intercept, 0)
+    assert 'a_Subject = pm.MvNormal(\n            "a_Subject"' in text
+    (term,) = model.group_terms()
+    assert term.effect == "a_Subject" and term.centred
+    assert term.sds == ["sigma_Subject"] and term.chol == "chol_Subject"
+    assert term.line == model.line_of("a_Subject")
+    advice = term.non_centred_form("mean", "sigma_Subject")
+    assert "z_a_Subject @ chol_Subject.T" in advice and "* sigma_Subject" not in advice
+
+
+def test_a_non_centred_correlated_term_names_its_cholesky_factor(tmp_path: Path):
+    # radon: 5 rows per county (median), so the correlated term is non-centred
+    model = source(tmp_path, "log_radon ~ floor + (1 + floor | county)", "radon.csv")
+    (term,) = model.group_terms()
+    assert term.effect == "u_county" and not term.centred
+    assert term.z == "z_county" and term.chol == "chol_county"
+    assert term.sds == ["sigma_county"]
+    assert term.centred_form("sigma_county").startswith(
+        'u_county = pm.MvNormal("u_county", mu=0, chol=chol_county'
+    )
+
+
+@pytest.mark.parametrize(
+    ("formula", "csv", "effect", "sd"),
+    [
+        # 62 pupils per school: centred on the intercept (a_school ~ Normal(intercept, sd))
+        ("normexam ~ standLRT + (1 | school)", "exam.csv", "a_school", "sigma_school"),
+        # 5 homes per county: non-centred
+        ("log_radon ~ floor + (1 | county)", "radon.csv", "u_county", "sigma_county"),
+    ],
+)
+def test_intercept_terms_in_either_form(tmp_path, formula, csv, effect, sd):
+    model = source(tmp_path, formula, csv)
+    (term,) = model.group_terms()
+    assert (term.effect, term.sds, term.chol) == (effect, [sd], None)
+    assert f"* {sd}" in term.non_centred_form("mean", sd)
