@@ -343,3 +343,20 @@ def test_pretend_shows_exactly_the_lines_of_the_real_run(fitted_dir: Path, comma
     else:
         assert done.returncode == 0, done.stderr
         assert project_files(fitted_dir) != before or "--skip" in command
+
+
+@pytest.mark.parametrize(
+    ("args", "made"),
+    [(("figure", "class"), None), (("figure", "lambda"), None), (("model", "def"), "models")],
+)
+def test_a_python_keyword_is_refused_as_a_name_before_anything_is_written(
+    project_dir: Path, args, made
+):
+    """`def class(idata):` would break graphics.py for every command, destroy included."""
+    before = {p: p.read_bytes() for p in project_dir.rglob("*") if p.is_file()}
+    bad = run_mlm("generate", *args, cwd=project_dir)
+    assert bad.returncode == 1
+    assert f"{args[1]!r} cannot name" in bad.stderr and "Python keyword" in bad.stderr
+    after = {p: p.read_bytes() for p in project_dir.rglob("*") if p.is_file()}
+    assert after == before
+    assert made is None or not (project_dir / made).exists()

@@ -36,3 +36,20 @@ def test_each_cell_keeps_its_own_label_when_variables_share_a_dim():
 def test_the_worst_cell_named_by_the_diagnostics_is_a_real_label():
     numbers = measure(_trace())
     assert numbers["max_r_hat_at"].startswith(("u[", "sd_g["))
+
+
+def test_a_constant_cell_is_neither_checked_nor_named():
+    """corr[x, x] = 1 in every draw (to 1e-16): no ESS to speak of, never the worst cell."""
+    rng = np.random.default_rng(2)
+    off = np.clip(rng.normal(0.3, 0.1, size=(4, 200)), -0.99, 0.99)
+    corr = np.empty((4, 200, 2, 2))
+    corr[..., 0, 0] = corr[..., 1, 1] = 1.0 + rng.normal(0, 1e-16, size=(4, 200))
+    corr[..., 0, 1] = corr[..., 1, 0] = off
+    posterior = xr.Dataset(
+        {"corr": (("chain", "draw", "e", "e2"), corr)},
+        coords={"e": ["Intercept", "x"], "e2": ["Intercept", "x"]},
+    )
+    numbers = measure(xr.DataTree.from_dict({"posterior": posterior}))
+    for key in ("max_r_hat_at", "min_ess_bulk_at", "min_ess_tail_at"):
+        assert numbers[key] in ("corr[Intercept, x]", "corr[x, Intercept]"), numbers
+    assert numbers["min_ess_bulk"] > 400

@@ -6,6 +6,7 @@ them without recomputing.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,14 @@ def measure(idata) -> dict[str, Any]:
         "draws": int(posterior.sizes.get("draw", 0)),
     }
     try:
-        table = summary_table(idata, kind="diagnostics")
+        with warnings.catch_warnings():
+            # constant cells (a correlation matrix's diagonal) divide 0 by 0 in ArviZ
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = summary_table(idata, kind="all")
+        # A cell whose draws do not vary (corr[x, x] = 1) has no ESS or r_hat to speak of:
+        # it must neither fail the gate nor be named as the worst.
+        scale = np.maximum(1.0, table["mean"].astype(float).abs())
+        table = table[~(table["sd"].astype(float) <= 1e-9 * scale)]
         for column, worst, key in (
             ("r_hat", "idxmax", "max_r_hat"),
             ("ess_bulk", "idxmin", "min_ess_bulk"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import keyword
 import os
 import re
 import shutil
@@ -316,6 +317,16 @@ def _check_figure_name(name: str) -> None:
             f"{name!r} cannot name a figure: use letters, digits and '_' (a Python function "
             "name), not starting with '_' (that makes a private helper, not a figure)"
         )
+    _not_a_keyword(name, "a figure", "function")
+
+
+def _not_a_keyword(name: str, what: str, kind: str) -> None:
+    """`def class(...)` or models/def.py would not be Python: refuse before writing."""
+    if keyword.iskeyword(name):
+        raise MlmError(
+            f"{name!r} cannot name {what}: it is a Python keyword, so it cannot be a "
+            f"{kind} name (try {name}_ or a longer name)"
+        )
 
 
 @dataclass(frozen=True)
@@ -475,6 +486,7 @@ def _check_variant_name(name: str) -> None:
             f"{name!r} cannot name a model variant: use letters, digits and '_' (a Python "
             f"module name), and not {DEFAULT_VARIANT!r}"
         )
+    _not_a_keyword(name, "a model variant", "module")
 
 
 def generate_model(gen: Generator, name: str, source: str | None = None) -> Path:
