@@ -1,0 +1,69 @@
+"""The figures `mlm new --formula` writes show what an lme4 user reads, not sampling helpers.
+
+A correlated term centred on the intercept samples `a_g` (the group intercepts around the
+intercept), `chol_g` (a packed Cholesky factor) and `Intercept_centred`, and reports
+`u_g`, `sigma_g`, `corr_g` and `Intercept`: coefficients() shows the reported ones, each
+correlation once and not its diagonal of 1s; group_effects() gives each effect its panel.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from mlm.codegen import graphics_source, model_source
+from mlm.formula import parse
+
+FORMULA = "y ~ x + (1 + x | g)"
+
+
+def _data() -> pd.DataFrame:
+    """12 groups of 8 rows (centred on the intercept: >= 6 rows per level)."""
+    rng = np.random.default_rng(4)
+    g = np.repeat([f"g{i:02d}" for i in range(12)], 8)
+    x = rng.normal(size=g.size)
+    a, b = rng.normal(0, 1.0, 12), rng.normal(0, 0.5, 12)
+    idx = np.repeat(np.arange(12), 8)
+    return pd.DataFrame(
+        {"y": 1 + a[idx] + (0.5 + b[idx]) * x + rng.normal(0, 0.5, g.size), "x": x, "g": g}
+    )
+
+
+def _module(source: str, name: str) -> dict:
+    space: dict = {"__name__": name}
+    exec(compile(source, f"{name}.py", "exec"), space)
+    return space
+
+
+def test_coefficients_and_group_effects_show_the_reported_parameters():
+    data = _data()
+    spec = parse(FORMULA)
+    model_text = model_source(spec, data)
+    assert 'a_g = pm.MvNormal("a_g"' in model_text  # the form this test is about
+    model = _module(model_text, "model")["build"](data)
+    with model:
+        idata = pm.sample(draws=100, tune=200, chains=2, random_seed=3, progressbar=False)
+    graphics = _module(graphics_source(spec), "graphics")
+
+    fig = graphics["coefficients"](idata)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert sorted(labels) == sorted(
+        [
+            "Intercept",
+            "b_x",
+            "sigma",
+            "sigma_g[Intercept]",
+            "sigma_g[x]",
+            "corr_g[x, Intercept]",
+        ]
+    )
+
+    fig = graphics["group_effects"](idata)
+    assert [ax.get_title() for ax in fig.axes] == ["u_g[Intercept]", "u_g[x]"]
+    for ax in fig.axes:
+        assert len(ax.get_yticklabels()) == 12
