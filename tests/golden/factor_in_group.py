@@ -74,7 +74,9 @@ def build(data):
         X_g_ = pm.Data("X_g", X_g, dims=("obs", "g_effect"))
         h_ = pm.Data("h_idx", h_idx, dims="obs")
         X_h_b_ = pm.Data("X_h_b", X_h_b, dims=("obs", "h_b_effect"))
-        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        # The outcome in pm.Data too, as the predictors are. The prior scales below are
+        # numbers computed from the data, so new values of the outcome or of a predictor
+        # compile the model again.
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.

@@ -43,7 +43,9 @@ def model_source(spec: ModelSpec, data) -> str:
 
     family = spec.family
     body.data_lines += [
-        "# The outcome in pm.Data too: a refit after the data change reuses the compiled model.",
+        "# The outcome in pm.Data too, as the predictors are. The prior scales below are",
+        "# numbers computed from the data, so new values of the outcome or of a predictor",
+        "# compile the model again.",
         f'y_ = pm.Data("{spec.response}_obs", y, dims="obs")',
     ]
     inner = [*body.data_lines, "", "# Population-level effects.", *body.priors, ""]
