@@ -788,7 +788,10 @@ def report(
         typer.Option("--output", "-o", help="Where to write it (default: report.html)."),
     ] = None,
 ) -> None:
-    """Write one self-contained HTML report: code, graph, summary, checks, comparison."""
+    """Write one self-contained HTML report: code, graph, summary, checks, comparison.
+
+    Runs first what is stale (sampling, when the trace is not fresh), as `mlm run` does.
+    """
     os.environ.setdefault("MPLBACKEND", "Agg")
     with handled():
         path = _project(ctx, progress=True).report(output)
