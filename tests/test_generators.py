@@ -360,3 +360,12 @@ def test_a_python_keyword_is_refused_as_a_name_before_anything_is_written(
     after = {p: p.read_bytes() for p in project_dir.rglob("*") if p.is_file()}
     assert after == before
     assert made is None or not (project_dir / made).exists()
+
+
+def test_destroy_of_an_unknown_figure_lists_the_figures_not_the_helpers(project_dir: Path):
+    graphics = project_dir / "graphics.py"
+    graphics.write_text(graphics.read_text() + "\n\ndef _helper(x):\n    return x\n")
+    bad = run_mlm("destroy", "figure", "nope", cwd=project_dir)
+    assert bad.returncode == 1
+    assert "graphics.py has no figure nope()" in bad.stderr
+    assert "_helper" not in bad.stderr and "school_effects" in bad.stderr

@@ -449,9 +449,13 @@ def destroy_figure(gen: Generator, name: str) -> None:
     path, text = _graphics(layout)
     existing = function_text(text, name)
     if existing is None:
-        known = [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
+        known = [
+            n.name
+            for n in ast.parse(text).body
+            if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")
+        ]
         raise MlmError(
-            f"graphics.py has no function {name}(); it has: {', '.join(known) or 'none'}"
+            f"graphics.py has no figure {name}(); its figures: {', '.join(known) or 'none'}"
         )
     what = f"{name}()"
     written = gen.generated(f"graphics.py:{name}")
