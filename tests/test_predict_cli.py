@@ -62,6 +62,11 @@ def test_predict_writes_a_tidy_table_and_the_draws_without_sampling(fitted_dir, 
     np.testing.assert_allclose(draws.mean(("chain", "draw")), table["mean"], rtol=1e-9)
     # The printed table holds the same numbers; the cached draws sit under .mlm/predict/.
     assert "a_new_school" in result.stdout and "q97.5" in result.stdout
+    # an int column stays int in the printed table (0, not 0.0, beside the float columns)
+    printed = [
+        line.split("│")[0].strip() for line in result.stdout.splitlines() if "school" in line
+    ]
+    assert printed[-3:] == ["0", "1", "2"], result.stdout
     assert list((fitted_dir / ".mlm" / "predict" / "model").glob("*/draws.nc"))
 
 

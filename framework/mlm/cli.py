@@ -1004,7 +1004,8 @@ def _print_predictions(table, result) -> None:
     numeric = {"mean", "sd"} | {c for c in table.columns if str(c).startswith("q")}
     for column in shown.columns:
         grid.add_column(escape(str(column)), justify="right" if column in numeric else "left")
-    for _, row in shown.iterrows():
+    # row by row as records, not iterrows(): that casts an int column of a mixed row to float
+    for row in shown.to_dict("records"):
         grid.add_row(
             *(f"{row[c]:.4g}" if c in numeric else escape(str(row[c])) for c in shown.columns)
         )
