@@ -245,3 +245,14 @@ def test_bad_input_gets_one_clear_message(fitted_dir, content, args, message):
     text = " ".join(result.stderr.split())
     assert message in text
     assert "Traceback" not in result.stderr and text.count("error:") == 1
+
+
+def test_the_printed_table_keeps_int_columns_int():
+    """An all-number row (subject ids as numbers) must not print 0 as 0.0."""
+    from mlm.cli import _table_cells
+
+    table = pd.DataFrame(
+        {"row": [0, 1], "Subject": [3, 12], "age": [0.5, -1.0], "mean": [1.23456, 2.0]}
+    )
+    cells = _table_cells(table, {"mean"})
+    assert cells == [["0", "3", "0.5", "1.235"], ["1", "12", "-1.0", "2"]]

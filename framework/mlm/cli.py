@@ -1004,16 +1004,23 @@ def _print_predictions(table, result) -> None:
     numeric = {"mean", "sd"} | {c for c in table.columns if str(c).startswith("q")}
     for column in shown.columns:
         grid.add_column(escape(str(column)), justify="right" if column in numeric else "left")
-    # row by row as records, not iterrows(): that casts an int column of a mixed row to float
-    for row in shown.to_dict("records"):
-        grid.add_row(
-            *(f"{row[c]:.4g}" if c in numeric else escape(str(row[c])) for c in shown.columns)
-        )
+    for cells in _table_cells(shown, numeric):
+        grid.add_row(*(escape(cell) for cell in cells))
     out.print(grid)
     if len(table) > len(shown):
         out.print(f"... {len(table) - len(shown)} more rows (--out FILE writes them all)")
     where = "read from" if result.cached else "cached in"
     err.print(f"draws {where} {escape(str(result.path))}", highlight=False)
+
+
+def _table_cells(table, numeric: set) -> list[list[str]]:
+    """Each row's cells as text: `numeric` columns to 4 significant digits, others as they
+    are (row by row as records: iterrows() would make an int column of an all-number row a
+    float, 0 -> 0.0)."""
+    return [
+        [f"{row[c]:.4g}" if c in numeric else str(row[c]) for c in table.columns]
+        for row in table.to_dict("records")
+    ]
 
 
 def _print_study(result) -> None:
