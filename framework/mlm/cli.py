@@ -158,7 +158,8 @@ FamilyOption = Annotated[
     typer.Option(
         "--family",
         help="gaussian (default), student_t, bernoulli, binomial, poisson, negbinomial, "
-        "gamma (log link), lognormal or beta (logit link).",
+        "gamma (log link), lognormal, beta (logit link), zero_inflated_poisson or "
+        "zero_inflated_negbinomial.",
     ),
 ]
 PriorOption = Annotated[
@@ -167,9 +168,8 @@ PriorOption = Annotated[
         "--prior",
         help="Replace one generated prior, e.g. 'b_tx=Normal(0, 100)', or put an SD's prior "
         "on its variance, 'sigma_group^2=Gamma(1, 1)'. NAME is a parameter of the model "
-        "(Intercept, b_x, sigma_g, sigma, log_sigma_x, nu, theta, shape, phi), Dist a PyMC "
-        "distribution, the "
-        "arguments numbers. Repeatable.",
+        "(Intercept, b_x, sigma_g, sigma, log_sigma_x, nu, theta, shape, phi, zi), Dist a PyMC "
+        "distribution, the arguments numbers. Repeatable.",
         metavar="NAME=Dist(args)",
     ),
 ]

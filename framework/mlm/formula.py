@@ -27,6 +27,8 @@ FAMILIES = (
     "gamma",
     "lognormal",
     "beta",
+    "zero_inflated_poisson",
+    "zero_inflated_negbinomial",
 )
 # Families with a residual scale (sigma, a shape or a precision): a grouping with as many
 # levels as rows cannot be told apart from it.

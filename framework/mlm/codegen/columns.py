@@ -290,10 +290,10 @@ def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
     values = y.to_numpy(dtype=float)
     if spec.family == "bernoulli" and not np.isin(values, (0, 1)).all():
         raise MlmError(f"family bernoulli needs a 0/1 or two-level response; {name!r} is not")
-    counts = spec.family in ("poisson", "negbinomial", "binomial")
+    counts = spec.family in ("binomial", *COUNT_FAMILIES)
     if counts and ((values < 0).any() or (values != values.round()).any()):
         raise MlmError(f"family {spec.family} needs counts (integers >= 0) in {name!r}")
-    if spec.family in ("poisson", "negbinomial") and values.sum() == 0:
+    if spec.family in COUNT_FAMILIES and values.sum() == 0:
         raise MlmError(f"family {spec.family} needs counts, not all 0, in {name!r}")
     if spec.family == "binomial":
         if spec.trials is None:
@@ -314,6 +314,7 @@ def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
         raise MlmError(f"the response {name!r} is constant")
 
 
+COUNT_FAMILIES = ("poisson", "negbinomial", "zero_inflated_poisson", "zero_inflated_negbinomial")
 # What each positive or proportion family's outcome must be, and what to do when it is not.
 SUPPORT = {
     "gamma": (

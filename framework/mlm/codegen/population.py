@@ -17,6 +17,8 @@ LINK_SCALE = {
     "negbinomial": "the log mean count",
     "gamma": "the log of the mean",
     "beta": "the log-odds of the mean proportion",
+    "zero_inflated_poisson": "the log mean count (of the rows that are not structural zeros)",
+    "zero_inflated_negbinomial": "the log mean count (of the rows that are not structural zeros)",
 }
 
 

@@ -1,6 +1,6 @@
 """The residual distribution's parameters: sigma (one, log-linear in `--sigma`'s terms,
 or one per level of its column when `--prior` sets sigma), student_t's nu, and the shape
-or precision of the negative binomial, gamma and beta."""
+or precision of the negative binomial, gamma and beta, and the zero-inflation probability."""
 
 from __future__ import annotations
 
@@ -38,7 +38,13 @@ def constant_parameters(body: BuildBody) -> list[str]:
     if family == "student_t":
         why = "Degrees of freedom of the t residuals (Juarez and Steel's prior)."
         lines += body.rv("nu", "Gamma", "alpha=2, beta=0.1", why, kind="positive")
-    if family == "negbinomial":
+    if family.startswith("zero_inflated"):
+        why = (
+            "zi: the probability that a row is a structural zero, whatever its predictors; "
+            "brms's default prior, uniform."
+        )
+        lines += body.rv("zi", "Beta", "alpha=1, beta=1", why, kind="probability")
+    if family in ("negbinomial", "zero_inflated_negbinomial"):
         why = (
             "theta: the negative binomial's shape (variance mu + mu^2 / theta, lme4's theta); "
             "brms's default prior, wide from strong overdispersion to nearly Poisson."

@@ -15,6 +15,8 @@ LINKS = {
     "gamma": "log",
     "lognormal": "identity",  # on log(y): mu is the mean of log(y)
     "beta": "logit",
+    "zero_inflated_poisson": "log",
+    "zero_inflated_negbinomial": "log",
 }
 LIKELIHOODS = {
     "gaussian": 'pm.Normal("{y}", mu=mu, sigma={sigma}',
@@ -27,6 +29,11 @@ LIKELIHOODS = {
     "gamma": 'pm.Gamma("{y}", alpha=shape, beta=shape / pm.math.exp(eta)',
     "lognormal": 'pm.LogNormal("{y}", mu=mu, sigma={sigma}',
     "beta": 'pm.Beta("{y}", mu=pm.math.invlogit(eta), nu=phi',
+    # PyMC's psi is the probability of the count part: 1 - zi.
+    "zero_inflated_poisson": 'pm.ZeroInflatedPoisson("{y}", psi=1 - zi, mu=pm.math.exp(eta)',
+    "zero_inflated_negbinomial": (
+        'pm.ZeroInflatedNegativeBinomial("{y}", psi=1 - zi, mu=pm.math.exp(eta), alpha=theta'
+    ),
 }
 # The outcome's range for the positive and proportion families, as build() checks it.
 RANGES = {
@@ -121,5 +128,16 @@ FAMILY_NOTES = {
         "; the mean is invlogit(eta) and phi the beta's precision (variance "
         "mean (1 - mean) / (1 + phi)), brms's phi in Beta() and glmmTMB's dispersion in "
         "beta_family()"
+    ),
+    "zero_inflated_poisson": (
+        "; zi is the probability of a structural zero, brms's zi in zero_inflated_poisson() "
+        "(glmmTMB's ziformula = ~1 estimates its logit); the counts that are not structural "
+        "zeros are Poisson with mean exp(eta)"
+    ),
+    "zero_inflated_negbinomial": (
+        "; zi is the probability of a structural zero, brms's zi in "
+        "zero_inflated_negbinomial() (glmmTMB's ziformula = ~1 estimates its logit); the "
+        "other counts are negative binomial with mean exp(eta) and shape theta (lme4's "
+        "theta, glmmTMB's nbinom2 dispersion)"
     ),
 }
