@@ -111,8 +111,12 @@ def test_zero_inflation_takes_a_probability_prior_and_counts():
         model_source(
             parse("yz ~ x", family="zero_inflated_poisson", priors=["zi=HalfNormal(1)"]), frame
         )
-    with pytest.raises(MlmError, match="needs counts"):
-        model_source(parse("yl ~ x", family="zero_inflated_negbinomial"), frame)
+    frame["yz"] = frame["yz"].astype(float)
+    frame.loc[5, "yz"] = 2.5
+    with pytest.raises(
+        MlmError, match=r"needs counts \(integers >= 0\) in 'yz'; it has 2.5 at row 5"
+    ):
+        model_source(parse("yz ~ x", family="zero_inflated_negbinomial"), frame)
 
 
 def test_lognormal_takes_a_residual_scale_model_and_refuses_one_level_per_row():

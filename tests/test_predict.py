@@ -504,7 +504,8 @@ def test_constant_predictors_from_data_work():
 
 def formula_data(seed: int = 7, n_groups: int = 12, per_group: int = 8) -> pd.DataFrame:
     """Columns for every golden model (tests/golden): y, x, tx, a, b, g, h, k, yb, yc, yn,
-    yg and yl (positive), yp (a proportion), yz (zero-inflated counts), and cbpp's incidence, size, period and herd."""
+    yg and yl (positive), yp (a proportion), yz (zero-inflated counts), and cbpp's
+    incidence, size, period and herd."""
     rng = np.random.default_rng(seed)
     g = np.repeat(np.arange(n_groups), per_group)
     n = g.size

@@ -1038,7 +1038,8 @@ def _stata_options(part: str, reader: _Reader) -> tuple[str, dict[str, str]]:
                     text,
                     match.group(0),
                     f"the Stata option '{match.group(1)}' is not supported (supported: "
-                    "noconstant, covariance(), residuals(), binomial(), family(), link(), reml, mle)",
+                    "noconstant, covariance(), residuals(), binomial(), family(), link(), "
+                    "reml, mle)",
                 )
             )
         argument = (match.group(2) or "()")[1:-1].strip()

@@ -292,7 +292,14 @@ def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
         raise MlmError(f"family bernoulli needs a 0/1 or two-level response; {name!r} is not")
     counts = spec.family in ("binomial", *COUNT_FAMILIES)
     if counts and ((values < 0).any() or (values != values.round()).any()):
-        raise MlmError(f"family {spec.family} needs counts (integers >= 0) in {name!r}")
+        bad = np.flatnonzero((values < 0) | (values != values.round()))
+        rows = data.index[bad[:10]].tolist()
+        more = f" and {bad.size - 10} more" if bad.size > 10 else ""
+        raise MlmError(
+            f"family {spec.family} needs counts (integers >= 0) in {name!r}; it has "
+            f"{values[bad[0]]:g} at row {rows[0]}"
+            + (f" (rows {rows}{more})" if bad.size > 1 else "")
+        )
     if spec.family in COUNT_FAMILIES and values.sum() == 0:
         raise MlmError(f"family {spec.family} needs counts, not all 0, in {name!r}")
     if spec.family == "binomial":

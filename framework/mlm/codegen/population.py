@@ -8,7 +8,6 @@ from mlm.codegen.names import joined
 from mlm.errors import MlmError
 from mlm.formula import INTERCEPT, Term
 
-
 # What the linear predictor is, for the families with a link other than the identity.
 LINK_SCALE = {
     "bernoulli": "the log-odds",
@@ -75,11 +74,7 @@ def population_term(body: BuildBody, term: Term) -> str:
         why = (
             f"Intercept_centred: {what} at the centres ({at}), where the intercept does not "
             "trade off against the slopes"
-            + (
-                f"; around {body.outcome_mean}, 2.5 {body.outcome_sds} wide"
-                if not glm
-                else ""
-            )
+            + (f"; around {body.outcome_mean}, 2.5 {body.outcome_sds} wide" if not glm else "")
             + ". A prior given for Intercept replaces this one (as in brms)."
         )
         body.priors += body.rv(

@@ -74,7 +74,7 @@ def outcome(body: BuildBody) -> None:
             f"if not ({inside}).all():",
             f"    rows = data.index[~({inside})].tolist()",
             "    raise ValueError(",
-            f'        f"column \'{column}\' must be {said} for family {spec.family}; "',
+            f"        f\"column '{column}' must be {said} for family {spec.family}; \"",
             '        f"it is not at rows {rows}"',
             "    )",
         ]
