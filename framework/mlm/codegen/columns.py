@@ -326,8 +326,8 @@ COUNT_FAMILIES = ("poisson", "negbinomial", "zero_inflated_poisson", "zero_infla
 SUPPORT = {
     "gamma": (
         "> 0",
-        "a gamma model is for positive amounts; a 0 is no gamma outcome (brms's hurdle_gamma "
-        "models zeros apart, not offered by mlm)",
+        "a gamma model is for positive amounts (brms's hurdle_gamma, not offered by mlm, "
+        "models zeros apart)",
     ),
     "lognormal": (
         "> 0",
