@@ -29,6 +29,10 @@ def frame(seed: int = 3, n: int = 60) -> pd.DataFrame:
             "y": (1 + 0.5 * x + rng.standard_t(4, n)).round(4),
             "yb": (rng.random(n) < special.expit(x)).astype(int),
             "yc": rng.poisson(np.exp(0.3 + 0.4 * x)),
+            "yg": rng.gamma(3.0, np.exp(0.3 + 0.4 * x) / 3.0),
+            "yl": np.exp(0.3 + 0.4 * x + rng.normal(0, 0.5, n)),
+            "yp": rng.beta(2.0, 3.0, n),
+            "yz": np.where(rng.random(n) < 0.3, 0, rng.poisson(np.exp(0.3 + 0.4 * x))),
             "x": x.round(4),
             "g": g,
         }
@@ -64,6 +68,40 @@ FAMILIES = {
         "PoissonRV",
         lambda y, eta, p: stats.poisson.logpmf(y, np.exp(eta)),
     ),
+    "gamma": (
+        "yg ~ x + (1 | g)",
+        "GammaRV",
+        lambda y, eta, p: stats.gamma.logpdf(y, p["shape"], scale=np.exp(eta) / p["shape"]),
+    ),
+    "lognormal": (
+        "yl ~ x + (1 | g)",
+        "LogNormalRV",
+        lambda y, eta, p: stats.lognorm.logpdf(y, p["sigma"], scale=np.exp(eta)),
+    ),
+    "beta": (
+        "yp ~ x + (1 | g)",
+        "BetaRV",
+        lambda y, eta, p: stats.beta.logpdf(
+            y, special.expit(eta) * p["phi"], (1 - special.expit(eta)) * p["phi"]
+        ),
+    ),
+    # A mixture: zi of structural zeros, 1 - zi of the count distribution.
+    "zero_inflated_poisson": (
+        "yz ~ x + (1 | g)",
+        "MixtureRV",
+        lambda y, eta, p: np.log(
+            p["zi"] * (y == 0) + (1 - p["zi"]) * stats.poisson.pmf(y, np.exp(eta))
+        ),
+    ),
+    "zero_inflated_negbinomial": (
+        "yz ~ x + (1 | g)",
+        "MixtureRV",
+        lambda y, eta, p: np.log(
+            p["zi"] * (y == 0)
+            + (1 - p["zi"])
+            * stats.nbinom.pmf(y, p["theta"], p["theta"] / (p["theta"] + np.exp(eta)))
+        ),
+    ),
 }
 
 
@@ -91,10 +129,14 @@ def test_the_generated_likelihood_is_the_familys_own(family: str):
     }
     if "sigma" in names:
         constrained["sigma"] = np.exp(point["sigma_log__"])
-    if "nu" in names:
-        constrained["nu"] = np.exp(point["nu_log__"])
+    for name in ("nu", "shape", "phi", "theta"):
+        if name in names:
+            constrained[name] = np.exp(point[f"{name}_log__"])
+    if "zi" in names:
+        constrained["zi"] = special.expit(point["zi_logodds__"])
     assert ("nu" in names) == (family == "student_t")
-    assert ("sigma" in names) == (family in ("gaussian", "student_t"))
+    assert ("sigma" in names) == (family in ("gaussian", "student_t", "lognormal"))
+    assert ("zi" in names) == family.startswith("zero_inflated")
 
     g_idx, _ = pd.factorize(data["g"], sort=True)
     u_g = constrained["z_g"] * constrained["sigma_g"]

@@ -504,7 +504,8 @@ def test_constant_predictors_from_data_work():
 
 def formula_data(seed: int = 7, n_groups: int = 12, per_group: int = 8) -> pd.DataFrame:
     """Columns for every golden model (tests/golden): y, x, tx, a, b, g, h, k, yb, yc, yn,
-    and cbpp's incidence, size, period and herd."""
+    yg and yl (positive), yp (a proportion), yz (zero-inflated counts), and cbpp's
+    incidence, size, period and herd."""
     rng = np.random.default_rng(seed)
     g = np.repeat(np.arange(n_groups), per_group)
     n = g.size
@@ -522,6 +523,10 @@ def formula_data(seed: int = 7, n_groups: int = 12, per_group: int = 8) -> pd.Da
             "yb": rng.integers(0, 2, n),
             "yc": rng.poisson(2.0, n),
             "yn": rng.negative_binomial(3, 0.5, n),
+            "yg": rng.gamma(4.0, 0.5, n),
+            "yl": rng.lognormal(1.0, 0.6, n),
+            "yp": rng.beta(2.0, 3.0, n),
+            "yz": np.where(rng.random(n) < 0.3, 0, rng.poisson(2.0, n)),
             "size": rng.integers(5, 20, n),
             "period": rng.integers(1, 5, n),
             "herd": np.repeat(np.arange(n // 4), 4)[:n],
@@ -543,7 +548,8 @@ def test_formula_models_predict_seen_and_new_levels(name):
     model = build(data)
     idata = prior_trace(model)
     rows = [3, 40]
-    copies = data.drop(columns=["y", "yb", "yc", "yn", "incidence"]).iloc[rows]
+    outcomes = ["y", "yb", "yc", "yn", "yg", "yl", "yp", "yz", "incidence"]
+    copies = data.drop(columns=outcomes).iloc[rows]
     if "a" in copies:
         copies["a"] = data["a"].iloc[rows].to_numpy()
     # New levels of every grouping; k is a grouping (nested g:k) unless the model has it as
@@ -575,8 +581,12 @@ def test_formula_models_predict_seen_and_new_levels(name):
     assert mean[:, 2:].std(axis=0).min() > 0
     if name == "bernoulli":
         assert set(np.unique(response)) <= {0, 1} and ((mean > 0) & (mean < 1)).all()
-    if name == "poisson":
+    if name in ("poisson", "zero_inflated_poisson", "zero_inflated_negbinomial"):
         assert (response >= 0).all() and (response == response.round()).all()
+    if name in ("gamma", "lognormal"):
+        assert (response >= 0).all() and (mean > 0).all()
+    if name == "beta":
+        assert ((response >= 0) & (response <= 1)).all() and ((mean > 0) & (mean < 1)).all()
 
 
 def test_centred_effects_draw_new_levels_from_the_population():

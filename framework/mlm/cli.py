@@ -157,7 +157,9 @@ FamilyOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--family",
-        help="gaussian (default), student_t, bernoulli, binomial, poisson or negbinomial.",
+        help="gaussian (default), student_t, bernoulli, binomial, poisson, negbinomial, "
+        "gamma (log link), lognormal, beta (logit link), zero_inflated_poisson or "
+        "zero_inflated_negbinomial.",
     ),
 ]
 PriorOption = Annotated[
@@ -166,8 +168,8 @@ PriorOption = Annotated[
         "--prior",
         help="Replace one generated prior, e.g. 'b_tx=Normal(0, 100)', or put an SD's prior "
         "on its variance, 'sigma_group^2=Gamma(1, 1)'. NAME is a parameter of the model "
-        "(Intercept, b_x, sigma_g, sigma, log_sigma_x, nu), Dist a PyMC distribution, the "
-        "arguments numbers. Repeatable.",
+        "(Intercept, b_x, sigma_g, sigma, log_sigma_x, nu, theta, shape, phi, zi), Dist a PyMC "
+        "distribution, the arguments numbers. Repeatable.",
         metavar="NAME=Dist(args)",
     ),
 ]

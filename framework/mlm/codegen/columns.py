@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from mlm.errors import MlmError
-from mlm.formula import INTERCEPT, Derived, ModelSpec, Reference
+from mlm.formula import INTERCEPT, SCALED_FAMILIES, Derived, ModelSpec, Reference
 
 
 @dataclass
@@ -204,7 +204,7 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
                 f"({key.iloc[0]!r}), so there is no between-group variation to estimate; "
                 "drop the term or group by a column with several levels"
             )
-        if spec.family in ("gaussian", "student_t") and key.nunique() >= len(data):
+        if spec.family in SCALED_FAMILIES and key.nunique() >= len(data):
             raise MlmError(
                 f"{group.source or group.label}: the grouping {group.factor_label!r} has as "
                 f"many levels as the data have rows ({len(data)}), so its effects cannot be "
@@ -290,10 +290,17 @@ def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
     values = y.to_numpy(dtype=float)
     if spec.family == "bernoulli" and not np.isin(values, (0, 1)).all():
         raise MlmError(f"family bernoulli needs a 0/1 or two-level response; {name!r} is not")
-    counts = spec.family in ("poisson", "negbinomial", "binomial")
+    counts = spec.family in ("binomial", *COUNT_FAMILIES)
     if counts and ((values < 0).any() or (values != values.round()).any()):
-        raise MlmError(f"family {spec.family} needs counts (integers >= 0) in {name!r}")
-    if spec.family in ("poisson", "negbinomial") and values.sum() == 0:
+        bad = np.flatnonzero((values < 0) | (values != values.round()))
+        rows = data.index[bad[:10]].tolist()
+        more = f" and {bad.size - 10} more" if bad.size > 10 else ""
+        raise MlmError(
+            f"family {spec.family} needs counts (integers >= 0) in {name!r}; it has "
+            f"{values[bad[0]]:g} at row {rows[0]}"
+            + (f" (rows {rows}{more})" if bad.size > 1 else "")
+        )
+    if spec.family in COUNT_FAMILIES and values.sum() == 0:
         raise MlmError(f"family {spec.family} needs counts, not all 0, in {name!r}")
     if spec.family == "binomial":
         if spec.trials is None:
@@ -308,8 +315,49 @@ def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
                 f"the trials {spec.trials.label} must be whole numbers >= 1 and >= {name}; "
                 f"they are not at rows {data.index[bad[:10]].tolist()}"
             )
-    if spec.family in ("gaussian", "student_t") and np.ptp(values) == 0:
+    if spec.family in ("gamma", "lognormal", "beta"):
+        _refuse_outside(spec.family, name, data.index, values)
+    if spec.family in SCALED_FAMILIES and np.ptp(values) == 0:
         raise MlmError(f"the response {name!r} is constant")
+
+
+COUNT_FAMILIES = ("poisson", "negbinomial", "zero_inflated_poisson", "zero_inflated_negbinomial")
+# What each positive or proportion family's outcome must be, and what to do when it is not.
+SUPPORT = {
+    "gamma": (
+        "> 0",
+        "a gamma model is for positive amounts (brms's hurdle_gamma, not offered by mlm, "
+        "models zeros apart)",
+    ),
+    "lognormal": (
+        "> 0",
+        "log(y) must exist; for zeros, brms's hurdle_lognormal models them apart (not offered "
+        "by mlm)",
+    ),
+    "beta": (
+        "strictly between 0 and 1",
+        "a beta model is for proportions in (0, 1); with exact 0s or 1s, brms's "
+        "zero_one_inflated_beta (not offered by mlm) or Smithson and Verkuilen's "
+        "(y * (n - 1) + 0.5) / n in data.py",
+    ),
+}
+
+
+def _refuse_outside(family: str, name: str, index, values) -> None:
+    """Raise, naming the rows, when a gamma, lognormal or beta outcome is outside its range."""
+    import numpy as np
+
+    inside = (values > 0) & (values < 1) if family == "beta" else values > 0
+    bad = np.flatnonzero(~inside)
+    if bad.size:
+        rule, advice = SUPPORT[family]
+        rows = index[bad[:10]].tolist()
+        more = f" and {bad.size - 10} more" if bad.size > 10 else ""
+        raise MlmError(
+            f"family {family} needs {name!r} {rule}; it is not at rows {rows}{more} "
+            f"({', '.join(f'{v:g}' for v in values[bad[:3]])}{', ...' if bad.size > 3 else ''}): "
+            f"{advice}"
+        )
 
 
 def _factor_values(data, factor: tuple[str, ...]):

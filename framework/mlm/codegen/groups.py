@@ -64,7 +64,7 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         base = "1" if body.glm else "y_sd"
         scales.append(f"{base} / {arrays}.std()" if arrays else base)
         products.append(tensors)
-    unit = "the link scale" if body.glm else "the outcome's SD"
+    unit = "the link scale" if body.glm else body.outcome_sd
     if len(group.terms) == 1:
         (term,), (scale,), (tensors,) = group.terms, scales, products
         what = "an intercept" if term.is_intercept else f"a slope on {term.label}"
@@ -178,7 +178,7 @@ def _design(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         _correlated(body, group, name, ", ".join(labels), f"{matrix}.shape[1]", sd)
     else:
         body.coords.append(f'"{effect}": [{", ".join(labels)}],')
-        unit = "the link scale" if body.glm else "the outcome's SD"
+        unit = "the link scale" if body.glm else body.outcome_sd
         body.priors += [
             "",
             *comment(
@@ -223,7 +223,7 @@ def _correlated(
     predictors centred, and reports them on the data's scale.
     """
     coord = joined(group.factor)
-    unit = "the link scale" if body.glm else "the outcome's SD"
+    unit = "the link scale" if body.glm else body.outcome_sd
     categorical = body.columns.categorical
 
     def what(term) -> str:

@@ -8,6 +8,18 @@ from mlm.codegen.names import joined
 from mlm.errors import MlmError
 from mlm.formula import INTERCEPT, Term
 
+# What the linear predictor is, for the families with a link other than the identity.
+LINK_SCALE = {
+    "bernoulli": "the log-odds",
+    "binomial": "the log-odds",
+    "poisson": "the log mean count",
+    "negbinomial": "the log mean count",
+    "gamma": "the log of the mean",
+    "beta": "the log-odds of the mean proportion",
+    "zero_inflated_poisson": "the log mean count (of the rows that are not structural zeros)",
+    "zero_inflated_negbinomial": "the log mean count (of the rows that are not structural zeros)",
+}
+
 
 def reported_intercept(body: BuildBody) -> list[str]:
     """With centred predictors: `Intercept`, the intercept on the data's scale (at 0), as
@@ -19,8 +31,8 @@ def reported_intercept(body: BuildBody) -> list[str]:
     )
     return [
         *comment(
-            "Intercept: the outcome when every predictor is 0 (and at reference levels), "
-            "as lme4 reports it."
+            f"Intercept: {LINK_SCALE.get(body.spec.family, body.outcome)} when every predictor "
+            "is 0 (and at reference levels), as lme4 reports it."
         ),
         f'pm.Deterministic("Intercept", intercept_c - {shifts})',
     ]
@@ -30,37 +42,39 @@ def population_term(body: BuildBody, term: Term) -> str:
     """Write the term's prior into `body`; return its part of the linear predictor."""
     spec, glm = body.spec, body.glm
     if term.is_intercept:
+        link = LINK_SCALE.get(spec.family)
         if spec.family in ("bernoulli", "binomial"):
             args = "mu=0, sigma=2.5"
             why = (
                 "Intercept: the log-odds when every predictor is 0; sd 2.5 spans "
                 "probabilities 0.01 to 0.99."
             )
-        elif spec.family in ("poisson", "negbinomial"):
-            args = "mu=np.log(y.mean()), sigma=2.5"
-            why = "Intercept: the log mean count when every predictor is 0, centred on the data's."
-        else:
-            args = "mu=y.mean(), sigma=5 * y_sd"
+        elif spec.family == "beta":
+            args = "mu=np.log(y.mean() / (1 - y.mean())), sigma=2.5"
             why = (
-                "Intercept: the outcome when every predictor is 0 (and at reference levels); "
-                "wide, as 0 may lie far from the data."
+                "Intercept: the log-odds of the mean proportion when every predictor is 0, "
+                "centred on the data's."
+            )
+        elif link is not None:
+            args = "mu=np.log(y.mean()), sigma=2.5"
+            why = f"Intercept: {link} when every predictor is 0, centred on the data's."
+        else:
+            args = f"mu={body.y_mean}, sigma=5 * y_sd"
+            why = (
+                f"Intercept: {body.outcome} when every predictor is 0 (and at reference "
+                "levels); wide, as 0 may lie far from the data."
             )
         if not body.columns.centres:
             body.priors += body.rv("Intercept", "Normal", args, why, var="intercept")
             return "intercept"
         at = ", ".join(f"{term.label} = {centre}" for term, centre in body.columns.centres.items())
-        what = {
-            "bernoulli": "the log-odds",
-            "binomial": "the log-odds",
-            "poisson": "the log mean count",
-            "negbinomial": "the log mean count",
-        }.get(spec.family, "the outcome")
+        what = link or body.outcome
         if not glm:
-            args = "mu=y.mean(), sigma=2.5 * y_sd"
+            args = f"mu={body.y_mean}, sigma=2.5 * y_sd"
         why = (
             f"Intercept_centred: {what} at the centres ({at}), where the intercept does not "
             "trade off against the slopes"
-            + ("; around the outcome's mean, 2.5 outcome SDs wide" if not glm else "")
+            + (f"; around {body.outcome_mean}, 2.5 {body.outcome_sds} wide" if not glm else "")
             + ". A prior given for Intercept replaces this one (as in brms)."
         )
         body.priors += body.rv(
@@ -74,13 +88,13 @@ def population_term(body: BuildBody, term: Term) -> str:
     if arrays:
         scale = f"{scale} / {arrays}.std()"
         why = (
-            f"{name}: weakly informative, 2.5 {'units of the link' if glm else 'outcome SDs'}"
+            f"{name}: weakly informative, 2.5 {'units of the link' if glm else body.outcome_sds}"
             f" per SD of {term.label} (rstanarm's default scale)."
         )
     else:
         why = (
             f"{name}: weakly informative, a level may differ from the reference by about "
-            f"2.5 {'units of the link' if glm else 'outcome SDs'}."
+            f"2.5 {'units of the link' if glm else body.outcome_sds}."
         )
     if not cats:
         body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why)
@@ -92,8 +106,9 @@ def population_term(body: BuildBody, term: Term) -> str:
     if len(cats) == 1 and not code[cats[0]] and not tensors:
         # Coded by every level (no intercept): the levels' means, as in lme4.
         index = body.factor((cats[0],), False)
-        why = f"{name}: the mean outcome at each level of {cats[0]}, weakly informative."
-        centre = "0" if glm else "y.mean()"
+        mean = "the mean of log(y)" if spec.family == "lognormal" else "the mean outcome"
+        why = f"{name}: {mean} at each level of {cats[0]}, weakly informative."
+        centre = "0" if glm else body.y_mean
         args = f"mu={centre}, sigma={scale.replace('2.5', '5')}"
         body.priors += body.rv(name, "Normal", args, why, dims=f'"{body.level_coord(cats[0])}"')
         return f"{name}[{index}]"

@@ -13,8 +13,8 @@ from mlm.formula import Prior
 def prior_arguments(prior: Prior, kind: str) -> str:
     """The keyword arguments of `prior`'s PyMC distribution, validated, as code: "alpha=1, beta=1".
 
-    `kind` is what the parameter is: "real", "positive" (nu) or "sd" (a standard deviation,
-    the only kind whose prior may be on its variance).
+    `kind` is what the parameter is: "real", "positive" (nu), "probability" (zi) or "sd" (a
+    standard deviation, the only kind whose prior may be on its variance).
     """
     import inspect
 
@@ -60,6 +60,11 @@ def prior_arguments(prior: Prior, kind: str) -> str:
         raise MlmError(f"{where}: PyMC cannot make {shown}: {exc}") from None
     if getattr(rv.owner.op, "ndim_supp", 0):
         raise MlmError(f"{where}: {prior.distribution} is multivariate; give a univariate prior")
+    if kind == "probability" and np.isfinite(pm.logp(rv, [-1.0, 2.0]).eval()).any():
+        raise MlmError(
+            f"{where}: {prior.name} is a probability, but {shown} puts mass outside (0, 1); "
+            "use Beta or Uniform(0, 1)"
+        )
     if kind != "real" and np.isfinite(pm.logp(rv, -1.0).eval()).any():
         what = {"sd": " is a standard deviation and", "positive": ""}[kind]
         if prior.variance:

@@ -1,5 +1,6 @@
 """The residual distribution's parameters: sigma (one, log-linear in `--sigma`'s terms,
-or one per level of its column when `--prior` sets sigma) and student_t's nu."""
+or one per level of its column when `--prior` sets sigma), student_t's nu, and the shape
+or precision of the negative binomial, gamma and beta, and the zero-inflation probability."""
 
 from __future__ import annotations
 
@@ -31,15 +32,38 @@ def constant_parameters(body: BuildBody) -> list[str]:
     if family in ("gaussian", "student_t") and body.spec.sigma is None:
         why = "The residual SD; its prior mean is the outcome's SD."
         lines += body.rv("sigma", "Exponential", "lam=1 / y_sd", why, kind="sd")
+    if family == "lognormal" and body.spec.sigma is None:
+        why = "The residual SD of log(y); its prior mean is the SD of log(y)."
+        lines += body.rv("sigma", "Exponential", "lam=1 / y_sd", why, kind="sd")
     if family == "student_t":
         why = "Degrees of freedom of the t residuals (Juarez and Steel's prior)."
         lines += body.rv("nu", "Gamma", "alpha=2, beta=0.1", why, kind="positive")
-    if family == "negbinomial":
+    if family.startswith("zero_inflated"):
+        why = (
+            "zi: the probability that a row is a structural zero, whatever its predictors; "
+            "brms's default prior, uniform."
+        )
+        lines += body.rv("zi", "Beta", "alpha=1, beta=1", why, kind="probability")
+    if family in ("negbinomial", "zero_inflated_negbinomial"):
         why = (
             "theta: the negative binomial's shape (variance mu + mu^2 / theta, lme4's theta); "
             "brms's default prior, wide from strong overdispersion to nearly Poisson."
         )
         lines += body.rv("theta", "Gamma", "alpha=0.01, beta=0.01", why, kind="positive")
+    if family == "gamma":
+        why = (
+            "shape: the gamma's shape (variance mean^2 / shape; 1 / shape is glmer's "
+            "dispersion); brms's default prior, wide from very skewed to nearly normal."
+        )
+        lines += body.rv("shape", "Gamma", "alpha=0.01, beta=0.01", why, kind="positive")
+    if family == "beta":
+        why = (
+            "phi: the beta's precision (variance mean (1 - mean) / (1 + phi)); log-normal "
+            "around 10, 95 % between 0.2 and 500: from U-shaped to tightly around the mean. "
+            "(brms's gamma(0.01, 0.01) puts half its mass below 1e-30, where PyMC's beta "
+            "draws, for prior checks and predictions, stall.)"
+        )
+        lines += body.rv("phi", "LogNormal", "mu=np.log(10), sigma=2", why, kind="positive")
     return lines
 
 
@@ -50,7 +74,7 @@ def log_sigma(body: BuildBody, terms: tuple[Term, ...]) -> str:
     body.priors += ["", f"# The residual SD varies: log(sigma) is linear in {named}."]
     for term in terms:
         if term.is_intercept:
-            why = "log_sigma_Intercept: around the log of the outcome's SD."
+            why = f"log_sigma_Intercept: around the log of {body.outcome_sd}."
             args = "mu=np.log(y_sd), sigma=1"
             body.priors += body.rv("log_sigma_Intercept", "Normal", args, why)
             parts.append("log_sigma_Intercept")

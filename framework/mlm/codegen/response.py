@@ -12,6 +12,11 @@ LINKS = {
     "binomial": "logit",
     "poisson": "log",
     "negbinomial": "log",
+    "gamma": "log",
+    "lognormal": "identity",  # on log(y): mu is the mean of log(y)
+    "beta": "logit",
+    "zero_inflated_poisson": "log",
+    "zero_inflated_negbinomial": "log",
 }
 LIKELIHOODS = {
     "gaussian": 'pm.Normal("{y}", mu=mu, sigma={sigma}',
@@ -20,6 +25,21 @@ LIKELIHOODS = {
     "binomial": 'pm.Binomial("{y}", n=trials_, logit_p=eta',
     "poisson": 'pm.Poisson("{y}", mu=pm.math.exp(eta)',
     "negbinomial": 'pm.NegativeBinomial("{y}", mu=pm.math.exp(eta), alpha=theta',
+    # Mean exp(eta): alpha / beta = shape / (shape / mean).
+    "gamma": 'pm.Gamma("{y}", alpha=shape, beta=shape / pm.math.exp(eta)',
+    "lognormal": 'pm.LogNormal("{y}", mu=mu, sigma={sigma}',
+    "beta": 'pm.Beta("{y}", mu=pm.math.invlogit(eta), nu=phi',
+    # PyMC's psi is the probability of the count part: 1 - zi.
+    "zero_inflated_poisson": 'pm.ZeroInflatedPoisson("{y}", psi=1 - zi, mu=pm.math.exp(eta)',
+    "zero_inflated_negbinomial": (
+        'pm.ZeroInflatedNegativeBinomial("{y}", psi=1 - zi, mu=pm.math.exp(eta), alpha=theta'
+    ),
+}
+# The outcome's range for the positive and proportion families, as build() checks it.
+RANGES = {
+    "gamma": ("y > 0", "> 0"),
+    "lognormal": ("y > 0", "> 0"),
+    "beta": ("(y > 0) & (y < 1)", "strictly between 0 and 1"),
 }
 
 
@@ -43,6 +63,20 @@ def outcome(body: BuildBody) -> None:
             f'    rows = data.index[~data["{column}"].isin([success, failure])].tolist()',
             f"    raise ValueError(f\"column '{column}' is neither {{success!r}} nor "
             f'{{failure!r}} at rows {{rows}}")',
+        ]
+    if spec.family in RANGES:
+        inside, said = RANGES[spec.family]
+        body.prep += [
+            *comment(
+                f"The {spec.family} likelihood is 0 elsewhere: name the rows rather than fail "
+                "to start sampling."
+            ),
+            f"if not ({inside}).all():",
+            f"    rows = data.index[~({inside})].tolist()",
+            "    raise ValueError(",
+            f"        f\"column '{column}' must be {said} for family {spec.family}; \"",
+            '        f"it is not at rows {rows}"',
+            "    )",
         ]
     if spec.family == "binomial" and spec.trials is not None:
         trials = spec.trials
@@ -71,9 +105,39 @@ def describe(body: BuildBody) -> str:
         )
     if spec.family == "binomial" and spec.trials is not None:
         text += f"; {spec.response} successes out of {spec.trials.label} trials"
-    if spec.family == "negbinomial":
-        text += (
-            "; theta is the negative binomial's shape, lme4's theta (glmer.nb; "
-            "Stata's menbreg reports alpha = 1 / theta)"
-        )
+    text += FAMILY_NOTES.get(spec.family, "").format(y=spec.response)
     return text + "."
+
+
+# What each family's own parameters are, in lme4's, brms's and Stata's terms.
+FAMILY_NOTES = {
+    "negbinomial": (
+        "; theta is the negative binomial's shape, lme4's theta (glmer.nb; "
+        "Stata's menbreg reports alpha = 1 / theta)"
+    ),
+    "gamma": (
+        "; the mean is exp(eta) and shape the gamma's shape (variance mean^2 / shape), "
+        'brms\'s shape in Gamma(link = "log"); glmer(family = Gamma(link = "log")) '
+        "reports the dispersion sigma^2 = 1 / shape; Stata: meglm, family(gamma) link(log)"
+    ),
+    "lognormal": (
+        "; log({y}) is normal with mean mu and SD sigma, brms's lognormal(): the same "
+        "coefficients as lmer(log({y}) ~ ...), exp(mu) being the median of {y}"
+    ),
+    "beta": (
+        "; the mean is invlogit(eta) and phi the beta's precision (variance "
+        "mean (1 - mean) / (1 + phi)), brms's phi in Beta() and glmmTMB's dispersion in "
+        "beta_family()"
+    ),
+    "zero_inflated_poisson": (
+        "; zi is the probability of a structural zero, brms's zi in zero_inflated_poisson() "
+        "(glmmTMB's ziformula = ~1 estimates its logit); the counts that are not structural "
+        "zeros are Poisson with mean exp(eta)"
+    ),
+    "zero_inflated_negbinomial": (
+        "; zi is the probability of a structural zero, brms's zi in "
+        "zero_inflated_negbinomial() (glmmTMB's ziformula = ~1 estimates its logit); the "
+        "other counts are negative binomial with mean exp(eta) and shape theta (lme4's "
+        "theta, glmmTMB's nbinom2 dispersion)"
+    ),
+}

@@ -51,7 +51,7 @@ def model_source(spec: ModelSpec, data) -> str:
     inner = [*body.data_lines, "", "# Population-level effects.", *body.priors, ""]
     inner += constant_parameters(body)
     _refuse_unknown_priors(spec, body.names)
-    predictor = "mu" if family in ("gaussian", "student_t") else "eta"
+    predictor = "eta" if body.glm else "mu"
     if family == "binomial" and spec.trials is None:
         raise MlmError("family binomial needs the trials: cbind(successes, failures) ~ ...")
     inner.append(f"{predictor} = (" + " + ".join(linear) + ")")
@@ -63,8 +63,9 @@ def model_source(spec: ModelSpec, data) -> str:
     prep = [*body.prep, *_centring(body), "coords = {", *body.coords, "}"]
     if any("y_sd" in line for line in inner if not line.startswith("#")):
         prep += [
-            "# Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.",
-            "y_sd = y.std()",
+            "# Prior scales follow the data, as rstanarm's defaults do: y_sd is "
+            f"{body.outcome_sd}.",
+            "y_sd = np.log(y).std()" if family == "lognormal" else "y_sd = y.std()",
         ]
     code = "\n".join(prep + inner)
     imports = [

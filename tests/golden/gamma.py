@@ -1,0 +1,72 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    yg ~ x + (1 | g)
+
+family gamma with a log link; the mean is exp(eta) and shape the gamma's shape (variance
+mean^2 / shape), brms's shape in Gamma(link = "log"); glmer(family = Gamma(link =
+"log")) reports the dispersion sigma^2 = 1 / shape; Stata: meglm, family(gamma)
+link(log). It is plain PyMC and yours to edit: mlm never rewrites it.
+
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
+"""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+
+def build(data):
+    """The model of yg on x, with effects varying by g."""
+    y = data["yg"].to_numpy(dtype=float)
+    # The gamma likelihood is 0 elsewhere: name the rows rather than fail to start sampling.
+    if not (y > 0).all():
+        rows = data.index[~(y > 0)].tolist()
+        raise ValueError(f"column 'yg' must be > 0 for family gamma; it is not at rows {rows}")
+    x = data["x"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
+    coords = {
+        "obs": data.index.to_numpy(),
+        "g": [str(v) for v in g_levels],
+    }
+
+    with pm.Model(coords=coords) as model:
+        x_ = pm.Data("x", x, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("yg_obs", y, dims="obs")
+
+        # Population-level effects.
+        # Intercept: the log of the mean when every predictor is 0, centred on the data's.
+        intercept = pm.Normal("Intercept", mu=np.log(y.mean()), sigma=2.5)
+        # b_x: weakly informative, 2.5 units of the link per SD of x (rstanarm's default scale).
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 / x.std())
+
+        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
+        # Normal(intercept, sigma_g)): its levels hold many rows each (20, the median; >= 6), so
+        # the data pin each effect down and the centred form samples best; on the intercept, it
+        # does not trade off against the mean of u_g. The SD's half-normal prior has the scale
+        # of the link scale.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
+        # two lines below.
+        sigma_g = pm.HalfNormal("sigma_g", sigma=1)
+        a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")
+        u_g = pm.Deterministic("u_g", a_g - intercept, dims="g")
+
+        # shape: the gamma's shape (variance mean^2 / shape; 1 / shape is glmer's dispersion);
+        # brms's default prior, wide from very skewed to nearly normal.
+        shape = pm.Gamma("shape", alpha=0.01, beta=0.01)
+        eta = intercept + b_x * x_ + u_g[g_]
+        pm.Gamma("yg", alpha=shape, beta=shape / pm.math.exp(eta), observed=y_, dims="obs")
+
+    return model

@@ -1,0 +1,74 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    yl ~ x + (1 | g)
+
+family lognormal; log(yl) is normal with mean mu and SD sigma, brms's lognormal(): the
+same coefficients as lmer(log(yl) ~ ...), exp(mu) being the median of yl. It is plain
+PyMC and yours to edit: mlm never rewrites it.
+
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
+"""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+
+def build(data):
+    """The model of yl on x, with effects varying by g."""
+    y = data["yl"].to_numpy(dtype=float)
+    # The lognormal likelihood is 0 elsewhere: name the rows rather than fail to start
+    # sampling.
+    if not (y > 0).all():
+        rows = data.index[~(y > 0)].tolist()
+        raise ValueError(f"column 'yl' must be > 0 for family lognormal; it is not at rows {rows}")
+    x = data["x"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
+    coords = {
+        "obs": data.index.to_numpy(),
+        "g": [str(v) for v in g_levels],
+    }
+    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the SD of log(y).
+    y_sd = np.log(y).std()
+
+    with pm.Model(coords=coords) as model:
+        x_ = pm.Data("x", x, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("yl_obs", y, dims="obs")
+
+        # Population-level effects.
+        # Intercept: log(y) when every predictor is 0 (and at reference levels); wide, as 0 may
+        # lie far from the data.
+        intercept = pm.Normal("Intercept", mu=np.log(y).mean(), sigma=5 * y_sd)
+        # b_x: weakly informative, 2.5 SDs of log(y) per SD of x (rstanarm's default scale).
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
+
+        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
+        # Normal(intercept, sigma_g)): its levels hold many rows each (20, the median; >= 6), so
+        # the data pin each effect down and the centred form samples best; on the intercept, it
+        # does not trade off against the mean of u_g. The SD's half-normal prior has the scale
+        # of the SD of log(y).
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
+        # two lines below.
+        sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
+        a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")
+        u_g = pm.Deterministic("u_g", a_g - intercept, dims="g")
+
+        # The residual SD of log(y); its prior mean is the SD of log(y).
+        sigma = pm.Exponential("sigma", lam=1 / y_sd)
+        mu = intercept + b_x * x_ + u_g[g_]
+        pm.LogNormal("yl", mu=mu, sigma=sigma, observed=y_, dims="obs")
+
+    return model

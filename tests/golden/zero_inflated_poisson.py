@@ -1,0 +1,69 @@
+"""Model: build(data) returns the PyMC model.
+
+Written by `mlm` from the formula (lme4 syntax)
+
+    yz ~ x + (1 | g)
+
+family zero_inflated_poisson with a log link; zi is the probability of a structural
+zero, brms's zi in zero_inflated_poisson() (glmmTMB's ziformula = ~1 estimates its
+logit); the counts that are not structural zeros are Poisson with mean exp(eta). It is
+plain PyMC and yours to edit: mlm never rewrites it.
+
+Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
+and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
+few; the comment above it says which and why, and how to flip it. Priors are weakly
+informative and scaled from the data, as commented beside each; change them on their
+lines.
+"""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+
+def build(data):
+    """The model of yz on x, with effects varying by g."""
+    y = data["yz"].to_numpy(dtype=float)
+    x = data["x"].to_numpy(dtype=float)
+    g_idx, g_levels = pd.factorize(data["g"], sort=True)
+    if (g_idx < 0).any():
+        # factorize codes an empty cell as -1, which would index the last level.
+        rows = data.index[g_idx < 0].tolist()
+        raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
+    coords = {
+        "obs": data.index.to_numpy(),
+        "g": [str(v) for v in g_levels],
+    }
+
+    with pm.Model(coords=coords) as model:
+        x_ = pm.Data("x", x, dims="obs")
+        g_ = pm.Data("g_idx", g_idx, dims="obs")
+        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        y_ = pm.Data("yz_obs", y, dims="obs")
+
+        # Population-level effects.
+        # Intercept: the log mean count (of the rows that are not structural zeros) when every
+        # predictor is 0, centred on the data's.
+        intercept = pm.Normal("Intercept", mu=np.log(y.mean()), sigma=2.5)
+        # b_x: weakly informative, 2.5 units of the link per SD of x (rstanarm's default scale).
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 / x.std())
+
+        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
+        # Normal(intercept, sigma_g)): its levels hold many rows each (20, the median; >= 6), so
+        # the data pin each effect down and the centred form samples best; on the intercept, it
+        # does not trade off against the mean of u_g. The SD's half-normal prior has the scale
+        # of the link scale.
+        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
+        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
+        # two lines below.
+        sigma_g = pm.HalfNormal("sigma_g", sigma=1)
+        a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")
+        u_g = pm.Deterministic("u_g", a_g - intercept, dims="g")
+
+        # zi: the probability that a row is a structural zero, whatever its predictors; brms's
+        # default prior, uniform.
+        zi = pm.Beta("zi", alpha=1, beta=1)
+        eta = intercept + b_x * x_ + u_g[g_]
+        pm.ZeroInflatedPoisson("yz", psi=1 - zi, mu=pm.math.exp(eta), observed=y_, dims="obs")
+
+    return model
