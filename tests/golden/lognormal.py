@@ -44,7 +44,9 @@ def build(data):
     with pm.Model(coords=coords) as model:
         x_ = pm.Data("x", x, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
-        # The outcome in pm.Data too: a refit after the data change reuses the compiled model.
+        # The outcome in pm.Data too, as the predictors are. The prior scales below are
+        # numbers computed from the data, so new values of the outcome or of a predictor
+        # compile the model again.
         y_ = pm.Data("yl_obs", y, dims="obs")
 
         # Population-level effects.
