@@ -196,7 +196,7 @@ def test_an_uncentred_predictor_is_a_ridge_with_the_intercept(tmp_path: Path):
     fit.write_text(
         fit.read_text().replace(
             "random_seed=project.seed",
-            'random_seed=project.seed,\n            nuts_sampler_kwargs={"adaptation": "low_rank"}',
+            'random_seed=project.seed,\n            nuts={"adaptation": "low_rank"}',
         )
     )
     again = only(diagnose(idata, rows, root / "model.py", fit), "ridge")

@@ -336,7 +336,7 @@ class FitSource:
                         if k.arg and isinstance(k.value, ast.Constant)
                     }
                     self.low_rank = any(
-                        k.arg == "nuts_sampler_kwargs"
+                        k.arg in ("nuts", "nuts_sampler_kwargs")
                         and isinstance(k.value, ast.Dict)
                         and any(
                             isinstance(v, ast.Constant) and v.value == "low_rank"
@@ -576,7 +576,7 @@ def diagnose(
                 "raise max_treedepth"
                 if fit.low_rank
                 else "let nutpie adapt a low-rank mass matrix: pm.sample(..., "
-                'nuts_sampler_kwargs={"adaptation": "low_rank"}), or raise max_treedepth',
+                'nuts={"adaptation": "low_rank"}), or raise max_treedepth',
                 fit.label,
                 fit.line,
             )
@@ -877,7 +877,7 @@ def _ridge_fix(
         f"or sample longer ({_sample_line(fit)} already adapts a low-rank mass matrix)"
         if fit.low_rank
         else "or let nutpie adapt a low-rank mass matrix that follows the ridge: pm.sample(..., "
-        f'nuts_sampler_kwargs={{"adaptation": "low_rank"}}) ({_sample_line(fit)})'
+        f'nuts={{"adaptation": "low_rank"}}) ({_sample_line(fit)})'
     )
     pair = [label, other]
     intercept = next((p for p in pair if _is_intercept(p, model)), None)
@@ -1045,8 +1045,7 @@ def _few_draws(
         low_rank = (
             ""
             if fit.low_rank
-            else ', or let nutpie adapt a low-rank mass matrix (nuts_sampler_kwargs={"adaptation": '
-            '"low_rank"})'
+            else ', or let nutpie adapt a low-rank mass matrix (nuts={"adaptation": "low_rank"})'
         )
         fix = (
             f"{more} in {_sample_line(fit)}{low_rank}; check the prior of "
