@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAST_FIT, render, run_mlm
 
 import mlm
 from mlm.errors import MlmError
 
-pytest.importorskip("distributed")
+from conftest import FAST_FIT, render, run_mlm
 
 # The fast fit, then a pause while the lock is held: a worker is surely killed mid-fit.
 SLOW_FIT = FAST_FIT.replace("import pymc as pm", "import time\n\nimport pymc as pm").replace(
@@ -29,9 +28,7 @@ SLOW_FIT = FAST_FIT.replace("import pymc as pm", "import time\n\nimport pymc as 
 
 def fresh_copy(source: Path, target: Path) -> Path:
     """`source` without its cache and figures: nothing fitted yet."""
-    return Path(
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns(".mlm", "figures"))
-    )
+    return Path(shutil.copytree(source, target, ignore=shutil.ignore_patterns(".mlm", "figures")))
 
 
 def leftovers(root: Path) -> list[str]:

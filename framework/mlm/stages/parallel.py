@@ -230,8 +230,9 @@ def fit_on_worker(
                 )
             # Output written straight to the terminal (the samplers' own progress bars)
             # would interleave between workers; the client shows each fit's messages.
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
-                io.StringIO()
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
             ):
                 result["status"] = fit.run(force)
         except MlmError as exc:
