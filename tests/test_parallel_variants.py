@@ -81,7 +81,7 @@ def test_two_workers_fit_each_variant_as_one_process_would(two_variant_template,
     said = Messages()
     results = mlm.Project(root, progress=said).run(workers=2)
 
-    assert "fit fitting model, wide on 2 local worker processes" in said.text()
+    assert "fit model, wide: side by side on 2 local worker processes" in said.text()
     for variant in ("model", "wide"):
         assert f"fit [{variant}] sampling (never fitted)" in said.text()
     fits = [r for r in results if r.stage == "fit"]

@@ -59,7 +59,7 @@ def fit_variants(
     root = str(session.layout.root)
     local = None if scheduler is not None else min(workers or 1, len(fits))
     names = ", ".join(fit.variant for fit, _ in fits)
-    session.progress("fit", f"fitting {names} on {describe(local, scheduler)}")
+    session.progress("fit", f"{names}: side by side on {describe(local, scheduler)}")
     relay = _Relay(session)
     topic = f"mlm-run-{uuid.uuid4().hex}"
     with dask_client(
