@@ -191,6 +191,44 @@ def test_a_fit_error_on_a_worker_names_the_file_and_keeps_the_other_trace(
     assert held_locks(root) == [] and leftovers(root) == []
 
 
+def test_ctrl_c_stops_the_workers_exits_130_and_keeps_the_cache(two_variant_template, tmp_path):
+    root = fresh_copy(two_variant_template, tmp_path / "demo")
+    (root / "fit.py").write_text(SLOW_FIT)
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "mlm", "run", "fit", "--workers", "2"]
+    run = subprocess.Popen(
+        command,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    said = ""
+    while "sampling" not in said:
+        line = run.stderr.readline()
+        assert line, f"mlm ended before sampling:\n{said}"
+        said += line
+    os.killpg(run.pid, signal.SIGINT)  # as Ctrl-C at a terminal: the whole process group
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert "interrupted: nothing half-written was kept" in err and "Traceback" not in err
+    assert held_locks(root) == []
+    project = mlm.Project(root)
+    for variant in ("model", "wide"):  # stored whole, or not at all
+        key = project.fit_key(variant)
+        assert project.store.trace_problem(variant, key) in (None, "absent")
+    for _ in range(50):
+        left = subprocess.run(
+            ["ps", "-o", "pid=,args=", "-s", str(run.pid)], capture_output=True, text=True
+        )
+        if not left.stdout.strip():
+            break
+        time.sleep(0.2)
+    assert left.stdout.strip() == "", f"processes outlived mlm: {left.stdout}"
+
+
 def test_a_worker_that_cannot_see_the_project_says_so(tmp_path):
     from mlm.stages.parallel import fit_on_worker
 
