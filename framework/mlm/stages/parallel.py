@@ -115,7 +115,7 @@ def _outcome(task, variant: str, relay: _Relay, session: Session) -> StageStatus
     except KilledWorker:
         return MlmError(
             f"{session.layout.model_file(variant)}: the Dask worker fitting it died (killed, "
-            "or out of memory), and so did the workers that tried again; nothing of this fit "
+            "or out of memory) as many times as the scheduler allows; nothing of this fit "
             "was cached, and the other variants' traces are kept. Run `mlm run fit --model "
             f"{variant}` without --workers to fit it here and see what fails"
         )
