@@ -191,6 +191,19 @@ def test_a_fit_error_on_a_worker_names_the_file_and_keeps_the_other_trace(
     assert held_locks(root) == [] and leftovers(root) == []
 
 
+def test_a_worker_with_other_inputs_names_what_differs(fitted_template):
+    from mlm.stages.parallel import fit_on_worker
+
+    project = mlm.Project(fitted_template)
+    session = project.session()
+    data = session.data()
+    inputs = {**session.fit("model").inputs(), "pymc version": "5.0"}
+    result = fit_on_worker(
+        str(fitted_template), "model", inputs, data.key(), data.value(), False, True, "t"
+    )
+    assert "sees other inputs than mlm run did (pymc version changed)" in result["error"]
+
+
 def test_ctrl_c_stops_the_workers_exits_130_and_keeps_the_cache(two_variant_template, tmp_path):
     root = fresh_copy(two_variant_template, tmp_path / "demo")
     (root / "fit.py").write_text(SLOW_FIT)
@@ -232,7 +245,7 @@ def test_ctrl_c_stops_the_workers_exits_130_and_keeps_the_cache(two_variant_temp
 def test_a_worker_that_cannot_see_the_project_says_so(tmp_path):
     from mlm.stages.parallel import fit_on_worker
 
-    result = fit_on_worker(str(tmp_path / "gone"), "model", "k", "d", None, False, True, "t")
+    result = fit_on_worker(str(tmp_path / "gone"), "model", {}, "d", None, False, True, "t")
     assert result["error"].startswith(f"a Dask worker cannot see the project at {tmp_path}")
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from mlm.cluster import dask_client, describe
 from mlm.errors import MlmError
-from mlm.stages.base import StageStatus
+from mlm.stages.base import StageStatus, explain
 
 if TYPE_CHECKING:
     from mlm.stages.fit import FitStage
@@ -80,7 +80,7 @@ def fit_variants(
                     fit_on_worker,
                     root,
                     fit.variant,
-                    fit.key(),
+                    fit.inputs(),
                     data_key,
                     frame,
                     force,
@@ -182,10 +182,19 @@ class _Relay:
             self._shown[variant] += 1
 
 
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except ValueError:
+        return "(none: called directly)"
+
+
 def fit_on_worker(
     root: str,
     variant: str,
-    key: str,
+    inputs: dict,
     data_key: str,
     frame,
     force: bool,
@@ -223,10 +232,13 @@ def fit_on_worker(
             session = Session(Layout(root), progress, wait)
             session.data().preset(frame, data_key)
             fit = session.fit(variant)
-            if fit.key() != key:
+            if fit.inputs() != inputs:
                 raise MlmError(
-                    f"{session.layout.model_file(variant)}, fit.py or what they import "
-                    "changed while the run started; run it again"
+                    f"{session.layout.model_file(variant)}: the Dask worker at "
+                    f"{_worker_address()} sees other inputs than mlm run did "
+                    f"({explain(fit.inputs(), inputs)}): a file edited while the run "
+                    "started, or a worker with other library versions; run again, or "
+                    "install the same versions on the workers"
                 )
             # Output written straight to the terminal (the samplers' own progress bars)
             # would interleave between workers; the client shows each fit's messages.
