@@ -21,7 +21,11 @@ try:
     main()
 except SystemExit:
     pass
-heavy = sorted(m for m in ("pymc", "pytensor", "arviz", "numba", "nutpie") if m in sys.modules)
+heavy = sorted(
+    m
+    for m in ("pymc", "pytensor", "arviz", "numba", "nutpie", "dask", "distributed")
+    if m in sys.modules
+)
 print("HEAVY", heavy)
 """
 

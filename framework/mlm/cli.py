@@ -260,16 +260,40 @@ def run(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Fail at once if another mlm is fitting.")
     ] = False,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--workers",
+            "-w",
+            min=0,
+            help="Fit the variants side by side in N local processes (default: in turn).",
+            metavar="N",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Fit the variants on a running Dask cluster (it must see this folder).",
+        ),
+    ] = None,
 ) -> None:
     """Run STAGE (data, model, fit, graphics, compare; simulate: see `mlm study`) and every
     stale stage before it.
 
     Fresh results come from the cache. With several model variants, every variant is run
-    (and, for graphics, compared) unless --model picks some.
+    (and, for graphics, compared) unless --model picks some; --workers N or --scheduler
+    fits them side by side.
     """
     os.environ.setdefault("MPLBACKEND", "Agg")
     models = None if all_models else model
     with handled():
+        if workers is not None and scheduler is not None:
+            raise MlmError(
+                "--workers and --scheduler exclude each other: --workers starts local "
+                "processes, --scheduler uses a running Dask cluster's"
+            )
         project = _project(ctx, progress=not dry)
         if dry:
             plan = project.plan(stage, force=force, models=models)
@@ -281,7 +305,14 @@ def run(
                     f"would run {escape(row.stage + where)} ({escape(row.reason)})", highlight=False
                 )
             return
-        results = project.run(stage, force=force, models=models, wait=not no_wait)
+        results = project.run(
+            stage,
+            force=force,
+            models=models,
+            wait=not no_wait,
+            workers=workers,
+            scheduler=scheduler,
+        )
         if stage == "compare":
             _print_comparison(project.comparison())
         if any(r.ran for r in results):

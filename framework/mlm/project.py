@@ -116,14 +116,28 @@ class Project:
         force: bool = False,
         models: list[str] | None = None,
         wait: bool = True,
+        workers: int | None = None,
+        scheduler: str | None = None,
     ) -> list[StageStatus]:
         """Run a stage and whatever stale stage it needs; returns what each step did.
 
         With several variants, `run()` (graphics, the default) also compares them.
         `models` limits the run to those variants. `wait=False` fails at once when
         another mlm process is fitting the same model, instead of waiting for it.
+
+        Stale fits of several variants run side by side with `workers=N` (N >= 2 local
+        Dask worker processes) or `scheduler="tcp://host:8786"` (a running Dask cluster
+        that sees the project folder at the same path); by default, one after another
+        in this process. The cache, locks and messages are the same either way.
         """
-        return pipeline.run(self.session(wait), stage, force, models)
+        if workers is not None and scheduler is not None:
+            raise MlmError(
+                "workers and scheduler exclude each other: workers starts local processes, "
+                "scheduler uses a running Dask cluster's"
+            )
+        if workers is not None and workers < 0:
+            raise MlmError(f"workers must be 0 or more, not {workers}")
+        return pipeline.run(self.session(wait), stage, force, models, workers, scheduler)
 
     def plan(
         self, stage: str = "graphics", force: bool = False, models: list[str] | None = None

@@ -105,6 +105,12 @@ class DataStage(Stage):
 
         return self._once("value", compute)
 
+    def preset(self, frame, key: str) -> None:
+        """Use a DataFrame loaded by another process (the client of a parallel run, which
+        loaded it once for every worker) as this session's data, under its content key."""
+        self._memo["value"] = frame
+        self._memo["key"] = self._content_key = key
+
     def loaded(self):
         """The DataFrame if load() ran in this session already, else None."""
         return self._memo.get("value")

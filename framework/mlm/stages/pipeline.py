@@ -12,6 +12,7 @@ from mlm.stages.base import Stage, StageStatus, parse_stage
 from mlm.stages.compare import needs_two
 from mlm.stages.fit import FitStage
 from mlm.stages.graphics import settle_figures
+from mlm.stages.parallel import fit_variants, runs_in_parallel
 from mlm.stages.session import Session
 
 
@@ -78,17 +79,38 @@ def plan(
 
 
 def run(
-    session: Session, stage: str, force: bool = False, models: list[str] | None = None
+    session: Session,
+    stage: str,
+    force: bool = False,
+    models: list[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> list[StageStatus]:
     """Run `stage` and whatever stale stage it needs, make-style.
 
     `force` reruns the named stage (every figure, for graphics), not its inputs. One
     failing figure does not cost the others: all are drawn, then the failures reported.
+    With `workers` (two or more local processes) or `scheduler` (a running Dask
+    cluster's address), the stale fits run side by side on Dask after the data is
+    loaded here; the rest runs here as without them.
     """
     results, failures = [], []
     figures_failed = 0
     settle_figures(session)
-    for step, target in _steps(session, stage, force, models):
+    steps = _steps(session, stage, force, models)
+    fitted = _fit_side_by_side(session, steps, force, workers, scheduler, results)
+    for step, target in steps:
+        if results and step is steps[0][0]:  # the data, loaded before the fits started
+            continue
+        if isinstance(step, FitStage) and step.variant in fitted:
+            outcome = fitted[step.variant]
+            if isinstance(outcome, StageStatus):
+                results.append(outcome)
+                continue
+            if target or stage == "compare" or not step.use_kept_draws():
+                raise _fit_failures(fitted)
+            failures.append(str(outcome))
+            continue
         if isinstance(step, FitStage) and not target:
             try:
                 results.append(step.run())
@@ -113,3 +135,36 @@ def run(
         names = f"{figures_failed} figures failed:\n" if figures_failed > 1 else ""
         raise MlmError(names + "\n".join(failures))
     return results
+
+
+def _fit_side_by_side(
+    session: Session,
+    steps: list[tuple[Stage, bool]],
+    force: bool,
+    workers: int | None,
+    scheduler: str | None,
+    results: list[StageStatus],
+) -> dict[str, StageStatus | MlmError]:
+    """Fit the stale variants of `steps` on Dask when asked to and worth it, after
+    running the data stage here (its row added to `results`); each variant's status or
+    error. Empty when they all run here, one after another."""
+    if not workers and scheduler is None:
+        return {}
+    todo = [
+        (step, force and target)
+        for step, target in steps
+        if isinstance(step, FitStage) and ((force and target) or not step.status().fresh)
+    ]
+    if not runs_in_parallel(workers, scheduler, len(todo)):
+        return {}
+    data, target = steps[0]
+    results.append(data.run(force and target))
+    return fit_variants(session, todo, workers, scheduler)
+
+
+def _fit_failures(fitted: dict[str, StageStatus | MlmError]) -> MlmError:
+    """One error naming every variant whose fit failed (each message names its file)."""
+    failed = [str(outcome) for outcome in fitted.values() if isinstance(outcome, MlmError)]
+    if len(failed) == 1:
+        return MlmError(failed[0])
+    return MlmError(f"{len(failed)} fits failed:\n" + "\n".join(failed))

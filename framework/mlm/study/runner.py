@@ -7,11 +7,10 @@ store as soon as it arrives, so an interrupted study resumes where it stopped.
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Callable
 
-from mlm.errors import MlmError
+from mlm.cluster import dask_client
 from mlm.fingerprint import digest
 from mlm.store import Record, Store
 from mlm.study.design import Study
@@ -81,32 +80,11 @@ def _keeper(store: Store, variant: str, records: list, say, total: int):
 def _run_on_dask(
     study: Study, tasks: list, workers: int | None, scheduler: str | None, keep
 ) -> None:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise MlmError(
-            "simulation studies run on Dask: install it with `pip install 'mlm[dask]'` "
-            "(or run in this process with --workers 0)"
-        ) from None
-    cluster = None
-    if scheduler is None:
-        import os
+    with dask_client(
+        workers, scheduler, "simulation studies run", "run in this process with --workers 0"
+    ) as client:
+        from distributed import as_completed
 
-        n = workers or os.cpu_count() or 1
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
-    else:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, ValueError, TypeError) as exc:
-            raise MlmError(
-                f"cannot reach the Dask scheduler at {scheduler!r} ({type(exc).__name__}: "
-                f"{exc}); start one with `dask scheduler` and `dask worker ADDRESS`, or drop "
-                "--scheduler to run on a local cluster"
-            ) from None
-    try:
         futures = {
             client.submit(
                 fit_replicate, study, design, index, pure=False, key=f"mlm-{key}-{index}"
@@ -115,11 +93,3 @@ def _run_on_dask(
         }
         for future in as_completed(futures):
             keep(futures[future], future.result())
-        if cluster is not None:
-            # Our own workers are about to exit: with the GC frozen they skip the second
-            # of final garbage collection that a process which imported PyMC pays.
-            client.run(gc.freeze)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
