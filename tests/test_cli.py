@@ -118,3 +118,17 @@ def test_run_simulate_is_the_simulation_study_command(tmp_path: Path):
     assert _with_simulate_alias(["run", "fit"]) == ["run", "fit"]
     done = run_mlm("run", "simulate", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "--replicates" in done.stdout and "--scheduler" in done.stdout
+
+
+def test_run_says_when_a_fit_it_just_made_fails_the_gate(project_dir: Path):
+    """mlm run exits 0 (the trace is cached and usable) but does not hide failed checks."""
+    fit = project_dir / "fit.py"
+    text = fit.read_text()
+    fit.write_text(text.replace("draws=2000", "draws=30").replace("tune=1000", "tune=30"))
+    done = run_mlm("run", "fit", cwd=project_dir)
+    assert done.returncode == 0, done.stderr
+    assert "note: " in done.stderr and "fail mlm check's thresholds" in done.stderr
+    assert "ess_bulk" in done.stderr
+    # nothing ran the second time: no note about a trace that was not just made
+    again = run_mlm("run", "fit", cwd=project_dir)
+    assert again.returncode == 0 and "note: " not in again.stderr

@@ -315,6 +315,16 @@ def run(
         )
         if stage == "compare":
             _print_comparison(project.comparison())
+        for row in results:
+            # A fit that just ran and would fail the gate says so now, not at CI's mlm check.
+            failed = project.failing_checks(row.variant, row.key) if _fitted(row) else []
+            if failed:
+                where = "" if project.single_variant else f"{row.variant}: "
+                err.print(
+                    f"[yellow]note:[/] {escape(where)}{', '.join(failed)} fail mlm check's "
+                    "thresholds; `mlm check` says why and what to change",
+                    highlight=False,
+                )
         if any(r.ran for r in results):
             out.print(f"[green]done[/]: {stage} is fresh")
         else:
@@ -1044,6 +1054,11 @@ def _print_predictions(table, result) -> None:
         out.print(f"... {len(table) - len(shown)} more rows (--out FILE writes them all)")
     where = "read from" if result.cached else "cached in"
     err.print(f"draws {where} {escape(str(result.path))}", highlight=False)
+
+
+def _fitted(row) -> bool:
+    """A fit stage this run sampled (a complete trace under its key)."""
+    return row.ran and row.stage == "fit" and row.key is not None and row.variant is not None
 
 
 def _table_cells(table, numeric: set) -> list[list[str]]:

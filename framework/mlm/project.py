@@ -212,6 +212,19 @@ class Project:
             table = table[~(constant | mirror)]
         return table, record, fresh
 
+    def failing_checks(self, variant: str, key: str) -> list[str]:
+        """The checks of `mlm check` that the trace `key` of `variant` fails, from the
+        numbers its manifest recorded when it was written (nothing is loaded: a hint for
+        `mlm run`, not the gate)."""
+        from mlm.check import evaluate, thresholds
+
+        record = self.store.trace_record(variant, key)
+        numbers = record.get("diagnostics") if record else None
+        if not numbers:
+            return []
+        limits = thresholds(self.config.raw, str(self.root / "mlm.toml"))
+        return [c.name for c in evaluate(variant, numbers, limits) if not c.passed]
+
     def check(self, models: list[str] | None = None):
         """Each variant's diagnostics against the thresholds in mlm.toml ([check])."""
         from mlm.check import evaluate, explain, measure, thresholds
