@@ -126,7 +126,7 @@ def test_destroy_never_removes_what_the_user_wrote_without_being_told(fitted_dir
     assert "force graphics.py trends()" in lines(forced)
     assert "def trends" not in graphics.read_text()
     unknown = run_mlm("destroy", "figure", "trends", cwd=fitted_dir)
-    assert unknown.returncode == 1 and "no function trends()" in unknown.stderr
+    assert unknown.returncode == 1 and "no figure trends()" in unknown.stderr
 
 
 def test_a_conflict_at_a_terminal_shows_the_diff_and_asks(fitted_dir: Path):
