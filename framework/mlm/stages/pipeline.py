@@ -88,7 +88,13 @@ def run(
     results, failures = [], []
     figures_failed = 0
     settle_figures(session)
+    current = None
     for step, target in _steps(session, stage, force, models):
+        if current is not None and step.variant != current:
+            # Done with that variant's trace: a million rows' posterior predictive is a GB,
+            # so hold one trace at a time (it is read again from the store if asked for).
+            session.fit(current).release()
+        current = step.variant
         if isinstance(step, FitStage) and not target:
             try:
                 results.append(step.run())
