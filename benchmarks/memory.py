@@ -12,6 +12,7 @@ replaces pm.sample's draws/tune for a quick look). Measured: wall time; peak RSS
 `mlm` process (its rusage) and of its process tree (psutil, polled every 0.2 s); the
 size of each trace.nc and of the pointwise LOO kept for compare.
 
+--stage fit runs `mlm run fit --model model` instead (one fit, no figures, no compare).
 --before runs the same with fit.py as it was before (pm.compute_log_likelihood and a
 posterior predictive draw for every draw). --example checks LOO on example_project:
 its compare with fit.py storing the log-likelihood (before) and without (now), on the
@@ -150,18 +151,22 @@ def sizes(root: Path) -> dict:
             "pointwise_loo_mb": round(loo / 2**20, 1)}
 
 
-def run_project(kind: str, rows: int, groups: int, fit: str | None, before: bool) -> dict:
+def run_project(kind: str, rows: int, groups: int, fit: str | None, before: bool,
+                stage: str | None = None) -> dict:
     parent = Path(tempfile.mkdtemp(prefix=f"mlm-bench-memory-{kind}-"))
     try:
         root = make_project(kind, parent, rows, groups)
         set_fit(root, fit, before)
-        print(f"{kind}: {rows:,} rows, {groups:,} groups, mlm run ...", flush=True)
-        result = measured([PYTHON, "-m", "mlm", "run"], root)
+        command = ["run", "fit", "--model", "model"] if stage == "fit" else ["run"]
+        print(f"{kind}: {rows:,} rows, {groups:,} groups, mlm {' '.join(command)} ...", flush=True)
+        result = measured([PYTHON, "-m", "mlm", *command], root)
         output = result.pop("output")
         steps = [line for line in output.splitlines()
                  if re.search(r"sampled in|chunks of|best expected|drew", line)]
-        compare = json.loads((root / ".mlm" / "compare.json").read_text())
+        compared = root / ".mlm" / "compare.json"
+        compare = json.loads(compared.read_text()) if compared.is_file() else {"table": {}}
         entry = {"kind": kind, "rows": rows, "groups": groups, "fit": fit or "generated",
+                 "command": "mlm " + " ".join(command),
                  "fit_py": "before" if before else "now", **result, **sizes(root),
                  "elpd": {m: round(r["elpd"], 2) for m, r in compare["table"].items()},
                  "compare_s": compare.get("wall_time_s"), "steps": steps}
@@ -210,12 +215,13 @@ def main() -> None:
     parser.add_argument("--fit", default=None, help='e.g. "draws=200, tune=200"')
     parser.add_argument("--before", action="store_true")
     parser.add_argument("--example", action="store_true")
+    parser.add_argument("--stage", choices=["fit"], default=None)
     args = parser.parse_args()
     if args.example:
         save({"example_loo": example_loo()})
     for kind in [k for k in args.kinds.split(",") if k]:
-        entry = run_project(kind, args.rows, args.groups, args.fit, args.before)
-        label = f"{kind} {args.rows} {entry['fit_py']} {args.fit or 'generated'}"
+        entry = run_project(kind, args.rows, args.groups, args.fit, args.before, args.stage)
+        label = f"{kind} {args.rows} {entry['fit_py']} {args.fit or 'generated'} {entry['command']}"
         save({"runs": {label: entry}})
 
 
