@@ -16,19 +16,12 @@ import pytest
 
 from mlm import Project, loo
 
-from conftest import render
-
-STORE_LOG_LIKELIHOOD = (
-    "        pm.compute_log_likelihood(idata)\n"
-    "        thinned = idata"
-)
+STORE_LOG_LIKELIHOOD = "        pm.compute_log_likelihood(idata)\n        thinned = idata"
 
 
 def fitted(model, draws=150, seed=3):
     with model:
-        idata = pm.sample(
-            draws=draws, tune=150, chains=2, random_seed=seed, progressbar=False
-        )
+        idata = pm.sample(draws=draws, tune=150, chains=2, random_seed=seed, progressbar=False)
         pm.compute_log_likelihood(idata, progressbar=False)
     return idata
 
@@ -48,7 +41,9 @@ def test_chunked_loo_equals_loo_of_the_stored_log_likelihood(project_dir: Path):
     idata = fitted(model)
     said = []
     # 120 rows in chunks of 7: 18 chunks, the last one of 1 row.
-    points = loo.pointwise(model, idata["posterior"].to_dataset(), rows_per_chunk=7, say=said.append)
+    points = loo.pointwise(
+        model, idata["posterior"].to_dataset(), rows_per_chunk=7, say=said.append
+    )
     assert said == ["log-likelihood of 120 rows in 18 chunks of 7"]
     assert_same_loo(points, idata)
     # The model's own pm.Data are untouched: still all 120 rows.
@@ -68,7 +63,9 @@ def test_rows_outside_pm_data_are_evaluated_in_one_piece():
         pm.Normal("y", mu=1 + b * x, sigma=sigma, observed=y_, dims="obs")
     idata = fitted(model)
     said = []
-    points = loo.pointwise(model, idata["posterior"].to_dataset(), rows_per_chunk=8, say=said.append)
+    points = loo.pointwise(
+        model, idata["posterior"].to_dataset(), rows_per_chunk=8, say=said.append
+    )
     assert said[-1].endswith("in one piece")
     assert_same_loo(points, idata)
 
@@ -95,8 +92,10 @@ def test_compare_without_log_likelihood_matches_the_stored_one(variants_dir: Pat
     """The same draws (same seed), fit.py storing the log-likelihood or not: the same
     comparison; the computed one's per-row results are kept in the store."""
     computed = json.loads((variants_dir / ".mlm" / "compare.json").read_text())["table"]
-    kept = sorted(p.relative_to(variants_dir / ".mlm").as_posix()
-                  for p in (variants_dir / ".mlm" / "loo").rglob("*.nc"))
+    kept = sorted(
+        p.relative_to(variants_dir / ".mlm").as_posix()
+        for p in (variants_dir / ".mlm" / "loo").rglob("*.nc")
+    )
     assert [Path(p).parent.as_posix() for p in kept] == ["loo/model", "loo/wide"]
 
     fit = variants_dir / "fit.py"

@@ -162,7 +162,9 @@ def _rows(umodel, observed) -> tuple[str | None, int, list]:
     (empty when the observed values are not among them: then nothing can be swapped)."""
     value = umodel.rvs_to_values[observed]
     dims = umodel.named_vars_to_dims.get(observed.name) or ()
-    rows = int(np.shape(value.get_value(borrow=True) if hasattr(value, "get_value") else value.data)[0])
+    rows = int(
+        np.shape(value.get_value(borrow=True) if hasattr(value, "get_value") else value.data)[0]
+    )
     if not dims:
         return None, rows, []
     row_dim = dims[0]
