@@ -13,6 +13,7 @@ replaces pm.sample's draws/tune for a quick look). Measured: wall time; peak RSS
 size of each trace.nc and of the pointwise LOO kept for compare.
 
 --stage fit runs `mlm run fit --model model` instead (one fit, no figures, no compare).
+--parallel runs the kinds side by side (each one's peak is still its own process tree's).
 --before runs the same with fit.py as it was before (pm.compute_log_likelihood and a
 posterior predictive draw for every draw). --example checks LOO on example_project:
 its compare with fit.py storing the log-likelihood (before) and without (now), on the
@@ -137,6 +138,11 @@ def set_fit(root: Path, fit: str | None, before: bool) -> None:
     if fit:
         for name, value in re.findall(r"(draws|tune)=(\d+)", fit):
             source = re.sub(rf"{name}=\d+", f"{name}={value}", source, count=1)
+        # Keep the posterior predictive at the defaults' 100 draws (4 chains), so the
+        # predictive -- most of the trace and of the memory after sampling -- is as large.
+        draws = int(re.search(r"draws=(\d+)", source).group(1))
+        step = max(1, draws // 25)
+        source = source.replace("slice(None, None, 40)", f"slice(None, None, {step})")
     if before:
         cut = source.index("        # Posterior predictive draws")
         source = source[:cut] + BEFORE
@@ -216,13 +222,28 @@ def main() -> None:
     parser.add_argument("--before", action="store_true")
     parser.add_argument("--example", action="store_true")
     parser.add_argument("--stage", choices=["fit"], default=None)
+    parser.add_argument("--parallel", action="store_true", help="the kinds side by side")
     args = parser.parse_args()
     if args.example:
         save({"example_loo": example_loo()})
-    for kind in [k for k in args.kinds.split(",") if k]:
+    kinds = [k for k in args.kinds.split(",") if k]
+    lock = threading.Lock()
+
+    def one(kind: str) -> None:
         entry = run_project(kind, args.rows, args.groups, args.fit, args.before, args.stage)
         label = f"{kind} {args.rows} {entry['fit_py']} {args.fit or 'generated'} {entry['command']}"
-        save({"runs": {label: entry}})
+        with lock:
+            save({"runs": {label: entry}})
+
+    if args.parallel:
+        threads = [threading.Thread(target=one, args=(kind,)) for kind in kinds]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        for kind in kinds:
+            one(kind)
 
 
 if __name__ == "__main__":
