@@ -15,6 +15,7 @@ the graph, say) is evaluated in one piece, as pm.compute_log_likelihood would.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -145,7 +146,10 @@ class _Chunks:
                 elpd_i, pareto_k, p_loo_i = block.azstats.loo(
                     sample_dims=SAMPLE_DIMS, r_eff=self.r_eff
                 )
+                # The .azstats accessor, cached on the block, refers back to it: a cycle
+                # that only the cyclic collector frees. Free the 160 MB now, not chunks later.
                 del block
+                gc.collect()
                 parts.append(
                     xr.Dataset({"elpd_i": elpd_i, "p_loo_i": p_loo_i, "pareto_k": pareto_k})
                 )

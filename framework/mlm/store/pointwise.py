@@ -1,9 +1,9 @@
 """Cached pointwise LOO: per row of a trace, its elpd, p_loo and Pareto k (NetCDF).
 
 A trace that stores no log-likelihood has its LOO computed by the compare stage, which
-takes minutes at a million rows; the result (three numbers per row, 24 MB for a million)
-is kept here by the trace's key, so a comparison rerun after another variant changed
-does not compute it again. Written under a temporary name and renamed into place; a
+takes minutes at a million rows; the result (three numbers and a label per row, 32 MB
+for a million) is kept here by the trace's key, so a comparison rerun after another
+variant changed does not compute it again. Written under a temporary name and renamed into place; a
 file that cannot be read is treated as absent and recomputed.
 """
 
