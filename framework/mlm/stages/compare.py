@@ -74,19 +74,10 @@ class CompareStage(Stage):
             return now
         import arviz as az
 
-        traces = {}
-        for variant in self.variants:
-            idata = self.session.fit(variant).value()
-            if "log_likelihood" not in idata.children:
-                raise MlmError(
-                    f"{self.session.layout.model_file(variant)}: its trace has no "
-                    "log_likelihood group, which LOO needs; add "
-                    "`pm.compute_log_likelihood(idata)` after pm.sample in fit.py"
-                )
-            traces[variant] = idata
         start = time.perf_counter()
-        table = az.compare(traces, round_to="none")
-        warnings = [w for name, idata in traces.items() if (w := _pareto_warning(name, idata))]
+        elpds = {variant: self._loo(variant) for variant in self.variants}
+        table = az.compare(elpds, round_to="none")
+        warnings = [w for name, elpd in elpds.items() if (w := _pareto_warning(name, elpd))]
         rows = {
             str(name): {c: _plain(row[c]) for c in COLUMNS if c in row}
             for name, row in table.iterrows()
@@ -110,6 +101,37 @@ class CompareStage(Stage):
             self.session.progress("compare", "warning: " + warning["message"])
         return self.row("fresh", f"{len(rows)} models", now.key, ran=True)
 
+    def _loo(self, variant: str):
+        """The PSIS-LOO (pointwise) of `variant`'s current trace, fitting it when stale.
+
+        A trace with a log_likelihood group (a fit.py that calls pm.compute_log_likelihood)
+        is used as it is. Otherwise the log-likelihood is computed here, a chunk of rows at
+        a time, and only its per-row result is kept (in the store, by the trace's key):
+        all of it would be draws x rows, 32 GB at a million rows.
+        """
+        import arviz as az
+
+        from mlm import loo
+
+        fit = self.session.fit(variant)
+        key = fit.key()
+        points = self.store.load_pointwise_loo(variant, key) if fit.complete() else None
+        if points is None:
+            idata = fit.value()
+            if "log_likelihood" in idata.children:
+                return az.loo(idata, pointwise=True)
+            model = self.session.model(variant).value()
+            self.session.say("compare", "computing the pointwise log-likelihood", variant)
+            points = loo.pointwise(
+                model,
+                idata["posterior"].to_dataset(),
+                say=lambda message: self.session.say("compare", message, variant),
+            )
+            key = fit.key()
+            self.store.save_pointwise_loo(variant, key, points)
+        fit.release()  # one trace in memory at a time
+        return loo.elpd_data(points)
+
     def value(self) -> dict:
         """The last comparison (table, order, warnings), or an error saying how to make one."""
         record = self.record()
@@ -118,11 +140,9 @@ class CompareStage(Stage):
         return record.to_json()
 
 
-def _pareto_warning(name: str, idata) -> dict | None:
+def _pareto_warning(name: str, elpd) -> dict | None:
     """Observations whose Pareto k exceeds the limit, with a message naming them."""
-    import arviz as az
-
-    khat = az.loo(idata, pointwise=True).pareto_k
+    khat = elpd.pareto_k
     bad = khat.where(khat > PARETO_K_LIMIT, drop=True)
     if not bad.size:
         return None

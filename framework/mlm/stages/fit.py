@@ -197,6 +197,10 @@ class FitStage(Stage):
         except CorruptTrace:
             return None
 
+    def release(self) -> None:
+        """Forget the loaded trace (it is read again from the store when asked for)."""
+        self._memo.pop("value", None)
+
     def value(self):
         """The trace for the current key: from the store when fresh, else sampled now."""
         if "value" not in self._memo:

@@ -99,7 +99,13 @@ def run(
     settle_figures(session)
     steps = _steps(session, stage, force, models)
     fitted = _fit_side_by_side(session, steps, force, workers, scheduler, results)
+    current = None
     for step, target in steps:
+        if current is not None and step.variant != current:
+            # Done with that variant's trace: a million rows' posterior predictive is a GB,
+            # so hold one trace at a time (it is read again from the store if asked for).
+            session.fit(current).release()
+        current = step.variant
         if results and step is steps[0][0]:  # the data, loaded before the fits started
             continue
         if isinstance(step, FitStage) and step.variant in fitted:

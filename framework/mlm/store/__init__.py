@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mlm.errors import MlmError
-from mlm.store import locks, predictions, traces
+from mlm.store import locks, pointwise, predictions, traces
 from mlm.store.files import FILE_MODE, atomic_write_bytes, atomic_write_json, read_json
 from mlm.store.paths import (
     CACHE_DIR,
@@ -118,6 +118,14 @@ class Store:
     def drop_incomplete(self, variant: str, key: str) -> None:
         shutil.rmtree(self.paths.incomplete_dir(variant, key), ignore_errors=True)
 
+    # pointwise LOO of traces without a log-likelihood (compare) -------------------------
+    def load_pointwise_loo(self, variant: str, key: str):
+        """Per row of the trace under `key`: elpd_i, p_loo_i, pareto_k (a Dataset), or None."""
+        return pointwise.load(self.paths, variant, key)
+
+    def save_pointwise_loo(self, variant: str, key: str, points) -> Path:
+        return pointwise.save(self.paths, variant, key, points)
+
     # cached predictions (mlm predict) ----------------------------------------------------
     def prediction_record(self, variant: str, key: str) -> Record | None:
         """The record of the predictions cached under `key`, when their draws are intact."""
@@ -189,6 +197,7 @@ class Store:
             traces.prune(self.paths, v, keep, (current or {}).get(v)) for v in self.variants()
         )
         self._prune_predictions()
+        pointwise.prune(self.paths, {v: self.trace_keys(v) for v in self.variants()})
         return removed
 
     def _prune_predictions(self) -> None:

@@ -9,6 +9,7 @@
 .mlm/fit/<variant>/.corrupt-<key>-*     a trace that failed its checksum, set aside
 .mlm/graphics/<variant>/<figure>.json   the key each figure was last drawn with
 .mlm/compare.json                       the LOO comparison of the variants (record)
+.mlm/loo/<variant>/<key>.nc             pointwise LOO of a trace that holds no log-likelihood
 .mlm/study/<variant>/<key>/point.json   a study's design point (what its key hashes)
 .mlm/study/<variant>/<key>/<index>.json one replicate's summary
 .mlm/predict/<variant>/<key>/draws.nc   cached predictions (or a comparison), by key
@@ -53,6 +54,10 @@ class StorePaths:
     @property
     def compare_record(self) -> Path:
         return self.dir / "compare.json"
+
+    def pointwise_loo(self, variant: str, key: str) -> Path:
+        """Per row of the trace under `key`: elpd, p_loo and Pareto k (computed by compare)."""
+        return self.dir / "loo" / variant / f"{key}.nc"
 
     @property
     def fits(self) -> Path:
