@@ -142,7 +142,7 @@ def set_fit(root: Path, fit: str | None, before: bool) -> None:
         # predictive -- most of the trace and of the memory after sampling -- is as large.
         draws = int(re.search(r"draws=(\d+)", source).group(1))
         step = max(1, draws // 25)
-        source = source.replace("slice(None, None, 40)", f"slice(None, None, {step})")
+        source = re.sub(r"slice\(None, None, \d+\)", f"slice(None, None, {step})", source)
     if before:
         cut = source.index("        # Posterior predictive draws")
         source = source[:cut] + BEFORE

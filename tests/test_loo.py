@@ -71,8 +71,8 @@ def test_rows_outside_pm_data_are_evaluated_in_one_piece():
 
 
 def test_the_generated_fit_keeps_100_predictive_draws_and_no_log_likelihood(tmp_path: Path):
-    """The template's own fit.py (fewer tuning steps only): 4 chains x 1,000 draws, a
-    posterior predictive for every 40th draw, no pointwise log-likelihood in the trace."""
+    """The template's own fit.py (fewer tuning steps only): 4 chains x 2,000 draws, a
+    posterior predictive for every 80th draw, no pointwise log-likelihood in the trace."""
     from mlm.template import new_project
 
     root = new_project("full", tmp_path)
@@ -81,7 +81,7 @@ def test_the_generated_fit_keeps_100_predictive_draws_and_no_log_likelihood(tmp_
     project = Project(root)
     project.run("fit")
     idata = project.idata
-    assert idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"] == 4000
+    assert idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"] == 8000
     predictive = idata["posterior_predictive"]["score"]
     assert predictive.sizes["chain"] * predictive.sizes["draw"] == 100
     assert predictive.sizes["obs"] == 120

@@ -11,7 +11,7 @@ def sample(model, project):
     """Posterior draws, and posterior predictive draws for 100 of them."""
     with model:
         # nutpie's low-rank mass matrix learns the correlations a diagonal one misses (an
-        # intercept against its group effects); drop nuts_sampler_kwargs for the diagonal.
+        # intercept against its group effects); drop nuts={...} for the diagonal.
         # target_accept=0.95 takes smaller steps where group SDs near 0 curve the posterior,
         # as rstanarm's default for multilevel models (adapt_delta = 0.95) does. 2,000 draws
         # per chain: the SD of a varying slope on few rows per level can mix at 0.1 effective
@@ -22,13 +22,13 @@ def sample(model, project):
             chains=4,
             target_accept=0.95,
             random_seed=project.seed,
-            nuts_sampler_kwargs={"adaptation": "low_rank"},
+            nuts={"adaptation": "low_rank"},
         )
-        # Posterior predictive draws for 100 of the 4,000 posterior draws (every 40th draw of
+        # Posterior predictive draws for 100 of the 8,000 posterior draws (every 80th draw of
         # each chain): plenty for predictive checks, and each is one value per row, so all
-        # 4,000 would be 32 GB at a million rows. Draw them for every posterior draw (or
+        # 8,000 would be 64 GB at a million rows. Draw them for every posterior draw (or
         # a finer thinning) if you need more.
-        thinned = idata["posterior"].to_dataset().isel(draw=slice(None, None, 40))
+        thinned = idata["posterior"].to_dataset().isel(draw=slice(None, None, 80))
         predictive = pm.sample_posterior_predictive(thinned, random_seed=project.seed)
         idata["posterior_predictive"] = predictive["posterior_predictive"]
         # No pointwise log-likelihood is stored (draws x rows again): `mlm run compare`
