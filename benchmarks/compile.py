@@ -10,7 +10,7 @@ fit`; and the last two again with `[fit] compile_cache = false`. Interleaved, me
 Writes benchmarks/results/compile.json.
 
 Then the same at scale (issue 14, item 3), on `mlm new`'s project with 200,000 rows and
-1,000 schools and scale.py's sampling-only fit.py (2 chains x (500 tune + 500 draws)):
+1,000 schools and scale.py's sampling-only fit.py at 2 chains x (250 tune + 250 draws):
 cold, a data-only change, 10,000 more rows (the same schools), and one school fewer (a
 new number of group levels). Writes results/compile_large.json; --large-only runs only
 this part.
@@ -104,6 +104,7 @@ def main(quick: bool) -> None:
 
 
 LARGE_ROWS, LARGE_SCHOOLS = 200_000, 1_000
+LARGE_DRAWS = 250  # and as many tuning steps: each fit at 200,000 rows is minutes already
 
 ADD_ROWS = """
 import sys, numpy as np, pandas as pd
@@ -126,13 +127,13 @@ def large(quick: bool) -> None:
     """Cold, data-only, more rows and one group level fewer, at 200,000 rows."""
     import subprocess
 
-    from scale import CHAINS, DRAWS, FIT_PY, SIMULATE, TUNE
+    from scale import CHAINS, FIT_PY, SIMULATE
 
     rows = LARGE_ROWS // 10 if quick else LARGE_ROWS
     tmp = Path(tempfile.mkdtemp(prefix="mlm-bench-compile-large-"))
     subprocess.run([MLM, "new", "trial", "--no-git"], cwd=tmp, check=True, capture_output=True)
     proj = tmp / "trial"
-    (proj / "fit.py").write_text(FIT_PY.format(draws=DRAWS, tune=TUNE, chains=CHAINS))
+    (proj / "fit.py").write_text(FIT_PY.format(draws=LARGE_DRAWS, tune=LARGE_DRAWS, chains=CHAINS))
     csv = proj / "data" / "scores.csv"
     compiledir = tmp / "pytensor"
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={compiledir}"}
@@ -167,7 +168,8 @@ def large(quick: bool) -> None:
         [[n, f"{r['wall_s']:.1f}", f"{r['fit_py_s']:.1f}", f"{r['wall_s'] / cold:.2f}",
           r["reused_compiled_model"]] for n, r in results.items()]))
     save("compile_large", {"quick": quick, "rows": rows, "schools": LARGE_SCHOOLS,
-                           "settings": {"draws": DRAWS, "tune": TUNE, "chains": CHAINS},
+                           "settings": {"draws": LARGE_DRAWS, "tune": LARGE_DRAWS,
+                                        "chains": CHAINS},
                            "fits": results})
 
 
