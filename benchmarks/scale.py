@@ -141,19 +141,51 @@ def main(quick: bool, bambi_timeout: float) -> None:
     phases = json.loads(out.read_text())
     phases["rows"] = n
 
-    print(f"\n## 7. Scale ({CHAINS} chains x ({tune} tune + {draws} draws))\n" + table(
-        ["rows", "schools", "mlm run fit s", "hand nutpie s", "mlm / hand", "bambi s",
-         "sampling s (mlm, hand)", "gradient evaluations"],
-        [[f"{r['rows']:,}", r["schools"], f"{r['mlm_s']:.1f}", f"{r['hand_s']:.1f}",
-          f"{r['ratio']:.2f}", bambi_cell(r["bambi"]),
-          f"{statistics.median(x['sampling_time'] for x in r['runs']['mlm']):.1f}, "
-          f"{statistics.median(x['sampling_time'] for x in r['runs']['hand']):.1f}",
-          f"{r['runs']['mlm'][0]['steps']:,}"] for r in rows]))
-    print("\nwhere the time goes at the largest size\n" + json.dumps(phases, indent=2))
+    print(report(rows, phases, f"{CHAINS} chains x ({tune} tune + {draws} draws)"))
     figure(rows, HERE / "results" / "scale.quick.png" if quick else HERE / "scale.png",
            f"{CHAINS} chains x ({tune} tune + {draws} draws)")
     save("scale", {"quick": quick, "settings": {"draws": draws, "tune": tune, "chains": CHAINS},
                    "rows": rows, "phases": phases})
+
+
+def report(rows: list[dict], phases: dict, title: str) -> str:
+    """The tables of RESULTS.md section 7."""
+
+    def med(runs: list[dict], field) -> float:
+        return statistics.median(field(r) for r in runs)
+
+    def outside(r: dict) -> float:
+        return r["wall_s"] - r["sampling_time"]
+
+    lines = [f"## 7. Scale ({title})", table(
+        ["rows", "schools", "mlm run fit s", "hand nutpie s", "mlm / hand",
+         "sampling s (mlm, hand)", "outside sampling s (mlm, hand)", "bambi s",
+         "gradient evaluations, draws only"],
+        [[f"{r['rows']:,}", r["schools"], f"{r['mlm_s']:.1f}", f"{r['hand_s']:.1f}",
+          f"{r['ratio']:.2f}",
+          f"{med(r['runs']['mlm'], lambda x: x['sampling_time']):.1f}, "
+          f"{med(r['runs']['hand'], lambda x: x['sampling_time']):.1f}",
+          f"{med(r['runs']['mlm'], outside):.1f}, {med(r['runs']['hand'], outside):.1f}",
+          bambi_cell(r["bambi"]), f"{r['runs']['mlm'][0]['steps']:,}"] for r in rows])]
+    evals = phases["gradient_evaluations"] * phases["logp_grad_s"]
+    lines += ["", f"where the time goes at {phases['rows']:,} rows (hand_nutpie.py --phases)",
+              table(["phase", "s"], [
+                  ["import pymc, nutpie", f"{phases['import']:.1f}"],
+                  ["read the CSV, build the model", f"{phases['read and build']:.1f}"],
+                  ["compile (nutpie's own)", f"{phases['compile']:.1f}"],
+                  ["sampling", f"{phases['sampling']:.1f}"],
+                  [f"- gradient evaluations ({phases['gradient_evaluations']:,}) x "
+                   f"{phases['logp_grad_s'] * 1e3:.2f} ms", f"{evals:.1f}"],
+                  ["write the trace", f"{phases['write trace']:.1f}"],
+                  ["log-likelihood, per draw", f"{phases['log_likelihood_s_per_draw']:.3f}"],
+                  ["posterior predictive, per draw",
+                   f"{phases['posterior_predictive_s_per_draw']:.3f}"],
+                  ["writing, s per GB", f"{phases['write_s_per_gb']:.1f}"],
+              ]),
+              f"sampling / (evaluations x evaluation time) = {phases['sampling'] / evals:.2f} "
+              f"(2 chains on 2 cores: the limit is half the evaluations' time, "
+              f"{phases['sampling'] / (evals / 2):.2f}x of it)"]
+    return "\n".join(lines)
 
 
 def run_bambi(csv: Path, draws: int, tune: int, seed: int, timeout: float) -> dict:
@@ -210,6 +242,12 @@ def figure(rows: list[dict], path: Path, title: str) -> None:
 
 
 if __name__ == "__main__":
+    if "--table" in sys.argv:  # the tables again, from results/scale.json
+        saved = json.loads((HERE / "results" / "scale.json").read_text())
+        settings = saved["settings"]
+        print(report(saved["rows"], saved["phases"], f"{settings['chains']} chains x "
+                     f"({settings['tune']} tune + {settings['draws']} draws)"))
+        sys.exit()
     timeout = 480.0
     if "--bambi-timeout" in sys.argv:
         timeout = float(sys.argv[sys.argv.index("--bambi-timeout") + 1])
