@@ -31,8 +31,9 @@ def in_terminal(args: list[str], cwd: Path | None = None, timeout: float = 600) 
     """Everything `args` wrote to its terminal (a pseudo-terminal for stdout and stderr)."""
     leader, follower = pty.openpty()
     env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "120", "TERM": "xterm"}
-    child = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                             stdout=follower, stderr=follower)
+    child = subprocess.Popen(
+        args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -67,8 +68,7 @@ def test_a_bar_with_the_time_left_is_drawn_on_a_terminal():
 
 
 def test_nothing_is_drawn_when_output_is_not_a_terminal():
-    done = subprocess.run([sys.executable, "-c", WORK], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", WORK], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "done\n"
     assert done.stderr == ""

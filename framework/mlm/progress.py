@@ -61,8 +61,12 @@ def task(
 
     columns = [SpinnerColumn(), TextColumn("{task.description}")]
     if total:
-        columns += [BarColumn(), TaskProgressColumn(), TimeRemainingColumn(compact=True),
-                    TextColumn("left,")]
+        columns += [
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeRemainingColumn(compact=True),
+            TextColumn("left,"),
+        ]
     columns += [TimeElapsedColumn(), TextColumn("elapsed")]
     bar = Progress(*columns, console=Console(stderr=True), transient=True)
     ident = bar.add_task(description, total=total)
