@@ -107,6 +107,19 @@ def test_more_rows_reuse_the_compiled_model_and_new_group_levels_compile_anew(tm
 
 
 @pytest.mark.slow
+def test_a_model_with_over_a_megabyte_of_data_is_cached_too(tmp_path: Path):
+    # 150,000 rows: each pm.Data array is over the 1 MB that numba freezes into code.
+    big = 25_000
+    fit(tmp_path, "cached", per_group=big)
+    again = fit(tmp_path, "cached", 1.0, per_group=big)
+    assert again["counts"] == {"loaded": 1, "compiled": 0, "fallback": 0}
+    # The new data, not the first fit's (identical draws are pinned by the tests above).
+    assert (
+        abs(np.mean(again["mu"]) - np.mean(fit(tmp_path, "plain", 0.0, per_group=big)["mu"])) > 0.5
+    )
+
+
+@pytest.mark.slow
 def test_mlm_run_fit_after_rows_were_added_reuses_the_compiled_model(fitted_dir: Path):
     import pandas as pd
     import xarray as xr
