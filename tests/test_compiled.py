@@ -23,11 +23,11 @@ import numpy as np, nutpie, pymc as pm
 from mlm import compiled
 
 mode, shift, observed_as = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-per_group = int(sys.argv[4])
+per_group, groups = int(sys.argv[4]), int(sys.argv[5])
 rng = np.random.default_rng(3)
-group = np.repeat(np.arange(6), per_group)
-y = 1.0 + rng.normal(0, 0.7, 6)[group] + rng.normal(0, 1, group.size) + shift
-with pm.Model(coords={"group": range(6)}) as model:
+group = np.repeat(np.arange(groups), per_group)
+y = 1.0 + rng.normal(0, 0.7, groups)[group] + rng.normal(0, 1, group.size) + shift
+with pm.Model(coords={"group": range(groups)}) as model:
     g = pm.Data("g", group)
     observed = pm.Data("y_obs", y) if observed_as == "data" else y
     mu = pm.Normal("mu", 0, 5)
@@ -46,12 +46,17 @@ print(json.dumps({
 
 
 def fit(
-    tmp: Path, mode: str, shift: float = 0.0, observed_as: str = "data", per_group: int = 5
+    tmp: Path,
+    mode: str,
+    shift: float = 0.0,
+    observed_as: str = "data",
+    per_group: int = 5,
+    groups: int = 6,
 ) -> dict:
     script = tmp / "compile_once.py"
     script.write_text(SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), mode, str(shift), observed_as, str(per_group)],
+        [sys.executable, str(script), mode, str(shift), observed_as, str(per_group), str(groups)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -84,6 +89,65 @@ def test_changed_data_is_never_sampled_with_the_old_data(tmp_path: Path):
     # More rows: served right, whether the compiled model is reused or compiled anew.
     longer = fit(tmp_path, "cached", 0.0, "data", per_group=9)
     np.testing.assert_array_equal(longer["mu"], fit(tmp_path, "plain", 0.0, "data", 9)["mu"])
+
+
+@pytest.mark.slow
+def test_more_rows_reuse_the_compiled_model_and_new_group_levels_compile_anew(tmp_path: Path):
+    fit(tmp_path, "cached", per_group=5)
+    # The rows live in pm.Data, and the callbacks know only the free variables: 6 groups
+    # with 9 rows each load the model compiled for 5 rows each, and sample the new data.
+    longer = fit(tmp_path, "cached", per_group=9)
+    assert longer["counts"] == {"loaded": 1, "compiled": 0, "fallback": 0}
+    np.testing.assert_array_equal(longer["mu"], fit(tmp_path, "plain", per_group=9)["mu"])
+    # A seventh group is a seventh free z: nutpie lays the free variables out at compile
+    # time (N_DIM and the slices of the joined vector), so that is a new compiled model.
+    wider = fit(tmp_path, "cached", groups=7)
+    assert wider["counts"] == {"loaded": 0, "compiled": 1, "fallback": 0}
+    np.testing.assert_array_equal(wider["mu"], fit(tmp_path, "plain", groups=7)["mu"])
+
+
+@pytest.mark.slow
+def test_a_model_with_over_a_megabyte_of_data_is_cached_too(tmp_path: Path):
+    # 150,000 rows: each pm.Data array is over the 1 MB that numba freezes into code.
+    big = 25_000
+    fit(tmp_path, "cached", per_group=big)
+    again = fit(tmp_path, "cached", 1.0, per_group=big)
+    assert again["counts"] == {"loaded": 1, "compiled": 0, "fallback": 0}
+    # The new data, not the first fit's (identical draws are pinned by the tests above).
+    assert (
+        abs(np.mean(again["mu"]) - np.mean(fit(tmp_path, "plain", 0.0, per_group=big)["mu"])) > 0.5
+    )
+
+
+@pytest.mark.slow
+def test_mlm_run_fit_after_rows_were_added_reuses_the_compiled_model(fitted_dir: Path):
+    import pandas as pd
+    import xarray as xr
+
+    csv = fitted_dir / "data" / "scores.csv"
+    scores = pd.read_csv(csv)
+    more = scores.assign(pupil=scores["pupil"] + len(scores), score=scores["score"] + 1.0)
+    pd.concat([scores, more]).to_csv(csv, index=False)
+    done = run_mlm("run", "fit", cwd=fitted_dir)
+    assert done.returncode == 0, done.stderr
+    assert "compiled model reused from disk" in done.stderr
+    cached = xr.load_datatree(_latest_trace(fitted_dir))
+    assert cached["observed_data"]["score"].size == 2 * len(scores)
+    # The same fit with nutpie compiling the model itself: the very same draws.
+    toml = fitted_dir / "mlm.toml"
+    toml.write_text(toml.read_text() + "\n[fit]\ncompile_cache = false\n")
+    done = run_mlm("run", "fit", "--force", cwd=fitted_dir)
+    assert done.returncode == 0, done.stderr
+    assert "reused" not in done.stderr
+    plain = xr.load_datatree(_latest_trace(fitted_dir))
+    np.testing.assert_array_equal(
+        cached["posterior"]["intercept"].to_numpy(), plain["posterior"]["intercept"].to_numpy()
+    )
+
+
+def _latest_trace(root: Path) -> Path:
+    key = json.loads((root / ".mlm" / "fit" / "model" / "latest.json").read_text())["key"]
+    return root / ".mlm" / "fit" / "model" / key / "trace.nc"
 
 
 def test_when_its_callbacks_do_not_compile_nutpie_compiles_as_usual(monkeypatch):

@@ -21,6 +21,7 @@ from mlm.study import rank_uniformity
 
 from calibration import FALSE_ALARM, Region, normal_mean_interval_rate, region
 from conftest import REPO, run_mlm
+from test_progress import drawn, in_terminal
 
 # A normal mean with known sigma and a wide prior: its posterior intervals are calibrated
 # (exactly so under the prior, SBC; near nominal for a fixed truth).
@@ -258,6 +259,20 @@ def test_cli_study_prints_power_and_coverage(normal_mean):
     assert "0 replicate(s) fitted, 3 from the cache" in again.stdout
     bad = run_mlm("study", "-n", "1", "--truth", "mu", cwd=normal_mean)
     assert bad.returncode == 1 and "expected NAME=VALUE" in bad.stderr
+
+
+def test_a_study_shows_its_replicates_with_the_time_left_on_a_terminal_only(normal_mean):
+    def args(truth: str) -> list[str]:
+        return ["study", "-n", "6", "--truth", truth, "--workers", "0"]
+
+    text = in_terminal([sys.executable, "-m", "mlm", *args("mu=1.7")], cwd=normal_mean)
+    assert "study: 6 replicate(s)" in text and "left" in text
+    assert drawn(text)
+    piped = run_mlm(*args("mu=1.8"), cwd=normal_mean, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert "6 replicate(s) fitted" in piped.stdout
+    assert not drawn(piped.stdout + piped.stderr)
+    assert "left" not in piped.stderr
 
 
 SBC_REPLICATES = 320

@@ -70,7 +70,7 @@ def mlm_expand(dim, expanded, x_, out_, user_data_):
 """
 
 # Bumped whenever the callbacks or the key change, so no older entry is ever loaded.
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass
@@ -166,6 +166,15 @@ def _assemble(model, functions, cfunc_options: dict):
         value.flags.writeable = False
         shared_data[key] = value
     user_data = compile_pymc.make_user_data(shared_keys, shared_data)
+    # nutpie's extraction function starts from a tuple of the arrays it is given, before
+    # it swaps in the ones the user-data pointer holds at run time. numba freezes such
+    # arrays into the compiled code, and one over 1 MB (131,072 float64 rows) becomes a
+    # pointer that numba refuses to cache: a large model was compiled in every process.
+    # Stand-ins of the same dtype and rank, one element each, make the code the same
+    # whatever the data, and cacheable at any size.
+    stand_ins = {
+        key: np.zeros((1,) * value.ndim, dtype=value.dtype) for key, value in shared_data.items()
+    }
     layout = [(key, value.dtype.str, value.ndim) for key, value in shared_data.items()]
     versions = (numba.__version__, nutpie.__version__, pytensor.__version__, np.__version__)
     types = numba.types
@@ -189,7 +198,7 @@ def _assemble(model, functions, cfunc_options: dict):
     def callback(source: str, name: str, function, n_out: int):
         inner = function.vm.jit_fn
         uses = [shared_keys[v] for v in function.get_shared()]
-        extract = compile_pymc.make_extraction_fn(inner, shared_data, uses, user_data.dtype)
+        extract = compile_pymc.make_extraction_fn(inner, stand_ins, uses, user_data.dtype)
         namespace = {
             "__name__": __name__,
             "numba": numba,

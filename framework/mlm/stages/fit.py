@@ -4,11 +4,12 @@ sampler's versions; each trace stored under its key."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import time
 from typing import TYPE_CHECKING, NoReturn
 
-from mlm import compiled
+from mlm import compiled, progress
 from mlm.errors import MlmError
 from mlm.fingerprint import code_fingerprints
 from mlm.stages.base import SAMPLER_LIBRARIES, Stage, StageStatus, explain, library_versions
@@ -131,6 +132,8 @@ class FitStage(Stage):
             with (
                 _InterruptGuard() as guard,
                 compiled.persistent(self.session.layout.config.compile_cache) as compiles,
+                # Under the capture, so that the call it records is fit.py's own.
+                _pymc_progress_bars(progress.shown()),
                 capture.installed(guard),
             ):
                 idata = self.session.slots.call("fit", fn, providers)
@@ -316,6 +319,42 @@ class _SampleCapture:
             self._keep(self.sampled, self.call, failure)
         except Exception:
             pass
+
+
+# PyMC's steps that draw a progress bar of their own (with the time left) by default.
+PYMC_PROGRESS = ("sample", "compute_log_likelihood", "sample_posterior_predictive")
+
+
+@contextlib.contextmanager
+def _pymc_progress_bars(shown: bool):
+    """While fit.py runs: PyMC's own progress bars on a terminal, none elsewhere.
+
+    On a terminal pm.sample (nutpie's table), pm.compute_log_likelihood and
+    pm.sample_posterior_predictive draw bars with the time left, as fit.py asks by default.
+    Elsewhere rich would still print each bar's last state into the log; so there, unless
+    fit.py passes `progressbar` itself, these calls get progressbar=False.
+    """
+    if shown:
+        yield
+        return
+    import pymc
+
+    def quiet(function):
+        @functools.wraps(function)
+        def call(*args, **kwargs):
+            kwargs.setdefault("progressbar", False)
+            return function(*args, **kwargs)
+
+        return call
+
+    real = {name: getattr(pymc, name) for name in PYMC_PROGRESS}
+    for name, function in real.items():
+        setattr(pymc, name, quiet(function))
+    try:
+        yield
+    finally:
+        for name, function in real.items():
+            setattr(pymc, name, function)
 
 
 def _describe_call(args: tuple, kwargs: dict) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlm.errors import MlmError
 from mlm.fingerprint import file_digest
+from mlm.progress import task
 from mlm.store.files import atomic_write_json, dir_mode, read_json
 from mlm.store.paths import (
     MANIFEST_FILE,
@@ -101,13 +102,20 @@ def save(paths: StorePaths, variant: str, record: Record, idata, incomplete: boo
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{key}-", dir=final.parent))
-        idata.to_netcdf(staging / TRACE_FILE)
-        with open(staging / TRACE_FILE, "rb") as handle:
-            os.fsync(handle.fileno())
+        written = staging / TRACE_FILE
+        # About the file's size, since the draws are stored uncompressed.
+        size = getattr(idata, "nbytes", None)
+        what = f"writing the trace ({size / 1e6:,.0f} MB)" if size else "writing the trace"
+        with task(what, total=size, poll=lambda: written.stat().st_size):
+            idata.to_netcdf(written)
+            with open(written, "rb") as handle:
+                os.fsync(handle.fileno())
+        with task("checking the trace's checksum"):
+            checksum = file_digest(written)
         record = record.with_details(
             format=FORMAT_VERSION,
-            trace_bytes=(staging / TRACE_FILE).stat().st_size,
-            trace_sha256=file_digest(staging / TRACE_FILE),
+            trace_bytes=written.stat().st_size,
+            trace_sha256=checksum,
         )
         atomic_write_json(staging / MANIFEST_FILE, record.to_json())
         os.chmod(staging, dir_mode())  # mkdtemp's 0700 would hide the trace from the group

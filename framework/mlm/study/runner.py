@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from mlm.cluster import dask_client
 from mlm.fingerprint import digest
+from mlm.progress import task
 from mlm.store import Record, Store
 from mlm.study.design import Study
 from mlm.study.worker import fit_replicate
@@ -46,12 +47,13 @@ def run_study(
     say = progress or (lambda message: None)
     say(f"{len(records)} replicate(s) cached, {len(tasks)} to compute")
     if tasks:
-        keep = _keeper(store, study.variant, records, say, len(tasks))
-        if workers == 0 and scheduler is None:
-            for design, key, index in tasks:
-                keep(key, fit_replicate(study, design, index))
-        else:
-            _run_on_dask(study, tasks, workers, scheduler, keep)
+        with task(f"study: {len(tasks)} replicate(s)", total=len(tasks)) as advance:
+            keep = _keeper(store, study.variant, records, say, len(tasks), advance)
+            if workers == 0 and scheduler is None:
+                for design, key, index in tasks:
+                    keep(key, fit_replicate(study, design, index))
+            else:
+                _run_on_dask(study, tasks, workers, scheduler, keep)
     order = {
         (digest(d), i): n
         for n, (d, i) in enumerate((d, i) for d in study.designs() for i in range(replicates))
@@ -59,7 +61,7 @@ def run_study(
     return sorted(records, key=lambda r: order.get((digest(r["design"]), r["index"]), 0))
 
 
-def _keeper(store: Store, variant: str, records: list, say, total: int):
+def _keeper(store: Store, variant: str, records: list, say, total: int, advance):
     """A callback that writes each arriving replicate to the store and counts it."""
     lock = threading.Lock()
 
@@ -68,6 +70,7 @@ def _keeper(store: Store, variant: str, records: list, say, total: int):
             store.write_json(store.paths.replicate(variant, key, record["index"]), record)
             records.append(record)
             record["computed"] = True
+            advance()
             design = " ".join(f"{k}={v}" for k, v in record["design"].items())
             say(
                 f"replicate {record['index']} {design} done "
