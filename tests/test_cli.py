@@ -124,7 +124,8 @@ def test_run_says_when_a_fit_it_just_made_fails_the_gate(project_dir: Path):
     """mlm run exits 0 (the trace is cached and usable) but does not hide failed checks."""
     fit = project_dir / "fit.py"
     text = fit.read_text()
-    fit.write_text(text.replace("draws=2000", "draws=30").replace("tune=1000", "tune=30"))
+    assert "draws=200, tune=200" in text  # conftest's FAST_FIT
+    fit.write_text(text.replace("draws=200, tune=200", "draws=30, tune=30"))
     done = run_mlm("run", "fit", cwd=project_dir)
     assert done.returncode == 0, done.stderr
     assert "note: " in done.stderr and "fail mlm check's thresholds" in done.stderr
