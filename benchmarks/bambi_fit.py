@@ -18,7 +18,8 @@ phases = {"import": time.perf_counter() - START}
 clock = time.perf_counter()
 data = pd.read_csv(csv, dtype={"school": "category"})
 model = bmb.Model("score ~ hours + (1 | school)", data)
-idata = model.fit(draws=int(draws), tune=int(tune), chains=int(chains), random_seed=int(seed),
-                  target_accept=0.95)
+idata = model.fit(
+    draws=int(draws), tune=int(tune), chains=int(chains), random_seed=int(seed), target_accept=0.95
+)
 phases["fit"] = time.perf_counter() - clock
 print(json.dumps(phases))

@@ -37,8 +37,9 @@ with pm.Model(coords={"school": range(groups), "obs": np.arange(rows)}) as model
     sigma = pm.HalfNormal("sigma", 10)
     z = pm.Normal("z_school", 0, 1, dims="school")
     effect = pm.Deterministic("school_effect", z * sigma_school, dims="school")
-    pm.Normal("score", intercept + effect[school_] + slope * hours_, sigma, observed=score_,
-              dims="obs")
+    pm.Normal(
+        "score", intercept + effect[school_] + slope * hours_, sigma, observed=score_, dims="obs"
+    )
 with compiled.persistent() as counts:
     models = {"mlm": nutpie.compile_pymc_model(model)}
 models["nutpie"] = nutpie.compile_pymc_model(model)
@@ -50,12 +51,28 @@ for round_ in range(rounds):
         start = time.perf_counter()
         if name == "pm.sample":
             with model, compiled.persistent():
-                trace = pm.sample(draws=200, tune=200, chains=2, random_seed=5,
-                                  target_accept=0.95, progressbar=False,
-                                  nuts_sampler_kwargs={"adaptation": "low_rank"})
+                trace = pm.sample(
+                    draws=200,
+                    tune=200,
+                    chains=2,
+                    random_seed=5,
+                    target_accept=0.95,
+                    progressbar=False,
+                    nuts_sampler_kwargs={"adaptation": "low_rank"},
+                )
         else:
-            trace = nutpie.sample(models[name], draws=200, tune=200, chains=2, seed=seed,
-                                  target_accept=0.95, adaptation="low_rank",
-                                  progress_bar=False)
-        print(f"{name:>7}: {time.perf_counter() - start:6.1f} s, "
-              f"{int(trace['sample_stats']['n_steps'].sum()):,} steps", flush=True)
+            trace = nutpie.sample(
+                models[name],
+                draws=200,
+                tune=200,
+                chains=2,
+                seed=seed,
+                target_accept=0.95,
+                adaptation="low_rank",
+                progress_bar=False,
+            )
+        print(
+            f"{name:>7}: {time.perf_counter() - start:6.1f} s, "
+            f"{int(trace['sample_stats']['n_steps'].sum()):,} steps",
+            flush=True,
+        )

@@ -90,17 +90,32 @@ def main(quick: bool) -> None:
         cache["compile_pymc_model(cache=True)"].append(run("compile", "--cache")["compile_s"])
 
     cold = statistics.median(r["wall_s"] for r in runs["cold (empty PyTensor cache)"])
-    print("\n## 5. Compile cost through mlm\n" + table(
-        ["fit", "wall s (median)", "x cold"],
-        [[n, f"{statistics.median(r['wall_s'] for r in rs):.1f}",
-          f"{statistics.median(r['wall_s'] for r in rs) / cold:.2f}"] for n, rs in runs.items()]))
-    print("\nphases of the example's fit (one process, warm PyTensor cache)\n" + table(
-        ["phase", "s"], [[k, v] for k, v in phases.items()]))
+    print(
+        "\n## 5. Compile cost through mlm\n"
+        + table(
+            ["fit", "wall s (median)", "x cold"],
+            [
+                [
+                    n,
+                    f"{statistics.median(r['wall_s'] for r in rs):.1f}",
+                    f"{statistics.median(r['wall_s'] for r in rs) / cold:.2f}",
+                ]
+                for n, rs in runs.items()
+            ],
+        )
+    )
+    print(
+        "\nphases of the example's fit (one process, warm PyTensor cache)\n"
+        + table(["phase", "s"], [[k, v] for k, v in phases.items()])
+    )
     print("\nreuse in one process\n" + table(["fit", "s"], [[k, v] for k, v in reuse.items()]))
-    print("\nnumba cache=True\n" + table(["call", "s (median)"],
-          [[k, f"{statistics.median(v):.2f}"] for k, v in cache.items()]))
-    save("compile", {"quick": quick, "mlm": runs, "phases": phases, "reuse": reuse,
-                     "cache": cache})
+    print(
+        "\nnumba cache=True\n"
+        + table(
+            ["call", "s (median)"], [[k, f"{statistics.median(v):.2f}"] for k, v in cache.items()]
+        )
+    )
+    save("compile", {"quick": quick, "mlm": runs, "phases": phases, "reuse": reuse, "cache": cache})
 
 
 LARGE_ROWS, LARGE_SCHOOLS = 200_000, 1_000
@@ -148,8 +163,11 @@ def large(quick: bool) -> None:
         key = json.loads((proj / ".mlm/fit/model/latest.json").read_text())["key"]
         manifest = json.loads((proj / ".mlm/fit/model" / key / "manifest.json").read_text())
         r["fit_py_s"] = manifest["wall_time_s"]
-        print(f"  {name}: {r['wall_s']:.1f} s (fit.py {r['fit_py_s']:.1f} s), "
-              f"reused: {r['reused_compiled_model']}", flush=True)
+        print(
+            f"  {name}: {r['wall_s']:.1f} s (fit.py {r['fit_py_s']:.1f} s), "
+            f"reused: {r['reused_compiled_model']}",
+            flush=True,
+        )
         return r
 
     results = {"cold (empty PyTensor cache)": fit("cold", "--force")}
@@ -163,14 +181,32 @@ def large(quick: bool) -> None:
     measure([PYTHON, "-c", DROP_SCHOOL, str(csv)])
     results["one school fewer"] = fit("one school fewer")
     cold = results["cold (empty PyTensor cache)"]["wall_s"]
-    print(f"\n## compile cost at {rows:,} rows\n" + table(
-        ["fit", "wall s", "fit.py s", "x cold", "compiled model reused"],
-        [[n, f"{r['wall_s']:.1f}", f"{r['fit_py_s']:.1f}", f"{r['wall_s'] / cold:.2f}",
-          r["reused_compiled_model"]] for n, r in results.items()]))
-    save("compile_large", {"quick": quick, "rows": rows, "schools": LARGE_SCHOOLS,
-                           "settings": {"draws": LARGE_DRAWS, "tune": LARGE_DRAWS,
-                                        "chains": CHAINS},
-                           "fits": results})
+    print(
+        f"\n## compile cost at {rows:,} rows\n"
+        + table(
+            ["fit", "wall s", "fit.py s", "x cold", "compiled model reused"],
+            [
+                [
+                    n,
+                    f"{r['wall_s']:.1f}",
+                    f"{r['fit_py_s']:.1f}",
+                    f"{r['wall_s'] / cold:.2f}",
+                    r["reused_compiled_model"],
+                ]
+                for n, r in results.items()
+            ],
+        )
+    )
+    save(
+        "compile_large",
+        {
+            "quick": quick,
+            "rows": rows,
+            "schools": LARGE_SCHOOLS,
+            "settings": {"draws": LARGE_DRAWS, "tune": LARGE_DRAWS, "chains": CHAINS},
+            "fits": results,
+        },
+    )
 
 
 if __name__ == "__main__":

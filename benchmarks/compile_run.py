@@ -71,7 +71,9 @@ def phases() -> dict:
     compiled = nutpie.compile_pymc_model(model)
     out["nutpie compile"] = t()
     out["  of which PyTensor graph -> numba functions"] = round(sum(made), 3)
-    out["  of which nutpie's own cfunc wrappers (recompiled in every process)"] = round(sum(wrapped), 3)
+    out["  of which nutpie's own cfunc wrappers (recompiled in every process)"] = round(
+        sum(wrapped), 3
+    )
     t = clock()
     nutpie.sample(compiled, draws=2000, tune=1000, chains=4, seed=SEED, progress_bar=False)
     out["sampling (4 chains x 3000)"] = t()
@@ -81,8 +83,9 @@ def phases() -> dict:
         pm.compute_log_likelihood(idata, progressbar=False)
         out["compute_log_likelihood"] = t()
         t = clock()
-        pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=SEED,
-                                       progressbar=False)
+        pm.sample_posterior_predictive(
+            idata, extend_inferencedata=True, random_seed=SEED, progressbar=False
+        )
         out["sample_posterior_predictive"] = t()
     t = clock()
     with tempfile.TemporaryDirectory() as tmp:

@@ -54,9 +54,16 @@ phases["compile"] = time.perf_counter() - clock
 # pm.sample's seed for nutpie: the first of one generator per chain spawned from SEED.
 first_seed = int(np.random.default_rng(seed).spawn(chains)[0].integers(2**30))
 clock = time.perf_counter()
-trace = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=first_seed,
-                      target_accept=0.95, adaptation="low_rank",
-                      save_warmup=phases_path is not None)
+trace = nutpie.sample(
+    compiled,
+    draws=draws,
+    tune=tune,
+    chains=chains,
+    seed=first_seed,
+    target_accept=0.95,
+    adaptation="low_rank",
+    save_warmup=phases_path is not None,
+)
 phases["sampling"] = time.perf_counter() - clock
 
 clock = time.perf_counter()
@@ -79,30 +86,35 @@ else:
         clock = time.perf_counter()
         fn(point)
         times.append(time.perf_counter() - clock)
-    phases.update({
-        "gradient_evaluations": steps + warm,
-        "gradient_evaluations_warmup": warm,
-        "logp_grad_s": float(np.median(times)),
-        "chains": chains, "draws": draws, "tune": tune,
-        "max_tree_depth_share": float(trace["sample_stats"]["maxdepth_reached"].mean()),
-        "mean_steps_per_draw": steps / (chains * draws),
-    })
+    phases.update(
+        {
+            "gradient_evaluations": steps + warm,
+            "gradient_evaluations_warmup": warm,
+            "logp_grad_s": float(np.median(times)),
+            "chains": chains,
+            "draws": draws,
+            "tune": tune,
+            "max_tree_depth_share": float(trace["sample_stats"]["maxdepth_reached"].mean()),
+            "mean_steps_per_draw": steps / (chains * draws),
+        }
+    )
     # The template's fit.py goes on to the pointwise log-likelihood and a posterior
     # predictive draw per row; timed here on the first 20 draws of each chain.
     kept = 20
     import xarray as xr
 
-    thinned = xr.DataTree.from_dict({"posterior": trace["posterior"].to_dataset()
-                                     .isel(draw=slice(0, kept))})
+    thinned = xr.DataTree.from_dict(
+        {"posterior": trace["posterior"].to_dataset().isel(draw=slice(0, kept))}
+    )
     with model:
         clock = time.perf_counter()
         pm.compute_log_likelihood(thinned, progressbar=False)
         phases["log_likelihood_s_per_draw"] = (time.perf_counter() - clock) / (kept * chains)
         clock = time.perf_counter()
-        pm.sample_posterior_predictive(thinned, extend_inferencedata=True, random_seed=seed,
-                                       progressbar=False)
-        phases["posterior_predictive_s_per_draw"] = ((time.perf_counter() - clock)
-                                                     / (kept * chains))
+        pm.sample_posterior_predictive(
+            thinned, extend_inferencedata=True, random_seed=seed, progressbar=False
+        )
+        phases["posterior_predictive_s_per_draw"] = (time.perf_counter() - clock) / (kept * chains)
     clock = time.perf_counter()
     thinned.to_netcdf(out + ".thinned.nc")
     phases["write_s_per_gb"] = (time.perf_counter() - clock) / (thinned.nbytes / 1e9)

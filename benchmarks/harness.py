@@ -34,17 +34,21 @@ def measure(cmd: list[str], cwd: Path | None = None, env: dict | None = None) ->
     so each measurement is separate from the others.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                           f"{out.decode(errors='replace')[-3000:]}")
-    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024,
-            "output": out.decode(errors="replace")}
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+            f"{out.decode(errors='replace')[-3000:]}"
+        )
+    return {
+        "wall_s": wall,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "output": out.decode(errors="replace"),
+    }
 
 
 def interleave(commands: dict[str, dict], repeats: int, before=None) -> dict[str, list[dict]]:
@@ -75,8 +79,11 @@ def project_copy(dest: Path) -> Path:
     """A copy of example_project without its cache or figures."""
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".mlm", "figures", "report.html",
-                                                                 "__pycache__"))
+    shutil.copytree(
+        EXAMPLE,
+        dest,
+        ignore=shutil.ignore_patterns(".mlm", "figures", "report.html", "__pycache__"),
+    )
     return dest
 
 
@@ -97,8 +104,18 @@ def machine() -> dict:
     except (OSError, ValueError, IndexError):
         pass
     versions = {}
-    for name in ("pymc", "pytensor", "nutpie", "numba", "arviz", "xarray", "numpy", "jax",
-                 "numpyro", "bambi"):
+    for name in (
+        "pymc",
+        "pytensor",
+        "nutpie",
+        "numba",
+        "arviz",
+        "xarray",
+        "numpy",
+        "jax",
+        "numpyro",
+        "bambi",
+    ):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -34,8 +34,9 @@ with pm.Model(coords={"school": range(groups), "obs": np.arange(rows)}) as model
     sigma = pm.HalfNormal("sigma", 10)
     z = pm.Normal("z_school", 0, 1, dims="school")
     effect = pm.Deterministic("school_effect", z * sigma_school, dims="school")
-    pm.Normal("score", intercept + effect[school_] + slope * hours_, sigma, observed=score_,
-              dims="obs")
+    pm.Normal(
+        "score", intercept + effect[school_] + slope * hours_, sigma, observed=score_, dims="obs"
+    )
 with compiled.persistent():
     compiled_model = nutpie.compile_pymc_model(model)
 
@@ -43,10 +44,21 @@ settings = {"low_rank": {"adaptation": "low_rank"}, "diagonal": {}}
 for round_ in range(3):
     for name in list(settings)[:: 1 if round_ % 2 == 0 else -1]:
         start = time.perf_counter()
-        trace = nutpie.sample(compiled_model, draws=200, tune=200, chains=2, seed=5,
-                              target_accept=0.95, progress_bar=False, save_warmup=True,
-                              **settings[name])
-        steps = int(trace["sample_stats"]["n_steps"].sum()
-                    + trace["warmup_sample_stats"]["n_steps"].sum())
-        print(f"{name:>9}: {time.perf_counter() - start:6.1f} s, {steps:,} gradient evaluations",
-              flush=True)
+        trace = nutpie.sample(
+            compiled_model,
+            draws=200,
+            tune=200,
+            chains=2,
+            seed=5,
+            target_accept=0.95,
+            progress_bar=False,
+            save_warmup=True,
+            **settings[name],
+        )
+        steps = int(
+            trace["sample_stats"]["n_steps"].sum() + trace["warmup_sample_stats"]["n_steps"].sum()
+        )
+        print(
+            f"{name:>9}: {time.perf_counter() - start:6.1f} s, {steps:,} gradient evaluations",
+            flush=True,
+        )

@@ -61,11 +61,13 @@ frame.to_csv(sys.argv[2], index=False)
 
 
 def mlm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run([PYTHON, "-m", "mlm", *args], cwd=cwd, env=ENV, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [PYTHON, "-m", "mlm", *args], cwd=cwd, env=ENV, capture_output=True, text=True
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"mlm {' '.join(args)} failed:\n{done.stdout[-2000:]}\n"
-                           f"{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"mlm {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        )
     return done
 
 
@@ -74,8 +76,7 @@ def measured(cmd: list[str], cwd: Path) -> dict:
     import psutil
 
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     tree_peak = [0]
 
     def poll() -> None:
@@ -103,29 +104,39 @@ def measured(cmd: list[str], cwd: Path) -> dict:
     text = out.decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{text[-4000:]}")
-    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024),
-            "tree_peak_rss_mb": round(tree_peak[0] / 2**20), "output": text}
+    return {
+        "wall_s": round(wall, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "tree_peak_rss_mb": round(tree_peak[0] / 2**20),
+        "output": text,
+    }
 
 
 def make_project(kind: str, parent: Path, rows: int, groups: int) -> Path:
     """A project of `kind` holding `rows` simulated rows in `groups` schools, two variants."""
     template_data = REPO / "project_template" / "{{cookiecutter.project_slug}}" / "data.py"
     csv = parent / "scores.csv"
-    subprocess.run([PYTHON, "-c", SIMULATE, str(template_data), str(csv), str(groups),
-                    str(rows)], check=True, env=ENV)
+    subprocess.run(
+        [PYTHON, "-c", SIMULATE, str(template_data), str(csv), str(groups), str(rows)],
+        check=True,
+        env=ENV,
+    )
     if kind == "template":
         mlm("new", "mem_template", "--no-git", cwd=parent)
         root = parent / "mem_template"
         shutil.copy(csv, root / "data" / "scores.csv")
     else:
-        mlm("new", "mem_formula", "--no-git", "--formula", FORMULA, "--data", str(csv),
-            cwd=parent)
+        mlm("new", "mem_formula", "--no-git", "--formula", FORMULA, "--data", str(csv), cwd=parent)
         root = parent / "mem_formula"
     mlm("generate", "model", "wide", cwd=root)
     wide = root / "models" / "wide.py"
     source = wide.read_text()
-    narrower = re.sub(r'(pm\.Normal\("(slope|b_hours)", mu=0, sigma=)([^)]*)\)',
-                      r"\g<1>0.5 * (\g<3>))", source, count=1)
+    narrower = re.sub(
+        r'(pm\.Normal\("(slope|b_hours)", mu=0, sigma=)([^)]*)\)',
+        r"\g<1>0.5 * (\g<3>))",
+        source,
+        count=1,
+    )
     assert narrower != source, "no slope prior found in models/wide.py"
     wide.write_text(narrower)
     return root
@@ -153,12 +164,15 @@ def sizes(root: Path) -> dict:
     cache = root / ".mlm"
     traces = {p.parent.parent.name: p.stat().st_size for p in cache.glob("fit/*/*/trace.nc")}
     loo = sum(p.stat().st_size for p in cache.glob("loo/*/*.nc"))
-    return {"trace_mb": {k: round(v / 2**20, 1) for k, v in sorted(traces.items())},
-            "pointwise_loo_mb": round(loo / 2**20, 1)}
+    return {
+        "trace_mb": {k: round(v / 2**20, 1) for k, v in sorted(traces.items())},
+        "pointwise_loo_mb": round(loo / 2**20, 1),
+    }
 
 
-def run_project(kind: str, rows: int, groups: int, fit: str | None, before: bool,
-                stage: str | None = None) -> dict:
+def run_project(
+    kind: str, rows: int, groups: int, fit: str | None, before: bool, stage: str | None = None
+) -> dict:
     parent = Path(tempfile.mkdtemp(prefix=f"mlm-bench-memory-{kind}-"))
     try:
         root = make_project(kind, parent, rows, groups)
@@ -167,15 +181,26 @@ def run_project(kind: str, rows: int, groups: int, fit: str | None, before: bool
         print(f"{kind}: {rows:,} rows, {groups:,} groups, mlm {' '.join(command)} ...", flush=True)
         result = measured([PYTHON, "-m", "mlm", *command], root)
         output = result.pop("output")
-        steps = [line for line in output.splitlines()
-                 if re.search(r"sampled in|chunks of|best expected|drew", line)]
+        steps = [
+            line
+            for line in output.splitlines()
+            if re.search(r"sampled in|chunks of|best expected|drew", line)
+        ]
         compared = root / ".mlm" / "compare.json"
         compare = json.loads(compared.read_text()) if compared.is_file() else {"table": {}}
-        entry = {"kind": kind, "rows": rows, "groups": groups, "fit": fit or "generated",
-                 "command": "mlm " + " ".join(command),
-                 "fit_py": "before" if before else "now", **result, **sizes(root),
-                 "elpd": {m: round(r["elpd"], 2) for m, r in compare["table"].items()},
-                 "compare_s": compare.get("wall_time_s"), "steps": steps}
+        entry = {
+            "kind": kind,
+            "rows": rows,
+            "groups": groups,
+            "fit": fit or "generated",
+            "command": "mlm " + " ".join(command),
+            "fit_py": "before" if before else "now",
+            **result,
+            **sizes(root),
+            "elpd": {m: round(r["elpd"], 2) for m, r in compare["table"].items()},
+            "compare_s": compare.get("wall_time_s"),
+            "steps": steps,
+        }
         print(json.dumps({k: v for k, v in entry.items() if k != "steps"}), flush=True)
         return entry
     finally:
@@ -188,17 +213,20 @@ def example_loo() -> dict:
     for label in ("stored", "computed"):
         parent = Path(tempfile.mkdtemp(prefix="mlm-bench-memory-example-"))
         root = parent / "example"
-        shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(
-            ".mlm", "figures", "report.html", "__pycache__"))
+        shutil.copytree(
+            EXAMPLE,
+            root,
+            ignore=shutil.ignore_patterns(".mlm", "figures", "report.html", "__pycache__"),
+        )
         if label == "stored":
             set_fit(root, None, before=True)
         mlm("run", "compare", cwd=root)
         table = json.loads((root / ".mlm" / "compare.json").read_text())["table"]
-        out[label] = {m: {"elpd": r["elpd"], "se": r["se"], "p": r["p"]}
-                      for m, r in table.items()}
+        out[label] = {m: {"elpd": r["elpd"], "se": r["se"], "p": r["p"]} for m, r in table.items()}
         shutil.rmtree(parent, ignore_errors=True)
     out["largest_elpd_difference"] = max(
-        abs(out["stored"][m]["elpd"] - out["computed"][m]["elpd"]) for m in out["stored"])
+        abs(out["stored"][m]["elpd"] - out["computed"][m]["elpd"]) for m in out["stored"]
+    )
     print(json.dumps(out, indent=1), flush=True)
     return out
 

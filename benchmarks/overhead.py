@@ -29,8 +29,15 @@ def ratio_rows(runs: dict, base: str) -> list[list]:
     rows = []
     for name, rs in runs.items():
         wall, peak = median(rs, "wall_s"), median(rs, "peak_mb")
-        rows.append([name, f"{wall:.2f}", f"{wall / median(runs[base], 'wall_s'):.2f}",
-                     f"{peak:.0f}", f"{peak / median(runs[base], 'peak_mb'):.2f}"])
+        rows.append(
+            [
+                name,
+                f"{wall:.2f}",
+                f"{wall / median(runs[base], 'wall_s'):.2f}",
+                f"{peak:.0f}",
+                f"{peak / median(runs[base], 'peak_mb'):.2f}",
+            ]
+        )
     return rows
 
 
@@ -49,39 +56,65 @@ def main(quick: bool, candidate: str | None) -> None:
         "mlm run fit --force": {"cmd": [*mlm, "run", "fit", "--force", "--model", "model"]},
         "hand_fit.py": {"cmd": [PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace)]},
         "hand_fit.py --compile-cache": {
-            "cmd": [PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace),
-                    "--compile-cache"]},
+            "cmd": [PYTHON, str(HERE / "hand_fit.py"), str(csv), str(hand_trace), "--compile-cache"]
+        },
     }
     graphics_commands = {
         "mlm run graphics --force": {
-            "cmd": [*mlm, "run", "graphics", "--force", "--model", "model"]},
+            "cmd": [*mlm, "run", "graphics", "--force", "--model", "model"]
+        },
     }
     if candidate:
         env = {**os.environ, "PYTHONPATH": candidate}
         fit_commands["mlm run fit --force (candidate)"] = {
-            **fit_commands["mlm run fit --force"], "env": env}
+            **fit_commands["mlm run fit --force"],
+            "env": env,
+        }
         graphics_commands["mlm run graphics --force (candidate)"] = {
-            **graphics_commands["mlm run graphics --force"], "env": env}
+            **graphics_commands["mlm run graphics --force"],
+            "env": env,
+        }
     fit = interleave(fit_commands, 2 if quick else 4)
 
     print("2. graphics from the cached trace: mlm vs bare script", flush=True)
     key = json.loads((proj / ".mlm" / "fit" / "model" / "latest.json").read_text())["key"]
     trace = proj / ".mlm" / "fit" / "model" / key / "trace.nc"
     graphics_commands["bare_graphics.py"] = {
-        "cmd": [PYTHON, str(HERE / "bare_graphics.py"), str(proj), str(trace),
-                str(tmp / "bare_figures")]}
+        "cmd": [
+            PYTHON,
+            str(HERE / "bare_graphics.py"),
+            str(proj),
+            str(trace),
+            str(tmp / "bare_figures"),
+        ]
+    }
     graphics = interleave(graphics_commands, 3 if quick else 5)
     probe = tmp / "probe.json"
-    measure([PYTHON, str(HERE / "probe_modules.py"), str(probe), "-C", str(proj), "run",
-             "graphics", "--force", "--model", "model"])
+    measure(
+        [
+            PYTHON,
+            str(HERE / "probe_modules.py"),
+            str(probe),
+            "-C",
+            str(proj),
+            "run",
+            "graphics",
+            "--force",
+            "--model",
+            "model",
+        ]
+    )
     graphics_imports = json.loads(probe.read_text())
 
     print("3. CLI start", flush=True)
-    cli = interleave({
-        "python -c pass": {"cmd": [PYTHON, "-c", "pass"]},
-        "mlm --help": {"cmd": [MLM, "--help"]},
-        "mlm status": {"cmd": [*mlm, "status"]},
-    }, 5 if quick else 9)
+    cli = interleave(
+        {
+            "python -c pass": {"cmd": [PYTHON, "-c", "pass"]},
+            "mlm --help": {"cmd": [MLM, "--help"]},
+            "mlm status": {"cmd": [*mlm, "status"]},
+        },
+        5 if quick else 9,
+    )
     measure([PYTHON, str(HERE / "probe_modules.py"), str(probe), "-C", str(proj), "status"])
     status_imports = json.loads(probe.read_text())
     measure([PYTHON, str(HERE / "probe_modules.py"), str(probe), "--help"])
@@ -92,15 +125,37 @@ def main(quick: bool, candidate: str | None) -> None:
     print("\n## 2. Graphics\n" + table(header, ratio_rows(graphics, "bare_graphics.py")))
     print(f"\nmlm run graphics imported: {graphics_imports}")
     base = median(cli["python -c pass"], "wall_s")
-    print("\n## 3. CLI start\n" + table(
-        ["command", "wall s (median)", "minus python -c pass", "peak RSS MB"],
-        [[n, f"{median(r, 'wall_s'):.3f}", f"{median(r, 'wall_s') - base:+.3f}",
-          f"{median(r, 'peak_mb'):.0f}"] for n, r in cli.items()]))
+    print(
+        "\n## 3. CLI start\n"
+        + table(
+            ["command", "wall s (median)", "minus python -c pass", "peak RSS MB"],
+            [
+                [
+                    n,
+                    f"{median(r, 'wall_s'):.3f}",
+                    f"{median(r, 'wall_s') - base:+.3f}",
+                    f"{median(r, 'peak_mb'):.0f}",
+                ]
+                for n, r in cli.items()
+            ],
+        )
+    )
     print(f"\nmlm status imported: {status_imports}\nmlm --help imported: {help_imports}")
-    save("overhead", {"quick": quick, "candidate": candidate, "fit": fit, "graphics": graphics,
-                      "cli": cli,
-                      "imports": {"run graphics": graphics_imports, "status": status_imports,
-                                  "--help": help_imports}})
+    save(
+        "overhead",
+        {
+            "quick": quick,
+            "candidate": candidate,
+            "fit": fit,
+            "graphics": graphics,
+            "cli": cli,
+            "imports": {
+                "run graphics": graphics_imports,
+                "status": status_imports,
+                "--help": help_imports,
+            },
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,12 @@ PRIORS = {"wide": "sigma=50"}
 def make_project(parent: Path, size: tuple[int, int] | None, variants: list[str]) -> Path:
     """A new project with `variants` beside model.py; its data simulated at (schools,
     pupils per school) when `size` is given, else the template's own."""
-    subprocess.run([PYTHON, "-m", "mlm", "new", "trial", "--no-git"], cwd=parent, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [PYTHON, "-m", "mlm", "new", "trial", "--no-git"],
+        cwd=parent,
+        check=True,
+        capture_output=True,
+    )
     root = parent / "trial"
     if size is not None:
         simulate = (
@@ -45,12 +49,17 @@ def make_project(parent: Path, size: tuple[int, int] | None, variants: list[str]
         )
         subprocess.run([PYTHON, "-c", simulate], cwd=root, check=True)
     for variant in variants:
-        subprocess.run([PYTHON, "-m", "mlm", "generate", "model", variant], cwd=root,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [PYTHON, "-m", "mlm", "generate", "model", variant],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
         path = root / "models" / f"{variant}.py"
         text = path.read_text()
-        changed = text.replace('pm.Normal("slope", mu=0, sigma=5)',
-                               f'pm.Normal("slope", mu=0, {PRIORS[variant]})')
+        changed = text.replace(
+            'pm.Normal("slope", mu=0, sigma=5)', f'pm.Normal("slope", mu=0, {PRIORS[variant]})'
+        )
         assert changed != text, "the template's slope prior moved: update PRIORS"
         path.write_text(changed)
     return root
@@ -72,8 +81,11 @@ def compare(commands: dict[str, dict], rounds: int, before=None) -> dict[str, li
             result = measure(**commands[name])
             result["fit_s"] = fit_times(result.pop("output"))
             runs[name].append(result)
-            print(f"  {name}: {result['wall_s']:.1f} s (fits: "
-                  f"{', '.join(f'{t:.1f}' for t in result['fit_s'])})", flush=True)
+            print(
+                f"  {name}: {result['wall_s']:.1f} s (fits: "
+                f"{', '.join(f'{t:.1f}' for t in result['fit_s'])})",
+                flush=True,
+            )
     return runs
 
 
@@ -111,8 +123,10 @@ def main(quick: bool) -> None:
             warm_up(root)
             print(f"{name}: mlm run fit --force, in turn vs --workers 2")
             results[name] = compare(
-                {"in turn": mlm(root, "run", "fit", "--force"),
-                 "--workers 2": mlm(root, "run", "fit", "--force", "--workers", "2")},
+                {
+                    "in turn": mlm(root, "run", "fit", "--force"),
+                    "--workers 2": mlm(root, "run", "fit", "--force", "--workers", "2"),
+                },
                 rounds if size is None else big_rounds,
             )
 
@@ -122,13 +136,34 @@ def main(quick: bool) -> None:
         speedups[what] = one / two
         fits_one = statistics.median(sum(r["fit_s"]) for r in runs["in turn"])
         fits_two = statistics.median(max(r["fit_s"]) for r in runs["--workers 2"])
-        rows.append([what, f"{one:.1f}", f"{two:.1f}", f"**{one / two:.2f}x**",
-                     f"{fits_one:.1f}", f"{fits_two:.1f}"])
+        rows.append(
+            [
+                what,
+                f"{one:.1f}",
+                f"{two:.1f}",
+                f"**{one / two:.2f}x**",
+                f"{fits_one:.1f}",
+                f"{fits_two:.1f}",
+            ]
+        )
     print()
-    print(table(["data", "in turn, wall s (median)", "--workers 2, wall s (median)",
-                 "speedup", "in turn: both fits s", "--workers 2: longer fit s"], rows))
-    save("parallel", {"quick": quick, "rounds": rounds, "sizes": sizes, "runs": results,
-                      "speedup": speedups})
+    print(
+        table(
+            [
+                "data",
+                "in turn, wall s (median)",
+                "--workers 2, wall s (median)",
+                "speedup",
+                "in turn: both fits s",
+                "--workers 2: longer fit s",
+            ],
+            rows,
+        )
+    )
+    save(
+        "parallel",
+        {"quick": quick, "rounds": rounds, "sizes": sizes, "runs": results, "speedup": speedups},
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def build(name: str, data):
 def bambi_model(data):
     import bambi as bmb
 
-    frame = data.assign(treated=(data["condition"] == "treated").astype(int),
-                        group=data["group"].astype(str))
+    frame = data.assign(
+        treated=(data["condition"] == "treated").astype(int), group=data["group"].astype(str)
+    )
     formula = bmb.Formula("y ~ treated + (0 + treated | group)", "sigma ~ condition")
     return bmb.Model(formula, frame)
 
@@ -82,34 +83,55 @@ def run_ess(name: str, draws: int, tune: int, chains: int) -> dict:
     start = time.perf_counter()
     if name == "bambi":
         model = bambi_model(data)
-        idata = model.fit(draws=draws, tune=tune, chains=chains, random_seed=SEED,
-                          progressbar=False)
+        idata = model.fit(
+            draws=draws, tune=tune, chains=chains, random_seed=SEED, progressbar=False
+        )
         wall = time.perf_counter() - start
         post = idata["posterior"]
-        rename = {"Intercept": "b0", "treated": "b1", "0 + treated|group_sigma": "sigma_u",
-                  "treated|group_sigma": "sigma_u", "0 + treated|group": "u",
-                  "treated|group": "u"}
+        rename = {
+            "Intercept": "b0",
+            "treated": "b1",
+            "0 + treated|group_sigma": "sigma_u",
+            "treated|group_sigma": "sigma_u",
+            "0 + treated|group": "u",
+            "treated|group": "u",
+        }
         names = [rename.get(v, v) for v in post.data_vars]
         idata["posterior"] = post.to_dataset().rename(
-            {k: v for k, v in rename.items() if k in post.data_vars})
+            {k: v for k, v in rename.items() if k in post.data_vars}
+        )
         names = [n for n in COMMON if n in names] + ["sigma_Intercept", "sigma_condition"]
         ess, worst = min_ess(idata, names)
-        return {"wall_s": wall, "min_ess_bulk": ess, "worst": worst,
-                "sampling_time_s": post.attrs.get("sampling_time"),
-                "sampler": "bambi default (PyMC NUTS via pm.sample)"}
+        return {
+            "wall_s": wall,
+            "min_ess_bulk": ess,
+            "worst": worst,
+            "sampling_time_s": post.attrs.get("sampling_time"),
+            "sampler": "bambi default (PyMC NUTS via pm.sample)",
+        }
     from mlm import compiled
 
     model = build(name, data)
     sampler = {"pymc": "pymc", "numpyro": "numpyro"}.get(name, "nutpie")
     with model, compiled.persistent(name in ("nutpie", "design_matrix")) as counts:
-        idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=SEED,
-                          nuts_sampler=sampler, progressbar=False)
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=SEED,
+            nuts_sampler=sampler,
+            progressbar=False,
+        )
     wall = time.perf_counter() - start
     sampler += " (compiled model reused)" if counts.loaded else ""
     ess, worst = min_ess(idata, COMMON)
-    return {"wall_s": wall, "min_ess_bulk": ess, "worst": worst,
-            "sampling_time_s": idata["posterior"].attrs.get("sampling_time"),
-            "sampler": sampler}
+    return {
+        "wall_s": wall,
+        "min_ess_bulk": ess,
+        "worst": worst,
+        "sampling_time_s": idata["posterior"].attrs.get("sampling_time"),
+        "sampler": sampler,
+    }
 
 
 def eval_time(fn, x, seconds: float = 1.0) -> float:
@@ -149,7 +171,7 @@ def logp_dlogp(name: str, model):
         def joined(flat):
             parts, i = [], 0
             for shape, size in zip(shapes, sizes, strict=True):
-                parts.append(flat[i:i + size].reshape(shape))
+                parts.append(flat[i : i + size].reshape(shape))
                 i += size
             return logp(parts)
 
@@ -173,9 +195,17 @@ def run_limit(name: str, draws: int, tune: int) -> dict:
     sampler = {"pymc": "pymc", "numpyro": "numpyro"}.get(name, "nutpie")
     with model:
         start = time.perf_counter()
-        idata = pm.sample(draws=draws, tune=tune, chains=1, cores=1, random_seed=SEED,
-                          nuts_sampler=sampler, progressbar=False, discard_tuned_samples=False,
-                          compute_convergence_checks=False)
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=1,
+            cores=1,
+            random_seed=SEED,
+            nuts_sampler=sampler,
+            progressbar=False,
+            discard_tuned_samples=False,
+            compute_convergence_checks=False,
+        )
         call = time.perf_counter() - start
     sampling = idata["posterior"].attrs.get("sampling_time") or call
     steps = 0
@@ -186,8 +216,14 @@ def run_limit(name: str, draws: int, tune: int) -> dict:
             steps += int(np.asarray(stats[field]).sum())
     fn, x = logp_dlogp(name, model)
     t_eval = eval_time(fn, x)
-    return {"sampling_s": sampling, "pm_sample_s": call, "gradient_evals": steps,
-            "eval_us": t_eval * 1e6, "ratio": sampling / (steps * t_eval), "sampler": sampler}
+    return {
+        "sampling_s": sampling,
+        "pm_sample_s": call,
+        "gradient_evals": steps,
+        "eval_us": t_eval * 1e6,
+        "ratio": sampling / (steps * t_eval),
+        "sampler": sampler,
+    }
 
 
 def main() -> None:

@@ -61,23 +61,57 @@ def main(quick: bool) -> None:
     rate = {n: statistics.median(r["min_ess_bulk"] / r["wall_s"] for r in ess[n]) for n in names}
     rows = []
     for n in names:
-        sampling = [r["min_ess_bulk"] / r["sampling_time_s"] for r in ess[n]
-                    if r.get("sampling_time_s")]
-        rows.append([n, SAMPLERS[n], f"{med(n, 'wall_s'):.1f}", f"{med(n, 'min_ess_bulk'):.0f}",
-                     ess[n][0]["worst"], f"{rate[n]:.0f}",
-                     f"{rate[n] / rate['bambi']:.2f}" if "bambi" in rate else "-",
-                     f"{statistics.median(sampling):.0f}" if sampling else "-"])
-    print("\n## 4. ESS per second (end to end: build + compile + sample)\n" + table(
-        ["sampler", "what", "wall s", "min bulk ESS", "worst", "ESS/s", "x bambi",
-         "ESS/s, sampling only"], rows))
+        sampling = [
+            r["min_ess_bulk"] / r["sampling_time_s"] for r in ess[n] if r.get("sampling_time_s")
+        ]
+        rows.append(
+            [
+                n,
+                SAMPLERS[n],
+                f"{med(n, 'wall_s'):.1f}",
+                f"{med(n, 'min_ess_bulk'):.0f}",
+                ess[n][0]["worst"],
+                f"{rate[n]:.0f}",
+                f"{rate[n] / rate['bambi']:.2f}" if "bambi" in rate else "-",
+                f"{statistics.median(sampling):.0f}" if sampling else "-",
+            ]
+        )
+    print(
+        "\n## 4. ESS per second (end to end: build + compile + sample)\n"
+        + table(
+            [
+                "sampler",
+                "what",
+                "wall s",
+                "min bulk ESS",
+                "worst",
+                "ESS/s",
+                "x bambi",
+                "ESS/s, sampling only",
+            ],
+            rows,
+        )
+    )
     if skipped:
         print(f"skipped (not installed): {', '.join(skipped)}")
-    rows = [[n, f"{r['eval_us']:.1f}", r["gradient_evals"], f"{r['sampling_s']:.2f}",
-             f"{r['gradient_evals'] * r['eval_us'] / 1e6:.2f}", f"{r['ratio']:.2f}"]
-            for n, r in limit.items()]
-    print("\n## 6. Distance to the limit (1 chain, 1000 tune + 1000 draws)\n" + table(
-        ["sampler", "logp+grad us", "gradient evals", "sampling s", "evals x eval s",
-         "ratio"], rows))
+    rows = [
+        [
+            n,
+            f"{r['eval_us']:.1f}",
+            r["gradient_evals"],
+            f"{r['sampling_s']:.2f}",
+            f"{r['gradient_evals'] * r['eval_us'] / 1e6:.2f}",
+            f"{r['ratio']:.2f}",
+        ]
+        for n, r in limit.items()
+    ]
+    print(
+        "\n## 6. Distance to the limit (1 chain, 1000 tune + 1000 draws)\n"
+        + table(
+            ["sampler", "logp+grad us", "gradient evals", "sampling s", "evals x eval s", "ratio"],
+            rows,
+        )
+    )
     save("samplers", {"quick": quick, "ess": ess, "limit": limit, "skipped": skipped})
 
 

@@ -83,19 +83,33 @@ def main(quick: bool, bambi_timeout: float) -> None:
     subprocess.run([MLM, "new", "trial", "--no-git"], cwd=tmp, check=True, capture_output=True)
     proj = tmp / "trial"
     (proj / "fit.py").write_text(FIT_PY.format(draws=draws, tune=tune, chains=CHAINS))
-    seed = int(next(line.split("=")[1] for line in (proj / "mlm.toml").read_text().splitlines()
-                    if line.startswith("seed")))
+    seed = int(
+        next(
+            line.split("=")[1]
+            for line in (proj / "mlm.toml").read_text().splitlines()
+            if line.startswith("seed")
+        )
+    )
     csv = proj / "data" / "scores.csv"
-    hand = [PYTHON, str(HERE / "hand_nutpie.py"), str(csv), str(tmp / "hand.nc"),
-            str(draws), str(tune), str(CHAINS), str(seed)]
+    hand = [
+        PYTHON,
+        str(HERE / "hand_nutpie.py"),
+        str(csv),
+        str(tmp / "hand.nc"),
+        str(draws),
+        str(tune),
+        str(CHAINS),
+        str(seed),
+    ]
     mlm = [MLM, "-C", str(proj), "run", "fit", "--force"]
 
     def simulate(rows: int, schools: int) -> None:
         measure([PYTHON, "-c", SIMULATE, str(proj), str(rows), str(schools)])
 
     def trace_facts(path: Path) -> dict:
-        return json.loads(measure([PYTHON, "-c", READ_TRACE, str(path)])["output"]
-                          .strip().splitlines()[-1])
+        return json.loads(
+            measure([PYTHON, "-c", READ_TRACE, str(path)])["output"].strip().splitlines()[-1]
+        )
 
     def mlm_trace() -> Path:
         key = json.loads((proj / ".mlm" / "fit" / "model" / "latest.json").read_text())["key"]
@@ -125,15 +139,27 @@ def main(quick: bool, bambi_timeout: float) -> None:
                     r.update(trace_facts(tmp / "hand.nc"))
                     r["sampling_time"] = r["sampling"]  # nutpie's trace does not record it
                 runs[name].append(r)
-                print(f"  {n:>9,} rows {name:>5}: {r['wall_s']:.1f} s wall, "
-                      f"{r['sampling_time']:.1f} s sampling, {r['steps']} steps", flush=True)
+                print(
+                    f"  {n:>9,} rows {name:>5}: {r['wall_s']:.1f} s wall, "
+                    f"{r['sampling_time']:.1f} s sampling, {r['steps']} steps",
+                    flush=True,
+                )
         bambi = run_bambi(csv, draws, tune, seed, bambi_timeout)
         print(f"  {n:>9,} rows bambi: {bambi}", flush=True)
         mlm_s = statistics.median(r["wall_s"] for r in runs["mlm"])
         hand_s = statistics.median(r["wall_s"] for r in runs["hand"])
-        rows.append({"rows": n, "schools": schools, "runs": runs, "bambi": bambi,
-                     "mlm_s": mlm_s, "hand_s": hand_s, "ratio": mlm_s / hand_s,
-                     "load_average": os.getloadavg()})
+        rows.append(
+            {
+                "rows": n,
+                "schools": schools,
+                "runs": runs,
+                "bambi": bambi,
+                "mlm_s": mlm_s,
+                "hand_s": hand_s,
+                "ratio": mlm_s / hand_s,
+                "load_average": os.getloadavg(),
+            }
+        )
 
     n, schools = sizes[-1]
     out = tmp / "phases.json"
@@ -142,10 +168,20 @@ def main(quick: bool, bambi_timeout: float) -> None:
     phases["rows"] = n
 
     print(report(rows, phases, f"{CHAINS} chains x ({tune} tune + {draws} draws)"))
-    figure(rows, HERE / "results" / "scale.quick.png" if quick else HERE / "scale.png",
-           f"{CHAINS} chains x ({tune} tune + {draws} draws)")
-    save("scale", {"quick": quick, "settings": {"draws": draws, "tune": tune, "chains": CHAINS},
-                   "rows": rows, "phases": phases})
+    figure(
+        rows,
+        HERE / "results" / "scale.quick.png" if quick else HERE / "scale.png",
+        f"{CHAINS} chains x ({tune} tune + {draws} draws)",
+    )
+    save(
+        "scale",
+        {
+            "quick": quick,
+            "settings": {"draws": draws, "tune": tune, "chains": CHAINS},
+            "rows": rows,
+            "phases": phases,
+        },
+    )
 
 
 def report(rows: list[dict], phases: dict, title: str) -> str:
@@ -157,34 +193,66 @@ def report(rows: list[dict], phases: dict, title: str) -> str:
     def outside(r: dict) -> float:
         return r["wall_s"] - r["sampling_time"]
 
-    lines = [f"## 7. Scale ({title})", table(
-        ["rows", "schools", "mlm run fit s", "hand nutpie s", "mlm / hand",
-         "sampling s (mlm, hand)", "outside sampling s (mlm, hand)", "bambi s",
-         "gradient evaluations, draws only"],
-        [[f"{r['rows']:,}", r["schools"], f"{r['mlm_s']:.1f}", f"{r['hand_s']:.1f}",
-          f"{r['ratio']:.2f}",
-          f"{med(r['runs']['mlm'], lambda x: x['sampling_time']):.1f}, "
-          f"{med(r['runs']['hand'], lambda x: x['sampling_time']):.1f}",
-          f"{med(r['runs']['mlm'], outside):.1f}, {med(r['runs']['hand'], outside):.1f}",
-          bambi_cell(r["bambi"]), f"{r['runs']['mlm'][0]['steps']:,}"] for r in rows])]
+    lines = [
+        f"## 7. Scale ({title})",
+        table(
+            [
+                "rows",
+                "schools",
+                "mlm run fit s",
+                "hand nutpie s",
+                "mlm / hand",
+                "sampling s (mlm, hand)",
+                "outside sampling s (mlm, hand)",
+                "bambi s",
+                "gradient evaluations, draws only",
+            ],
+            [
+                [
+                    f"{r['rows']:,}",
+                    r["schools"],
+                    f"{r['mlm_s']:.1f}",
+                    f"{r['hand_s']:.1f}",
+                    f"{r['ratio']:.2f}",
+                    f"{med(r['runs']['mlm'], lambda x: x['sampling_time']):.1f}, "
+                    f"{med(r['runs']['hand'], lambda x: x['sampling_time']):.1f}",
+                    f"{med(r['runs']['mlm'], outside):.1f}, {med(r['runs']['hand'], outside):.1f}",
+                    bambi_cell(r["bambi"]),
+                    f"{r['runs']['mlm'][0]['steps']:,}",
+                ]
+                for r in rows
+            ],
+        ),
+    ]
     evals = phases["gradient_evaluations"] * phases["logp_grad_s"]
-    lines += ["", f"where the time goes at {phases['rows']:,} rows (hand_nutpie.py --phases)",
-              table(["phase", "s"], [
-                  ["import pymc, nutpie", f"{phases['import']:.1f}"],
-                  ["read the CSV, build the model", f"{phases['read and build']:.1f}"],
-                  ["compile (nutpie's own)", f"{phases['compile']:.1f}"],
-                  ["sampling", f"{phases['sampling']:.1f}"],
-                  [f"- gradient evaluations ({phases['gradient_evaluations']:,}) x "
-                   f"{phases['logp_grad_s'] * 1e3:.2f} ms", f"{evals:.1f}"],
-                  ["write the trace", f"{phases['write trace']:.1f}"],
-                  ["log-likelihood, per draw", f"{phases['log_likelihood_s_per_draw']:.3f}"],
-                  ["posterior predictive, per draw",
-                   f"{phases['posterior_predictive_s_per_draw']:.3f}"],
-                  ["writing, s per GB", f"{phases['write_s_per_gb']:.1f}"],
-              ]),
-              f"sampling / (evaluations x evaluation time) = {phases['sampling'] / evals:.2f} "
-              f"(2 chains on 2 cores: the limit is half the evaluations' time, "
-              f"{phases['sampling'] / (evals / 2):.2f}x of it)"]
+    lines += [
+        "",
+        f"where the time goes at {phases['rows']:,} rows (hand_nutpie.py --phases)",
+        table(
+            ["phase", "s"],
+            [
+                ["import pymc, nutpie", f"{phases['import']:.1f}"],
+                ["read the CSV, build the model", f"{phases['read and build']:.1f}"],
+                ["compile (nutpie's own)", f"{phases['compile']:.1f}"],
+                ["sampling", f"{phases['sampling']:.1f}"],
+                [
+                    f"- gradient evaluations ({phases['gradient_evaluations']:,}) x "
+                    f"{phases['logp_grad_s'] * 1e3:.2f} ms",
+                    f"{evals:.1f}",
+                ],
+                ["write the trace", f"{phases['write trace']:.1f}"],
+                ["log-likelihood, per draw", f"{phases['log_likelihood_s_per_draw']:.3f}"],
+                [
+                    "posterior predictive, per draw",
+                    f"{phases['posterior_predictive_s_per_draw']:.3f}",
+                ],
+                ["writing, s per GB", f"{phases['write_s_per_gb']:.1f}"],
+            ],
+        ),
+        f"sampling / (evaluations x evaluation time) = {phases['sampling'] / evals:.2f} "
+        f"(2 chains on 2 cores: the limit is half the evaluations' time, "
+        f"{phases['sampling'] / (evals / 2):.2f}x of it)",
+    ]
     return "\n".join(lines)
 
 
@@ -192,9 +260,20 @@ def run_bambi(csv: Path, draws: int, tune: int, seed: int, timeout: float) -> di
     """bambi's wall time, or how long it ran before it was stopped."""
     start = time.perf_counter()
     try:
-        done = subprocess.run([PYTHON, str(HERE / "bambi_fit.py"), str(csv), str(draws),
-                               str(tune), str(CHAINS), str(seed)], capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            [
+                PYTHON,
+                str(HERE / "bambi_fit.py"),
+                str(csv),
+                str(draws),
+                str(tune),
+                str(CHAINS),
+                str(seed),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"wall_s": None, "stopped_after_s": timeout}
     wall = time.perf_counter() - start
@@ -223,8 +302,9 @@ def figure(rows: list[dict], path: Path, title: str) -> None:
     axes[0].plot(n, [r["hand_s"] for r in rows], "s--", label="hand-written nutpie")
     done = [r for r in rows if r["bambi"].get("wall_s") is not None]
     if done:
-        axes[0].plot([r["rows"] for r in done], [r["bambi"]["wall_s"] for r in done], "^:",
-                     label="bambi")
+        axes[0].plot(
+            [r["rows"] for r in done], [r["bambi"]["wall_s"] for r in done], "^:", label="bambi"
+        )
     axes[0].set_ylabel("wall seconds")
     axes[0].set_yscale("log")
     axes[1].plot(n, [r["ratio"] for r in rows], "o-", label="mlm / hand")
@@ -245,8 +325,14 @@ if __name__ == "__main__":
     if "--table" in sys.argv:  # the tables again, from results/scale.json
         saved = json.loads((HERE / "results" / "scale.json").read_text())
         settings = saved["settings"]
-        print(report(saved["rows"], saved["phases"], f"{settings['chains']} chains x "
-                     f"({settings['tune']} tune + {settings['draws']} draws)"))
+        print(
+            report(
+                saved["rows"],
+                saved["phases"],
+                f"{settings['chains']} chains x "
+                f"({settings['tune']} tune + {settings['draws']} draws)",
+            )
+        )
         sys.exit()
     timeout = 480.0
     if "--bambi-timeout" in sys.argv:

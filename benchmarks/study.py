@@ -38,37 +38,69 @@ def main(quick: bool) -> None:
         interleave({"warm-up": run("cold", root)}, 1)
 
         print(f"1. one cold fit vs an in-process study of {replicates} replicates")
-        cost = interleave({"cold fit": run("cold", root),
-                           "study, in-process": run("study", root, str(replicates), "0")}, rounds)
+        cost = interleave(
+            {
+                "cold fit": run("cold", root),
+                "study, in-process": run("study", root, str(replicates), "0"),
+            },
+            rounds,
+        )
         sizes = [replicates] if quick else [replicates, 3 * replicates]
         speeds = {}
         for size in sizes:
             print(f"2. a study of {size} on a local Dask cluster: 1 vs 2 workers")
-            speeds[size] = interleave({"1 worker": run("study", root, str(size), "1"),
-                                       "2 workers": run("study", root, str(size), "2")}, rounds)
+            speeds[size] = interleave(
+                {
+                    "1 worker": run("study", root, str(size), "1"),
+                    "2 workers": run("study", root, str(size), "2"),
+                },
+                rounds,
+            )
 
     cold = median(cost["cold fit"], "wall_s")
     study = median(cost["study, in-process"], "wall_s")
     per_replicate = study / replicates
     print()
-    print(table(["what", "wall s (median)", "per replicate s", "ratio to a cold fit"], [
-        ["one cold fit (fresh process)", f"{cold:.2f}", f"{cold:.2f}", "1.00"],
-        [f"study of {replicates}, in-process", f"{study:.2f}", f"{per_replicate:.3f}",
-         f"{per_replicate / cold:.3f}"],
-    ]))
+    print(
+        table(
+            ["what", "wall s (median)", "per replicate s", "ratio to a cold fit"],
+            [
+                ["one cold fit (fresh process)", f"{cold:.2f}", f"{cold:.2f}", "1.00"],
+                [
+                    f"study of {replicates}, in-process",
+                    f"{study:.2f}",
+                    f"{per_replicate:.3f}",
+                    f"{per_replicate / cold:.3f}",
+                ],
+            ],
+        )
+    )
     print()
     rows, speedup = [], {}
     for size, speed in speeds.items():
         one, two = median(speed["1 worker"], "wall_s"), median(speed["2 workers"], "wall_s")
         speedup[size] = one / two
         rows.append([str(size), f"{one:.2f}", f"{two:.2f}", f"{one / two:.2f}"])
-    print(table(["replicates", "1 worker, wall s (median)", "2 workers, wall s (median)",
-                 "speedup"], rows))
-    save("study", {"quick": quick, "replicates": replicates,
-                   "cost": {k: [r["wall_s"] for r in v] for k, v in cost.items()},
-                   "speed": {size: {k: [r["wall_s"] for r in v] for k, v in speed.items()}
-                             for size, speed in speeds.items()},
-                   "per_replicate_ratio": per_replicate / cold, "speedup": speedup})
+    print(
+        table(
+            ["replicates", "1 worker, wall s (median)", "2 workers, wall s (median)", "speedup"],
+            rows,
+        )
+    )
+    save(
+        "study",
+        {
+            "quick": quick,
+            "replicates": replicates,
+            "cost": {k: [r["wall_s"] for r in v] for k, v in cost.items()},
+            "speed": {
+                size: {k: [r["wall_s"] for r in v] for k, v in speed.items()}
+                for size, speed in speeds.items()
+            },
+            "per_replicate_ratio": per_replicate / cold,
+            "speedup": speedup,
+        },
+    )
 
 
 if __name__ == "__main__":

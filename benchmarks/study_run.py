@@ -34,7 +34,6 @@ if __name__ == "__main__":
 
         replicates, workers = int(sys.argv[3]), int(sys.argv[4])
         shutil.rmtree(root / ".mlm" / "study", ignore_errors=True)
-        result = Project(root).study(replicates, truth={"b1": 0.3}, workers=workers,
-                                     figures=False)
+        result = Project(root).study(replicates, truth={"b1": 0.3}, workers=workers, figures=False)
         wall = time.perf_counter() - start
         print(json.dumps({"wall_s": wall, "replicates": len(result.records)}))
