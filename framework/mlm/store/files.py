@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from mlm.errors import MlmError
+
 
 def _umask() -> int:
     current = os.umask(0)
@@ -37,6 +39,33 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_netcdf(path: Path, data, what: str) -> None:
+    """Write an xarray object to `path` as NetCDF, atomically as atomic_write_bytes does;
+    a failure is one MlmError naming `what` and the folder."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".nc", dir=path.parent)
+        os.close(fd)
+        data.to_netcdf(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+        tmp = None
+    except Exception as exc:
+        raise MlmError(f"could not write {what} to {path.parent}: {_reason(exc)}") from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
 
 
 def atomic_write_json(path: Path, payload: dict) -> None:

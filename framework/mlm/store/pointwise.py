@@ -9,13 +9,10 @@ file that cannot be read is treated as absent and recomputed.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from mlm.errors import MlmError
-from mlm.store.files import FILE_MODE
+from mlm.store.files import atomic_write_netcdf
 from mlm.store.paths import StorePaths
 
 
@@ -35,26 +32,7 @@ def load(paths: StorePaths, variant: str, key: str):
 def save(paths: StorePaths, variant: str, key: str, points) -> Path:
     """Store the pointwise LOO of the trace under `key`, atomically."""
     target = paths.pointwise_loo(variant, key)
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".nc", dir=target.parent)
-        os.close(fd)
-        points.to_netcdf(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, target)
-        tmp = None
-    except Exception as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
-        raise MlmError(
-            f"could not write the pointwise LOO to {target.parent}: "
-            f"{detail or f'{type(exc).__name__}: {exc}'}"
-        ) from exc
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    atomic_write_netcdf(target, points, "the pointwise LOO")
     return target
 
 

@@ -7,13 +7,11 @@ describes, and draws whose bytes no longer match it are ignored (recomputed), ne
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from mlm.errors import MlmError
 from mlm.fingerprint import file_digest
-from mlm.store.files import FILE_MODE, atomic_write_json, read_json
+from mlm.store.files import atomic_write_json, atomic_write_netcdf, read_json
 from mlm.store.paths import StorePaths
 from mlm.store.records import Record
 
@@ -51,28 +49,14 @@ def load(paths: StorePaths, variant: str, key: str):
 def save(paths: StorePaths, variant: str, made: Record, draws) -> Path:
     """Store predictions (a DataArray) and their record under the record's key, atomically."""
     target = paths.prediction_draws(variant, made.key)
-    tmp = None
+    atomic_write_netcdf(target, draws, "the predictions")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".draws.", suffix=".nc", dir=target.parent)
-        os.close(fd)
-        draws.to_netcdf(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, target)
-        tmp = None
         made = made.with_details(
             draws_bytes=target.stat().st_size, draws_sha256=file_digest(target)
         )
         atomic_write_json(paths.prediction_manifest(variant, made.key), made.to_json())
-    except Exception as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
+    except OSError as exc:
         raise MlmError(
-            f"could not write the predictions to {target.parent}: "
-            f"{detail or f'{type(exc).__name__}: {exc}'}"
+            f"could not write the predictions to {target.parent}: {exc.strerror or exc}"
         ) from exc
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
     return target
