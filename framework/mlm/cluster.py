@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,13 +44,22 @@ def dask_client(
         ) from None
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR if quiet else logging.WARNING,
-        )
+        # Workers started while SIGINT is ignored keep ignoring it (Python installs its
+        # KeyboardInterrupt handler only over the default), so Ctrl-C at a terminal stops
+        # this process, which closes the cluster, and no worker prints a traceback.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            cluster = LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR if quiet else logging.WARNING,
+            )
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         client = Client(cluster)
     else:
         try:
