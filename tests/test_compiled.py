@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,14 @@ import numpy as np, nutpie, pymc as pm
 from mlm import compiled
 
 mode, shift, observed_as = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-per_group, groups = int(sys.argv[4]), int(sys.argv[5])
+per_group, groups, salt = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 rng = np.random.default_rng(3)
 group = np.repeat(np.arange(groups), per_group)
 y = 1.0 + rng.normal(0, 0.7, groups)[group] + rng.normal(0, 1, group.size) + shift
 with pm.Model(coords={"group": range(groups)}) as model:
     g = pm.Data("g", group)
     observed = pm.Data("y_obs", y) if observed_as == "data" else y
-    mu = pm.Normal("mu", 0, 5)
+    mu = pm.Normal("mu", 0, 5 + salt)  # a constant of the graph: another salt, another key
     tau = pm.HalfNormal("tau", 1)
     z = pm.Normal("z", 0, 1, dims="group")
     sigma = pm.HalfNormal("sigma", 2)
@@ -52,11 +53,15 @@ def fit(
     observed_as: str = "data",
     per_group: int = 5,
     groups: int = 6,
+    salt: float = 0.0,
 ) -> dict:
     script = tmp / "compile_once.py"
     script.write_text(SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), mode, str(shift), observed_as, str(per_group), str(groups)],
+        [
+            *(sys.executable, str(script), mode, str(shift), observed_as),
+            *(str(per_group), str(groups), repr(salt)),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -101,9 +106,13 @@ def test_more_rows_reuse_the_compiled_model_and_new_group_levels_compile_anew(tm
     np.testing.assert_array_equal(longer["mu"], fit(tmp_path, "plain", per_group=9)["mu"])
     # A seventh group is a seventh free z: nutpie lays the free variables out at compile
     # time (N_DIM and the slices of the joined vector), so that is a new compiled model.
-    wider = fit(tmp_path, "cached", groups=7)
+    # The compiled models live in ~/.pytensor, which outlives this test: a salt of this run
+    # alone in a prior scale makes a model no earlier run can have compiled.
+    salt = 1e-9 * (1 + time.time_ns() % 1_000_003)
+    fit(tmp_path, "cached", groups=6, salt=salt)
+    wider = fit(tmp_path, "cached", groups=7, salt=salt)
     assert wider["counts"] == {"loaded": 0, "compiled": 1, "fallback": 0}
-    np.testing.assert_array_equal(wider["mu"], fit(tmp_path, "plain", groups=7)["mu"])
+    np.testing.assert_array_equal(wider["mu"], fit(tmp_path, "plain", groups=7, salt=salt)["mu"])
 
 
 @pytest.mark.slow

@@ -109,12 +109,17 @@ def test_sigint_at_many_moments_stops_fast_and_keeps_nothing_partial(fitted_dir)
         _, err = proc.communicate(timeout=120)
         waits.append(time.monotonic() - sent)
         # 130 from mlm's handler; -SIGINT if it came while Python was still importing mlm;
-        # 0 if the fit was done before the signal.
+        # 0 if the command was done before the signal.
         assert proc.returncode in (0, 130, -signal.SIGINT), err
         if proc.returncode == 130:
             assert "interrupted" in err and "Traceback" not in err, err
         state = _agree(fitted_dir, complete)
-        assert (state == "fresh") == (proc.returncode == 0), (state, proc.returncode, err)
+        # An exit 0 always leaves the new trace; an interrupt leaves it only when it came
+        # after the trace was committed (say, while the check note was printed).
+        if proc.returncode == 0:
+            assert state == "fresh", (state, err)
+        elif state == "fresh":
+            assert "sampling" in err, err
         if state == "fresh":
             complete.add(Project(fitted_dir).fit_key())
     assert max(waits) < INTERRUPT_BOUND_S, waits

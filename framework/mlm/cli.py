@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -1244,9 +1245,11 @@ def main() -> None:
     try:
         app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
     finally:
-        # Everything is written and closed by now. Once PyMC has been imported, the
-        # interpreter's final garbage collection takes about a second; frozen objects are
-        # skipped by it, and the process exits at once.
+        # Everything is written and closed by now: a Ctrl-C from here on would only turn
+        # the exit status into a signal death while the interpreter shuts down.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Once PyMC has been imported, the interpreter's final garbage collection takes
+        # about a second; frozen objects are skipped by it, and the process exits at once.
         gc.freeze()
 
 
