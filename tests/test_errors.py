@@ -146,6 +146,30 @@ def test_bad_mlm_toml_names_the_key(project_dir):
     assert "mlm.toml: [project] seed must be int" in done.stderr
 
 
+def test_exit_statuses_tell_a_mistyped_command_from_a_fault_and_from_a_bug(
+    project_dir, monkeypatch
+):
+    mistyped = run_mlm("statsu", cwd=project_dir)
+    assert mistyped.returncode == 2 and "Did you mean 'status'" in mistyped.stderr
+    assert run_mlm("run", "plots", cwd=project_dir).returncode == 1
+    # A bug inside mlm: one line naming it, no traceback, and a status of its own.
+    from typer.testing import CliRunner
+
+    from mlm import cli
+    from mlm.project import Project
+
+    def broken(self, *args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(Project, "status", broken)
+    monkeypatch.chdir(project_dir)
+    monkeypatch.delenv("MLM_DEBUG", raising=False)
+    done = CliRunner().invoke(cli.app, ["status"])
+    assert done.exit_code == cli.EXIT_INTERNAL == 70, done.output
+    assert "mlm internal error: ZeroDivisionError: division by zero" in done.output
+    assert "Traceback" not in done.output
+
+
 def test_unknown_stage_is_refused(project_dir):
     done = run_mlm("run", "plots", cwd=project_dir)
     assert done.returncode == 1

@@ -35,6 +35,10 @@ err = Console(stderr=True)
 
 SUMMARY_COLUMNS = ("mean", "sd", "eti89_lb", "eti89_ub", "ess_bulk", "ess_tail", "r_hat")
 STATE_STYLE = {"fresh": "green", "stale": "yellow", "missing": "red"}
+# Exit statuses: 0 done, 1 a fault mlm explains (bad input, a failed check), 2 a command
+# line click cannot parse (its usage error), 70 a bug in mlm (sysexits' EX_SOFTWARE),
+# 130 interrupted.
+EXIT_INTERNAL = 70
 
 
 @contextmanager
@@ -67,7 +71,7 @@ def handled() -> Iterator[None]:
             "(set MLM_DEBUG=1 for the full traceback, and please report it)",
             highlight=False,
         )
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 def _project(ctx: typer.Context, progress: bool = False):
