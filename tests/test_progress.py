@@ -98,3 +98,26 @@ def test_a_fit_on_a_terminal_shows_sampling_and_post_processing_with_the_time_le
     assert drawn(text)
     assert "Remaining" in text  # nutpie's table, through pm.sample
     assert "Sampling ..." in text  # the posterior predictive (fit.py stores no log-likelihood)
+
+
+@pytest.mark.slow
+def test_variants_fitted_side_by_side_show_a_bar_of_the_fits_done(
+    two_variant_template: Path, tmp_path: Path
+):
+    import shutil
+
+    root = Path(
+        shutil.copytree(
+            two_variant_template, tmp_path / "demo", ignore=shutil.ignore_patterns(".mlm")
+        )
+    )
+    command = [sys.executable, "-m", "mlm", "run", "fit", "--workers", "2"]
+    text = in_terminal(command, cwd=root)
+    assert "fitting 2 variants side by side" in text
+    assert "left" in text and "elapsed" in text and drawn(text)
+    # The workers' messages still come through, each labelled with its variant.
+    assert "fit [model]" in text and "fit [wide]" in text and text.count("sampled in") == 2
+    # Piped, no bar.
+    log = run_mlm("run", "fit", "--force", "--workers", "2", cwd=root)
+    assert log.returncode == 0, log.stderr
+    assert "side by side" in log.stderr and "\x1b[" not in log.stderr

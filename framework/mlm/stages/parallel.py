@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlm import progress
 from mlm.cluster import dask_client, describe
 from mlm.errors import MlmError
 from mlm.stages.base import StageStatus, explain
@@ -91,13 +92,18 @@ def fit_variants(
                 )
                 futures[task] = fit.variant
         outcomes: dict[str, StageStatus | MlmError] = {}
+        # On a terminal, a bar of the fits done, with the time left estimated from them
+        # (the workers' own sampling bars stay on the workers).
+        label = f"fitting {len(futures)} variants side by side"
         try:
-            while len(outcomes) < len(futures):
-                relay.show()
-                for task, variant in futures.items():
-                    if variant not in outcomes and task.done():
-                        outcomes[variant] = _outcome(task, variant, relay, session)
-                time.sleep(POLL_S)
+            with progress.task(label, total=len(futures)) as advance:
+                while len(outcomes) < len(futures):
+                    relay.show()
+                    for task, variant in futures.items():
+                        if variant not in outcomes and task.done():
+                            outcomes[variant] = _outcome(task, variant, relay, session)
+                            advance()
+                    time.sleep(POLL_S)
         except BaseException:
             client.cancel(list(futures))
             raise
