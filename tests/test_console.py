@@ -82,12 +82,23 @@ def test_a_stale_trace_is_shown_with_a_warning_not_resampled(fitted_dir: Path):
 
 
 def test_without_a_trace_idata_says_how_to_sample_one(project_dir: Path):
-    done = console(project_dir, ["idata", "print('STILL HERE')"], "--plain")
+    done = console(project_dir, ["idata", "1 / 0", "print('STILL HERE')"], "--plain")
     assert done.returncode == 0
-    assert "no trace of model.py in the cache yet" in done.stderr
+    # mlm's own error as its message, as the command line shows it; others as Python does.
+    assert "error: no trace of model.py in the cache yet" in done.stderr
+    assert done.stderr.count("Traceback") == 1 and "ZeroDivisionError" in done.stderr
     assert "STILL HERE" in done.stdout
     assert "sampling" not in done.stderr
     assert not (project_dir / ".mlm" / "fit").exists()
+
+
+def test_ipython_shows_mlms_errors_as_their_message(project_dir: Path):
+    pytest.importorskip("IPython")
+    done = console(project_dir, ["idata", "print('STILL HERE')", "exit()"])
+    assert done.returncode == 0, done.stderr
+    assert "error: no trace of model.py in the cache yet" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout and "MlmError" not in done.stdout
+    assert "STILL HERE" in done.stdout
 
 
 def test_console_uses_ipython_when_it_is_installed(fitted_dir: Path):

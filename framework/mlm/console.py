@@ -8,6 +8,7 @@ samples. `np`, `pd`, `pm`, `az` and `plt` are imported on first use too.
 
 from __future__ import annotations
 
+import code
 import importlib
 import sys
 from collections.abc import Callable
@@ -111,12 +112,39 @@ def start(project: Project, variant: str | None = None, plain: bool = False) -> 
         else:
             config = Config()
             config.TerminalInteractiveShell.banner2 = text + "\n"
+            config.InteractiveShellApp.exec_lines = [
+                "__import__('mlm.console').console.short_errors(get_ipython())"
+            ]
             IPython.start_ipython(argv=[], user_ns=names, config=config)
             return
-    import code
-
     try:
         import readline  # noqa: F401  (line editing and history in the plain REPL)
     except ImportError:
         pass
-    code.interact(banner=text, local=names, exitmsg="")
+    Console(names).interact(banner=text, exitmsg="")
+
+
+def explain(error: MlmError) -> str:
+    """How the console shows mlm's own errors: the message, as the command line does
+    (they say what to change; a traceback through mlm's code would bury that)."""
+    return f"error: {error}"
+
+
+def short_errors(shell) -> None:
+    """IPython shows an MlmError as its message; every other error as usual."""
+
+    def handler(shell, kind, error, tb, tb_offset=None):
+        print(explain(error), file=sys.stderr)
+
+    shell.set_custom_exc((MlmError,), handler)
+
+
+class Console(code.InteractiveConsole):
+    """Python's own REPL, showing an MlmError as its message."""
+
+    def showtraceback(self) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, MlmError):
+            self.write(explain(error) + "\n")
+        else:
+            super().showtraceback()
