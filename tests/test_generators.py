@@ -295,6 +295,10 @@ def test_force_and_skip_together_are_refused(fitted_dir: Path):
     assert done.returncode == 1 and "--force or --skip, not both" in done.stderr
 
 
+def _error(done) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
 def project_files(root: Path) -> dict[str, bytes]:
     """Every file of the project but the cache, with its bytes."""
     return {
@@ -329,11 +333,13 @@ def test_pretend_shows_exactly_the_lines_of_the_real_run(fitted_dir: Path, comma
         assert run_mlm("generate", "test", cwd=fitted_dir).returncode == 0
     before = project_files(fitted_dir)
     pretend = run_mlm(*command, "--pretend", cwd=fitted_dir)
-    assert pretend.returncode == 0, pretend.stderr
     assert project_files(fitted_dir) == before
 
     done = run_mlm(*command, cwd=fitted_dir)
     assert lines(pretend) == actions(done)
+    # The same exit status and message too: a conflict nobody can be asked about stops both.
+    assert pretend.returncode == done.returncode, pretend.stderr
+    assert _error(pretend) == _error(done)
     if command[1] == "model" and "--skip" not in command and "--force" not in command:
         layout_changes = "--formula" not in command or "slopes" in command
         assert any(line.startswith("move") for line in lines(done)) == layout_changes

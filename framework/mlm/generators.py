@@ -171,9 +171,10 @@ class Generator:
                 f"{shown} (mlm's)",
             )
         )
-        if self.ask is None or self.pretend:
-            if self.pretend:
-                return False
+        if self.pretend and self.ask is not None:
+            return False  # a person would be asked; pretend shows the conflict only
+        if self.ask is None:
+            # With --pretend too: the real run would stop here, so pretend does, alike.
             thing = f"{what} in {shown}" if what else shown
             if new:
                 refusal = refusal or f"{thing} exists and differs from what mlm would write"
