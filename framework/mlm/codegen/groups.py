@@ -87,27 +87,32 @@ def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
     elif level.size != rows:
         units += f", {level.size:g} trials"
     numbers = "; ".join(
-        f"{what} {_fmt(info)}" + ("" if point else f" (at least {_fmt(low)})")
+        f"{what} {_fmt(info)}" + ("" if point else f", at least {_fmt(low)}")
         for what, info, low in parts
     )
-    bound = "" if point else "; at least: the lower end of its 90 % interval"
     source = (
         f"a one-way ANOVA of the response by {group.factor_label} ({levels} levels, median "
         f"{units}), F = {level.f:.3g} on {level.df[0]} and {level.df[1]} df"
     )
+    if point:
+        verdict = ("all" if is_centred else "not all") + f" >= {CENTRED_INFO:g}"
+    elif is_centred and len(parts) == 1:
+        verdict = f"the lower end of its 90 % interval is >= {CENTRED_INFO:g}"
+    elif is_centred:
+        verdict = f"the lower ends of their 90 % intervals are all >= {CENTRED_INFO:g}"
+    else:
+        verdict = f"a lower end of a 90 % interval is below {CENTRED_INFO:g}"
     if is_centred:
         return True, (
             f"centred: each level's data say more about its effect than the population "
-            f"distribution does (expected information per level, n sigma_g^2 / sigma^2, "
-            f"{numbers}, >= {CENTRED_INFO:g}{bound}; from {source}), so "
-            "the centred form samples best"
+            f"distribution does (expected information per level, n sigma_g^2 / sigma^2: "
+            f"{numbers}; {verdict}; from {source}), so the centred form samples best"
         )
     return False, (
         f"non-centred: a level's data may say less about its effect than the population "
-        f"distribution does (expected information per level, n sigma_g^2 / sigma^2, "
-        f"{numbers}, not all >= {CENTRED_INFO:g}{bound}; from {source}), "
-        "so sigma's posterior reaches where the centred form funnels; the non-centred form "
-        "samples well there"
+        f"distribution does (expected information per level, n sigma_g^2 / sigma^2: "
+        f"{numbers}; {verdict}; from {source}), so sigma's posterior reaches where the "
+        "centred form funnels; the non-centred form samples well there"
     )
 
 
