@@ -249,3 +249,49 @@ def test_chains_in_different_modes_are_not_told_to_run_longer(tmp_path: Path):
     assert (modes.file, modes.line) == ("model.py", line_of(root / "model.py", "m = pm."))
     assert {"r_hat", "ess_bulk"} <= set(modes.checks)
     assert not [f for f in findings if f.kind in ("too_few_draws", "slow_mixing")]
+
+
+CHOOSING_FIT = '''"""Sampling."""
+
+import pymc as pm
+
+
+def sample(model, project):
+    """Posterior draws."""
+    with model:
+        free = sum(value.size for value in model.initial_point().values())
+        adaptation = "low_rank" if free <= 300 else "diag"
+        idata = pm.sample(random_seed=project.seed, nuts={"adaptation": adaptation})
+    return idata
+'''
+
+
+def test_a_fit_that_chooses_the_mass_matrix_is_read_from_its_trace(tmp_path: Path):
+    # The template's fit.py picks nutpie's low-rank or diagonal mass matrix by the model's
+    # size; the advice must follow what the trace was sampled with.
+    import json
+
+    import xarray as xr
+
+    from mlm.diagnosis import FitSource
+
+    path = tmp_path / "fit.py"
+    path.write_text(CHOOSING_FIT)
+    for used, low_rank in (("low_rank", True), ("diag", False)):
+        stats = xr.Dataset(attrs={"inference_library_settings": json.dumps({"adaptation": used})})
+        fit = FitSource(path)
+        assert fit.chooses == line_of(path, "adaptation = ")
+        fit.read_trace({"sample_stats": stats})
+        assert fit.low_rank is low_rank
+    # the diagonal one was used: the advice says where fit.py chose it and how to ask
+    assert fit.low_rank_call() == (
+        f"fit.py line {fit.chooses} chose the diagonal one for this model's size; ask for it: "
+        'pm.sample(..., nuts={"adaptation": "low_rank"})'
+    )
+    # a fit.py that names low rank outright is taken at its word
+    path.write_text(FIT.format(draws=500, tune=500, chains=2).replace(
+        "random_seed=project.seed", 'random_seed=project.seed, nuts={"adaptation": "low_rank"}'
+    ))
+    fit = FitSource(path)
+    fit.read_trace({"sample_stats": stats})
+    assert fit.chooses is None and fit.low_rank

@@ -70,3 +70,25 @@ def test_intercept_terms_in_either_form(tmp_path, formula, csv, effect, sd):
     (term,) = model.group_terms()
     assert (term.effect, term.sds, term.chol) == (effect, [sd], None)
     assert f"* {sd}" in term.non_centred_form("mean", sd)
+
+
+def test_the_advice_names_the_terms_real_dims_and_python_mean(tmp_path: Path):
+    # Exam's schools are centred on the intercept: a_school ~ Normal(intercept_c, sigma).
+    # Non-centring advice must be code that runs where it is pasted: the term's own dims
+    # (not `dims=...`) and its mean as model.py's Python names it (not the PyMC name).
+    model = source(tmp_path, "normexam ~ standLRT + (1 | school)", "exam.csv")
+    (term,) = model.group_terms()
+    var = model.variables[term.effect]
+    assert var.dims_text == '"school"' and var.mu_text == "intercept"
+    advice = term.non_centred_form(var.mu_text, "sigma_school")
+    assert advice == (
+        'z_a_school = pm.Normal("z_a_school", 0, 1, dims="school") and a_school = '
+        'pm.Deterministic("a_school", intercept + z_a_school * sigma_school, dims="school")'
+    )
+    assert "dims=..." not in term.centred_form("sigma_school")
+
+
+def test_a_correlated_terms_advice_names_its_two_dims(tmp_path: Path):
+    model = source(tmp_path, "log_radon ~ floor + (1 + floor | county)", "radon.csv")
+    (term,) = model.group_terms()
+    assert 'dims=("county", "county_effect")' in term.centred_form("sigma_county")

@@ -29,10 +29,20 @@ pytestmark = pytest.mark.slow
 # one seed does not give one set of draws on every machine.
 FAILS_CHECK: dict[str, tuple[str, bool]] = {
     "orthodont": (
-        "27 children of 4 rows, the slope SD weakly identified and age (8-14) uncentred in "
-        "the group term: at 2,000 draws per chain, seeds 1, 2, 3 gave pass, bulk ESS 398 "
-        "at sigma_Subject[age], and r_hat 1.014 with bulk ESS 392 (at 1,000 draws: 6 "
-        "divergences, r_hat 1.016, ESS 251)",
+        "27 children of 4 rows, the slope SD weakly identified (its information per child "
+        "0.60, lower end 0.07: non-centred) and age (8-14) uncentred in the group term: with "
+        "the template's seed it passes (bulk ESS 588), on seeds 1, 2, 3 it gave pass (ESS "
+        "441), bulk ESS 398 at sigma_Subject[age], and r_hat 1.014 with ESS 392; on nutpie's "
+        "diagonal mass matrix seeds 1-3 passed (ESS 832, 604, 925), but fit.py keeps low rank "
+        "below 150 free parameters for Penicillin's sake (docs/validation.md)",
+        False,
+    ),
+    "oats": (
+        "6 blocks: the block SD's posterior is wide both ways (16.6 +- 8.1), so the centred "
+        "form funnels (10-41 divergences before the information rule) and the non-centred "
+        "one curves at large SDs: with the template's seed it passes (bulk ESS 504, r_hat "
+        "1.009, 0 divergences), on seeds 1, 2, 3 it gave r_hat 1.011, 1 divergence, pass "
+        "(diagonal mass matrix: 1, 0, 2 divergences)",
         False,
     ),
 }

@@ -91,6 +91,8 @@ class Variable:
     sigma_deps: set[str]  # model variables its sigma argument uses (a centred group effect)
     mu_deps: set[str]
     dims: bool  # created with dims= or shape=
+    dims_text: str = ""  # its dims= (or shape=) as written: '"school"', '("g", "g_effect")'
+    mu_text: str = ""  # its mu as written (a Normal's)
 
 
 class ModelSource:
@@ -102,13 +104,21 @@ class ModelSource:
         self.variables: dict[str, Variable] = {}
         self.columns: dict[str, tuple[str, int]] = {}  # Python name -> (data column, line)
         self.uses: dict[str, int] = {}  # Python name -> first line it is used in an expression
+        self._text = ""
         if path is None or not path.is_file():
             return
         try:
-            tree = ast.parse(path.read_text())
+            self._text = path.read_text()
+            tree = ast.parse(self._text)
         except SyntaxError:
             return
         self._read(tree)
+
+    def _written(self, node: ast.AST | None) -> str:
+        """`node`'s text as model.py writes it (its quotes), '' for None."""
+        if node is None:
+            return ""
+        return ast.get_source_segment(self._text, node) or ast.unparse(node)
 
     def _read(self, tree: ast.AST) -> None:
         py_deps: dict[str, set[str]] = {}  # Python name -> model variables it depends on
@@ -158,6 +168,8 @@ class ModelSource:
                     names_in(sigma) if dist in ("Normal", "StudentT") else set(),
                     names_in(mu) if dist in ("Normal", "StudentT") else set(),
                     "dims" in keywords or "shape" in keywords,
+                    self._written(next((keywords[k] for k in ("dims", "shape") if k in keywords), None)),
+                    self._written(mu) if dist in ("Normal", "StudentT") else "",
                 )
                 if "observed" in keywords:  # the likelihood: not a parameter
                     continue
@@ -211,11 +223,23 @@ class ModelSource:
         for var in self.variables.values():
             if var.dist in ("Normal", "StudentT") and var.dims and var.sigma_deps & scales:
                 sds = sorted(var.sigma_deps & scales)
-                terms.append(GroupTerm(var.name, sds, centred=True, line=var.line, z=None))
+                terms.append(
+                    GroupTerm(
+                        var.name, sds, centred=True, line=var.line, z=None, dims=var.dims_text
+                    )
+                )
             elif var.dist == "MvNormal" and var.dims and (chol := self._chol(var)):
                 sds = sorted(self._chol_sds(var)) or [chol]
                 terms.append(
-                    GroupTerm(var.name, sds, centred=True, line=var.line, z=None, chol=chol)
+                    GroupTerm(
+                        var.name,
+                        sds,
+                        centred=True,
+                        line=var.line,
+                        z=None,
+                        chol=chol,
+                        dims=var.dims_text,
+                    )
                 )
             elif var.dist == "Deterministic":
                 zs = [
@@ -232,7 +256,15 @@ class ModelSource:
                 sds = sorted((var.deps & scales) - (lkj if chol_sds else set()) | chol_sds)
                 if zs and sds:
                     terms.append(
-                        GroupTerm(var.name, sds, False, var.line, z=zs[0], chol=self._chol(var))
+                        GroupTerm(
+                            var.name,
+                            sds,
+                            False,
+                            var.line,
+                            z=zs[0],
+                            chol=self._chol(var),
+                            dims=var.dims_text,
+                        )
                     )
         return terms
 
@@ -281,29 +313,39 @@ class GroupTerm:
     line: int
     z: str | None
     chol: str | None = None  # correlated effects: the Cholesky factor's Python name
+    dims: str = ""  # the effects' dims as model.py writes them ('"school"')
+
+    def _dims(self) -> str:
+        return f"dims={self.dims}" if self.dims else "dims=..."
 
     def non_centred_form(self, mu: str, sd: str) -> str:
-        """The lines that non-centre this term, for advice."""
+        """The lines that non-centre this term, for advice (`mu`: Python, as in model.py)."""
+        dims = self._dims()
         if self.chol:
             return (
-                f'z_{self.effect} = pm.Normal("z_{self.effect}", 0, 1, dims=...) and '
+                f'z_{self.effect} = pm.Normal("z_{self.effect}", 0, 1, {dims}) and '
                 f'{self.effect} = pm.Deterministic("{self.effect}", z_{self.effect} @ '
-                f"{self.chol}.T, dims=...)"
+                f"{self.chol}.T, {dims})"
             )
+        shift = "" if mu in ("", "0") else f"{mu} + "
         return (
-            f'z_{self.effect} = pm.Normal("z_{self.effect}", 0, 1, dims=...) and '
-            f'{self.effect} = pm.Deterministic("{self.effect}", {mu} + z_{self.effect} * '
-            f"{sd}, dims=...)"
+            f'z_{self.effect} = pm.Normal("z_{self.effect}", 0, 1, {dims}) and '
+            f'{self.effect} = pm.Deterministic("{self.effect}", {shift}z_{self.effect} * '
+            f"{sd}, {dims})"
         )
 
     def centred_form(self, sd: str) -> str:
         """The line that centres this term, for advice."""
+        dims = self._dims()
         if self.chol:
             return (
                 f'{self.effect} = pm.MvNormal("{self.effect}", mu=0, chol={self.chol}, '
-                f"dims=...) in place of z @ {self.chol}.T"
+                f"{dims}) in place of z @ {self.chol}.T"
             )
-        return f"{self.effect} = pm.Normal(..., mu=0, sigma={sd}, dims=...) in place of z * {sd}"
+        return (
+            f'{self.effect} = pm.Normal("{self.effect}", mu=0, sigma={sd}, {dims}) in place of '
+            f"z * {sd}"
+        )
 
 
 class FitSource:
@@ -313,7 +355,10 @@ class FitSource:
         self.label = label
         self.line: int | None = None
         self.settings: dict[str, Any] = {}
-        self.low_rank = False  # nutpie's low-rank mass matrix already asked for
+        self.low_rank = False  # nutpie's low-rank mass matrix asked for (or, from the trace, used)
+        # The line where fit.py chooses the mass matrix at run time (low rank or not by the
+        # model's size, as the template's does), if it does.
+        self.chooses: int | None = None
         if path is None or not path.is_file():
             return
         try:
@@ -321,6 +366,12 @@ class FitSource:
         except SyntaxError:
             return
         for node in ast.walk(tree):
+            if isinstance(node, ast.IfExp | ast.If) and any(
+                isinstance(sub, ast.Constant) and sub.value == "low_rank"
+                for sub in ast.walk(node)
+            ):
+                if self.chooses is None or node.lineno < self.chooses:
+                    self.chooses = node.lineno
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -336,14 +387,39 @@ class FitSource:
                         if k.arg and isinstance(k.value, ast.Constant)
                     }
                     self.low_rank = any(
-                        k.arg in ("nuts", "nuts_sampler_kwargs")
-                        and isinstance(k.value, ast.Dict)
+                        k.arg in ("nuts", "nuts_sampler_kwargs", "adaptation")
                         and any(
                             isinstance(v, ast.Constant) and v.value == "low_rank"
-                            for v in k.value.values
+                            for v in ast.walk(k.value)
                         )
                         for k in node.keywords
                     )
+
+    def read_trace(self, idata) -> None:
+        """For a fit.py that chooses the mass matrix at run time, which one the trace was
+        sampled with (nutpie records its adaptation). A fit.py that names one is taken at
+        its word: it is what the next run uses."""
+        import json
+
+        if self.chooses is None:
+            return
+        try:
+            stats = idata["sample_stats"]
+            settings = json.loads(stats.attrs.get("inference_library_settings", "{}"))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return
+        adaptation = settings.get("adaptation") if isinstance(settings, dict) else None
+        if isinstance(adaptation, str):
+            self.low_rank = adaptation == "low_rank"
+
+    def low_rank_call(self) -> str:
+        """How to ask for the low-rank mass matrix, for advice when it was not used."""
+        if self.chooses is not None:
+            return (
+                f"{self.label} line {self.chooses} chose the diagonal one for this model's size; "
+                'ask for it: pm.sample(..., nuts={"adaptation": "low_rank"})'
+            )
+        return 'pm.sample(..., nuts={"adaptation": "low_rank"})'
 
 
 def _pm_call(call: ast.Call) -> str | None:
@@ -521,6 +597,7 @@ def diagnose(
     fit_path = Path(fit_path) if fit_path else None
     model = ModelSource(model_path, model_label)
     fit = FitSource(fit_path, fit_label)
+    fit.read_trace(idata)
     draws = Draws(idata)
     if not draws.columns:
         return []
@@ -575,8 +652,8 @@ def diagnose(
                 "correlation: the posterior is badly scaled",
                 "raise max_treedepth"
                 if fit.low_rank
-                else "let nutpie adapt a low-rank mass matrix: pm.sample(..., "
-                'nuts={"adaptation": "low_rank"}), or raise max_treedepth',
+                else f"let nutpie adapt a low-rank mass matrix: {fit.low_rank_call()}, or raise "
+                "max_treedepth",
                 fit.label,
                 fit.line,
             )
@@ -677,7 +754,7 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
     parameters = (label, term.effect)
     if term.centred:
         var = model.variables[term.effect]
-        mu = ", ".join(sorted(var.mu_deps)) or "0"
+        mu = var.mu_text or " + ".join(_py(model, d) for d in sorted(var.mu_deps)) or "0"
         fix = (
             f"reparameterize: {term.effect} is centred on {_base(label)} "
             f"({model.label} line {term.line}); non-centre it: "
@@ -876,8 +953,8 @@ def _ridge_fix(
     low_rank = (
         f"or sample longer ({_sample_line(fit)} already adapts a low-rank mass matrix)"
         if fit.low_rank
-        else "or let nutpie adapt a low-rank mass matrix that follows the ridge: pm.sample(..., "
-        f'nuts={{"adaptation": "low_rank"}}) ({_sample_line(fit)})'
+        else "or let nutpie adapt a low-rank mass matrix that follows the ridge: "
+        f"{fit.low_rank_call()} ({_sample_line(fit)})"
     )
     pair = [label, other]
     intercept = next((p for p in pair if _is_intercept(p, model)), None)
@@ -892,16 +969,17 @@ def _ridge_fix(
         effect = term.effect if term else _base(group)
         sd = term.sds[0] if term and term.sds else "sigma_g"
         centred = term is not None and term.centred
+        dims = f"dims={term.dims}" if term is not None and term.dims else "dims=..."
         how = (
             f"the intercept and the mean of {effect} trade off (groups with many rows fix "
             f"their sum, not each): "
             + (
                 f"give {effect} the intercept as its mean, {effect} = pm.Normal(..., "
-                f"mu={_py(model, intercept)}, sigma={sd}, dims=...), and drop the separate "
+                f"mu={_py(model, intercept)}, sigma={sd}, {dims}), and drop the separate "
                 "intercept from mu, "
                 if centred
                 else f"centre the group intercepts on the intercept, a_g = pm.Normal(..., "
-                f"mu={_py(model, intercept)}, sigma={sd}, dims=...) in place of "
+                f"mu={_py(model, intercept)}, sigma={sd}, {dims}) in place of "
                 f"{_py(model, intercept)} + {effect} in mu (the non-centred z * {sd} keeps "
                 "this ridge), "
             )
@@ -1045,7 +1123,7 @@ def _few_draws(
         low_rank = (
             ""
             if fit.low_rank
-            else ', or let nutpie adapt a low-rank mass matrix (nuts={"adaptation": "low_rank"})'
+            else f", or let nutpie adapt a low-rank mass matrix ({fit.low_rank_call()})"
         )
         fix = (
             f"{more} in {_sample_line(fit)}{low_rank}; check the prior of "

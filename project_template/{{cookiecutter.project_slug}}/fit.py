@@ -11,7 +11,13 @@ def sample(model, project):
     """Posterior draws, and posterior predictive draws for 100 of them."""
     with model:
         # nutpie's low-rank mass matrix learns the correlations a diagonal one misses (an
-        # intercept against its group effects); drop nuts={...} for the diagonal.
+        # intercept against its group effects, crossed effects), but adapting it costs more
+        # with every parameter: on mlm's measurements it sampled a model of 104 free
+        # parameters in 0.7 s, of 134 in 13 s, of 1,004 in 126 s (the diagonal: 0.2-1.8 s,
+        # as many effective draws). So low rank for up to 150 free parameters, the diagonal
+        # above (docs/validation.md, "The mass matrix"); set adaptation yourself to choose.
+        free = sum(value.size for value in model.initial_point().values())
+        adaptation = "low_rank" if free <= 150 else "diag"
         # target_accept=0.95 takes smaller steps where group SDs near 0 curve the posterior,
         # as rstanarm's default for multilevel models (adapt_delta = 0.95) does. 2,000 draws
         # per chain: the SD of a varying slope on few rows per level can mix at 0.1 effective
@@ -22,7 +28,7 @@ def sample(model, project):
             chains=4,
             target_accept=0.95,
             random_seed=project.seed,
-            nuts={"adaptation": "low_rank"},
+            nuts={"adaptation": adaptation},
         )
         # Posterior predictive draws for 100 of the 8,000 posterior draws (every 80th draw of
         # each chain): plenty for predictive checks, and each is one value per row, so all

@@ -7,11 +7,11 @@ Written by `mlm` from the formula (lme4 syntax)
 family bernoulli with a logit link. It is plain PyMC and yours to edit: mlm never
 rewrites it.
 
-Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
-and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
-few; the comment above it says which and why, and how to flip it. Priors are weakly
-informative and scaled from the data, as commented beside each; change them on their
-lines.
+Each group term is centred (u ~ Normal(0, sigma)) when each level's data say more about
+its effect than the population distribution does, and non-centred (u = z * sigma, the
+cure for divergences when a group SD is small) when they may not; the comment above it
+says which and why, with the numbers, and how to flip it. Priors are weakly informative
+and scaled from the data, as commented beside each; change them on their lines.
 """
 
 import pandas as pd
@@ -47,17 +47,18 @@ def build(data):
         # b_x: weakly informative, 2.5 units of the link per SD of x (rstanarm's default scale).
         b_x = pm.Normal("b_x", mu=0, sigma=2.5 / x.std())
 
-        # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
-        # Normal(intercept, sigma_g)): its levels hold many rows each (20, the median; >= 6), so
-        # the data pin each effect down and the centred form samples best; on the intercept, it
-        # does not trade off against the mean of u_g. The SD's half-normal prior has the scale
-        # of the link scale.
-        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
-        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
-        # two lines below.
+        # (1 | g): an intercept per level of g, non-centred: a level's data may say less about
+        # its effect than the population distribution does (expected information per level, n
+        # sigma_g^2 / sigma^2: intercept 0.57, at least 0.0087; a lower end of a 90 % interval
+        # is below 1; from a one-way ANOVA of the response by g (24 levels, median 20 rows), F =
+        # 1.57 on 23 and 455 df), so sigma's posterior reaches where the centred form funnels;
+        # the non-centred form samples well there. The SD's half-normal prior has the scale of
+        # the link scale.
+        # Where each level's data are informative, centre it: u_g = pm.Normal("u_g", mu=0,
+        # sigma=sigma_g, dims="g"), in place of the two lines below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=1)
-        a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")
-        u_g = pm.Deterministic("u_g", a_g - intercept, dims="g")
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")
+        u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g")
 
         eta = intercept + b_x * x_ + u_g[g_]
         pm.Bernoulli("yb", logit_p=eta, observed=y_, dims="obs")

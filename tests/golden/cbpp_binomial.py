@@ -11,11 +11,11 @@ Categorical columns use treatment coding, as lme4 does: the reference level (the
 in sorted order) gets no coefficient, each other level's is its difference from it (with
 the data it was written for: period -> '1').
 
-Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
-and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
-few; the comment above it says which and why, and how to flip it. Priors are weakly
-informative and scaled from the data, as commented beside each; change them on their
-lines.
+Each group term is centred (u ~ Normal(0, sigma)) when each level's data say more about
+its effect than the population distribution does, and non-centred (u = z * sigma, the
+cure for divergences when a group SD is small) when they may not; the comment above it
+says which and why, with the numbers, and how to flip it. Priors are weakly informative
+and scaled from the data, as commented beside each; change them on their lines.
 """
 
 import pandas as pd
@@ -63,15 +63,20 @@ def build(data):
         # of the link.
         b_period = pm.Normal("b_period", mu=0, sigma=2.5, dims="period_effect")
 
-        # (1 | herd): an intercept per level of herd, non-centred: its levels hold few rows each
-        # (4, the median; < 6), so the effects lean on sigma and the non-centred form samples
-        # best, even when sigma is near 0. The SD's half-normal prior has the scale of the link
+        # (1 | herd): an intercept per level of herd, centred on the intercept (a_herd ~
+        # Normal(intercept, sigma_herd)): each level's data say more about its effect than the
+        # population distribution does (expected information per level, n sigma_g^2 / sigma^2:
+        # intercept 3.3, at least 1.5; the lower end of its 90 % interval is >= 1; from a one-
+        # way ANOVA of the response by herd (15 levels, median 4 rows, 61 trials), F = 4.02 on
+        # 14 and 824 df), so the centred form samples best; on the intercept, it does not trade
+        # off against the mean of u_herd. The SD's half-normal prior has the scale of the link
         # scale.
-        # With many rows per level, centre it: u_herd = pm.Normal("u_herd", mu=0,
-        # sigma=sigma_herd, dims="herd"), in place of the two lines below.
+        # Where they are not, non-centre it: z_herd = pm.Normal("z_herd", mu=0, sigma=1,
+        # dims="herd") and u_herd = pm.Deterministic("u_herd", z_herd * sigma_herd,
+        # dims="herd"), in place of the two lines below.
         sigma_herd = pm.HalfNormal("sigma_herd", sigma=1)
-        z_herd = pm.Normal("z_herd", mu=0, sigma=1, dims="herd")
-        u_herd = pm.Deterministic("u_herd", z_herd * sigma_herd, dims="herd")
+        a_herd = pm.Normal("a_herd", mu=intercept, sigma=sigma_herd, dims="herd")
+        u_herd = pm.Deterministic("u_herd", a_herd - intercept, dims="herd")
 
         eta = intercept + pt.concatenate([pt.zeros(1), b_period])[period_] + u_herd[herd_]
         pm.Binomial("incidence", n=trials_, logit_p=eta, observed=y_, dims="obs")

@@ -6,17 +6,16 @@ Written by `mlm` from the formula (lme4 syntax)
 
 family gaussian. It is plain PyMC and yours to edit: mlm never rewrites it.
 
-Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
-and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
-few; the comment above it says which and why, and how to flip it. Priors are weakly
-informative and scaled from the data, as commented beside each; change them on their
-lines.
+Each group term is centred (u ~ Normal(0, sigma)) when each level's data say more about
+its effect than the population distribution does, and non-centred (u = z * sigma, the
+cure for divergences when a group SD is small) when they may not; the comment above it
+says which and why, with the numbers, and how to flip it. Priors are weakly informative
+and scaled from the data, as commented beside each; change them on their lines.
 """
 
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor.tensor as pt
 
 
 def build(data):
@@ -52,14 +51,17 @@ def build(data):
         # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
         b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
 
-        # (1 + x | g): an intercept and a slope on x per level of g, correlated, centred, the
-        # intercepts on the intercept: its levels hold many rows each (20, the median; >= 6), so
-        # the data pin each effect down and the centred form samples best: a ~
-        # MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...). The covariance is an
-        # LKJ(2) correlation (mildly favouring small correlations) and half-normal SDs on the
-        # scale of the outcome's SD per SD of each column.
-        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
-        # dims=("g", "g_effect")) and u_g = z_g @ chol_g.T, in place of mean_g and a_g.
+        # (1 + x | g): an intercept and a slope on x per level of g, correlated, non-centred: a
+        # level's data may say less about its effect than the population distribution does
+        # (expected information per level, n sigma_g^2 / sigma^2: intercept 7, at least 4.2;
+        # slope on x 0.93, at least 0.24; a lower end of a 90 % interval is below 1; from a one-
+        # way ANOVA of the response by g (24 levels, median 20 rows), F = 8 on 23 and 455 df),
+        # so sigma's posterior reaches where the centred form funnels; the non-centred form
+        # samples well there: u = z @ chol.T. The covariance is an LKJ(2) correlation (mildly
+        # favouring small correlations) and half-normal SDs on the scale of the outcome's SD per
+        # SD of each column.
+        # Where each level's data are informative, centre it: u_g = pm.MvNormal("u_g", mu=0,
+        # chol=chol_g, dims=("g", "g_effect")), in place of z_g.
         chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
             "chol_g",
             n=2,
@@ -68,9 +70,8 @@ def build(data):
             compute_corr=True,
             store_in_trace=False,
         )
-        mean_g = pt.concatenate([pt.stack([intercept]), pt.zeros(1)])
-        a_g = pm.MvNormal("a_g", mu=mean_g, chol=chol_g, dims=("g", "g_effect"))
-        u_g = pm.Deterministic("u_g", a_g - mean_g, dims=("g", "g_effect"))
+        z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))
+        u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))
         pm.Deterministic("sigma_g", sd_g, dims="g_effect")
         pm.Deterministic("corr_g", corr_g, dims=("g_effect", "g_effect_corr"))
 

@@ -10,11 +10,11 @@ Categorical columns use treatment coding, as lme4 does: the reference level (the
 in sorted order) gets no coefficient, each other level's is its difference from it (with
 the data it was written for: a -> 'a1', b -> 'hi').
 
-Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
-and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
-few; the comment above it says which and why, and how to flip it. Priors are weakly
-informative and scaled from the data, as commented beside each; change them on their
-lines.
+Each group term is centred (u ~ Normal(0, sigma)) when each level's data say more about
+its effect than the population distribution does, and non-centred (u = z * sigma, the
+cure for divergences when a group SD is small) when they may not; the comment above it
+says which and why, with the numbers, and how to flip it. Priors are weakly informative
+and scaled from the data, as commented beside each; change them on their lines.
 """
 
 import numpy as np
@@ -90,12 +90,15 @@ def build(data):
         b_a = pm.Normal("b_a", mu=0, sigma=2.5 * y_sd, dims="a_effect")
 
         # (1 + a | g): an intercept and the effects of a per level of g, correlated, centred:
-        # its levels hold many rows each (20, the median; >= 6), so the data pin each effect
-        # down and the centred form samples best: u ~ MvNormal(0, chol). The covariance is an
-        # LKJ(2) correlation (mildly favouring small correlations) and half-normal SDs on the
-        # scale of the outcome's SD per SD of each column.
-        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
-        # dims=("g", "g_effect")) and u_g = z_g @ chol_g.T, in place of the MvNormal.
+        # each level's data say more about its effect than the population distribution does
+        # (expected information per level, n sigma_g^2 / sigma^2: intercept 9.3, at least 5.6;
+        # the lower end of its 90 % interval is >= 1; from a one-way ANOVA of the response by g
+        # (24 levels, median 20 rows), F = 10.3 on 23 and 446 df), so the centred form samples
+        # best: u ~ MvNormal(0, chol). The covariance is an LKJ(2) correlation (mildly favouring
+        # small correlations) and half-normal SDs on the scale of the outcome's SD per SD of
+        # each column.
+        # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g",
+        # "g_effect")) and u_g = z_g @ chol_g.T, in place of the MvNormal.
         chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
             "chol_g",
             n=X_g.shape[1],
@@ -111,9 +114,12 @@ def build(data):
         pm.Deterministic("corr_g", corr_g, dims=("g_effect", "g_effect_corr"))
 
         # (0 + b || h): each column of X_h_b has an effect per level of h, independent of the
-        # others, centred: its levels hold many rows each (60.5, the median; >= 6), so the data
-        # pin each effect down and the centred form samples best. Half-normal SDs on the scale
-        # of the outcome's SD (per SD of a numeric column).
+        # others, centred: each level's data say more about its effect than the population
+        # distribution does (expected information per level, n sigma_g^2 / sigma^2: intercept
+        # 9.1, at least 4; the lower end of its 90 % interval is >= 1; from a one-way ANOVA of
+        # the response by h (8 levels, median 60.5 rows), F = 10 on 7 and 446 df), so the
+        # centred form samples best. Half-normal SDs on the scale of the outcome's SD (per SD of
+        # a numeric column).
         sigma_h_b = pm.HalfNormal(
             "sigma_h_b", sigma=np.array([y_sd] * (len(b_levels))), dims="h_b_effect"
         )

@@ -8,11 +8,11 @@ family negbinomial with a log link; theta is the negative binomial's shape, lme4
 (glmer.nb; Stata's menbreg reports alpha = 1 / theta). It is plain PyMC and yours to
 edit: mlm never rewrites it.
 
-Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
-and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
-few; the comment above it says which and why, and how to flip it. Priors are weakly
-informative and scaled from the data, as commented beside each; change them on their
-lines.
+Each group term is centred (u ~ Normal(0, sigma)) when each level's data say more about
+its effect than the population distribution does, and non-centred (u = z * sigma, the
+cure for divergences when a group SD is small) when they may not; the comment above it
+says which and why, with the numbers, and how to flip it. Priors are weakly informative
+and scaled from the data, as commented beside each; change them on their lines.
 """
 
 import numpy as np
@@ -49,13 +49,15 @@ def build(data):
         b_x = pm.Normal("b_x", mu=0, sigma=2.5 / x.std())
 
         # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
-        # Normal(intercept, sigma_g)): its levels hold many rows each (20, the median; >= 6), so
-        # the data pin each effect down and the centred form samples best; on the intercept, it
-        # does not trade off against the mean of u_g. The SD's half-normal prior has the scale
-        # of the link scale.
-        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
-        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
-        # two lines below.
+        # Normal(intercept, sigma_g)): each level's data say more about its effect than the
+        # population distribution does (expected information per level, n sigma_g^2 / sigma^2:
+        # intercept 9.3, at least 5.6; the lower end of its 90 % interval is >= 1; from a one-
+        # way ANOVA of the response by g (24 levels, median 20 rows), F = 10.3 on 23 and 455
+        # df), so the centred form samples best; on the intercept, it does not trade off against
+        # the mean of u_g. The SD's half-normal prior has the scale of the link scale.
+        # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g") and
+        # u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the two lines
+        # below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=1)
         a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")
         u_g = pm.Deterministic("u_g", a_g - intercept, dims="g")

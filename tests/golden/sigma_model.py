@@ -11,11 +11,11 @@ Categorical columns use treatment coding, as lme4 does: the reference level (the
 in sorted order) gets no coefficient, each other level's is its difference from it (with
 the data it was written for: b -> 'hi').
 
-Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
-and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
-few; the comment above it says which and why, and how to flip it. Priors are weakly
-informative and scaled from the data, as commented beside each; change them on their
-lines.
+Each group term is centred (u ~ Normal(0, sigma)) when each level's data say more about
+its effect than the population distribution does, and non-centred (u = z * sigma, the
+cure for divergences when a group SD is small) when they may not; the comment above it
+says which and why, with the numbers, and how to flip it. Priors are weakly informative
+and scaled from the data, as commented beside each; change them on their lines.
 """
 
 import numpy as np
@@ -74,14 +74,18 @@ def build(data):
         # reports it.
         pm.Deterministic("Intercept", intercept_c - b_tx * tx_centre)
 
-        # (0 + tx | g): a slope on tx per level of g, centred: its levels hold many rows each
-        # (20, the median; >= 6), so the data pin each effect down and the centred form samples
-        # best. The SD's half-normal prior has the scale of the outcome's SD per SD of tx.
-        # With few rows per level, non-centre it: z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1,
-        # dims="g") and u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g"), in
-        # place of the line below.
+        # (0 + tx | g): a slope on tx per level of g, non-centred: a level's data may say less
+        # about its effect than the population distribution does (expected information per
+        # level, n sigma_g^2 / sigma^2: slope on tx 0.05, at least 0; a lower end of a 90 %
+        # interval is below 1; from a one-way ANOVA of the response by g (24 levels, median 20
+        # rows), F = 7.84 on 23 and 455 df), so sigma's posterior reaches where the centred form
+        # funnels; the non-centred form samples well there. The SD's half-normal prior has the
+        # scale of the outcome's SD per SD of tx.
+        # Where each level's data are informative, centre it: u_g_tx = pm.Normal("u_g_tx", mu=0,
+        # sigma=sigma_g_tx, dims="g"), in place of the two lines below.
         sigma_g_tx = pm.HalfNormal("sigma_g_tx", sigma=y_sd / tx.std())
-        u_g_tx = pm.Normal("u_g_tx", mu=0, sigma=sigma_g_tx, dims="g")
+        z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1, dims="g")
+        u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g")
 
         # The residual SD varies: log(sigma) is linear in b.
         # log_sigma_Intercept: around the log of the outcome's SD.

@@ -16,11 +16,11 @@ Computed columns, as the formula writes them: I(x^2) is x_pow_2.
 Stata's reml option is noted and set aside: mlm's fit is Bayesian (the posterior, with
 the priors written in model.py), not a point estimate.
 
-Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many rows each
-and non-centred (u = z * sigma, the cure for divergences when a group SD is small) when
-few; the comment above it says which and why, and how to flip it. Priors are weakly
-informative and scaled from the data, as commented beside each; change them on their
-lines.
+Each group term is centred (u ~ Normal(0, sigma)) when each level's data say more about
+its effect than the population distribution does, and non-centred (u = z * sigma, the
+cure for divergences when a group SD is small) when they may not; the comment above it
+says which and why, with the numbers, and how to flip it. Priors are weakly informative
+and scaled from the data, as commented beside each; change them on their lines.
 """
 
 import pandas as pd
@@ -114,13 +114,15 @@ def build(data):
         pm.Deterministic("Intercept", intercept_c - b_x_pow_2 * x_pow_2_centre)
 
         # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
-        # Normal(intercept_c, sigma_g)): its levels hold many rows each (20, the median; >= 6),
-        # so the data pin each effect down and the centred form samples best; on the intercept,
-        # it does not trade off against the mean of u_g. The SD's half-normal prior has the
-        # scale of the outcome's SD.
-        # With few rows per level, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1,
-        # dims="g") and u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the
-        # two lines below.
+        # Normal(intercept_c, sigma_g)): each level's data say more about its effect than the
+        # population distribution does (expected information per level, n sigma_g^2 / sigma^2:
+        # intercept 7.5, at least 4.4; the lower end of its 90 % interval is >= 1; from a one-
+        # way ANOVA of the response by g (24 levels, median 20 rows), F = 8.45 on 23 and 447
+        # df), so the centred form samples best; on the intercept, it does not trade off against
+        # the mean of u_g. The SD's half-normal prior has the scale of the outcome's SD.
+        # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g") and
+        # u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the two lines
+        # below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
         a_g = pm.Normal("a_g", mu=intercept_c, sigma=sigma_g, dims="g")
         u_g = pm.Deterministic("u_g", a_g - intercept_c, dims="g")

@@ -51,6 +51,11 @@ LME4_NB = (
     "reproduces (fixef within 0.4%, theta within 0.22%; Laplace ML)"
 )
 
+MASS_OATS = (
+    "Venables & Ripley (2002), Modern Applied Statistics with S, 4th ed., sec. 10.3, "
+    "lme(Y ~ N + V, random = ~1 | B/V, data = oats), REML"
+)
+
 CASES = (
     Case(
         "sleepstudy",
@@ -148,6 +153,21 @@ CASES = (
         },
         family="negbinomial",
         group_sds={"theta": (7.4702, LME4_NB)},
+    ),
+    Case(
+        "oats",
+        "oats.csv",
+        "Y ~ N + V + (1 | B/V)",
+        {
+            "Intercept": (79.917, MASS_OATS),
+            "b_N[0.2cwt]": (19.500, MASS_OATS),
+            "b_N[0.4cwt]": (34.833, MASS_OATS),
+            "b_N[0.6cwt]": (44.000, MASS_OATS),
+            "b_V[Marvellous]": (5.2917, MASS_OATS),
+            "b_V[Victory]": (-6.8750, MASS_OATS),
+        },
+        residual_sd=(12.750, MASS_OATS),
+        group_sds={"sigma_B": (14.645, MASS_OATS), "sigma_B_by_V": (10.473, MASS_OATS)},
     ),
 )
 BY_NAME = {c.name: c for c in CASES}

@@ -65,6 +65,10 @@ def frames() -> dict[str, pd.DataFrame]:
         }
     )
 
+    # MASS's oats (Yates 1935): a split-plot trial, 6 blocks (B) x 3 varieties (V, the main
+    # plots) x 4 nitrogen levels (N, the sub-plots); taken as it is.
+    oats = r("MASS", "oats")[["Y", "N", "V", "B"]]
+
     return {
         "sleepstudy": sleep,
         "radon": radon,
@@ -73,6 +77,7 @@ def frames() -> dict[str, pd.DataFrame]:
         "cbpp_bernoulli": cbpp_rows,
         "orthodont": orthodont,
         "epil": epil,
+        "oats": oats,
     }
 
 

@@ -36,7 +36,10 @@ TEMPLATE = (
 
 # option -> (centre population predictors, group terms: "auto" | "noncentred" | "centred",
 #            centre one intercept group term on the intercept, nutpie adaptation[, centre
-#            group slopes as the population's, target_accept])
+#            group slopes as the population's, target_accept, draws per chain])
+# The "rule:..." options sample as the template's fit.py does today (low rank,
+# target_accept 0.95, 2,000 draws per chain) with one centring rule of groups.MODE.
+FIT = ("low_rank", False, 0.95, 2000)
 OPTIONS = {
     "today": (False, "noncentred", False, "diag"),
     "today+lowrank": (False, "noncentred", False, "low_rank"),
@@ -54,6 +57,11 @@ OPTIONS = {
     "pop+slopes+lowrank": (True, "noncentred", False, "low_rank", True),
     "pop+lowrank": (True, "noncentred", False, "low_rank"),
     "auto+on_intercept+slopes+lowrank": (True, "auto", True, "low_rank", True),
+    "rule:info": (True, "auto", True, *FIT),
+    "rule:rows": (True, "rows", True, *FIT),
+    "rule:info_point": (True, "info_point", True, *FIT),
+    "rule:rows+levels": (True, "rows+levels", True, *FIT),
+    "rule:info+diag": (True, "auto", True, "diag", *FIT[1:]),
 }
 
 
@@ -106,12 +114,12 @@ def measure(name: str, option: str) -> dict:
     model = namespace["build"](data)
     adaptation = OPTIONS[option][3]
     kwargs = {} if adaptation == "diag" else {"nuts_sampler_kwargs": {"adaptation": adaptation}}
-    target_accept = (*OPTIONS[option], False, None)[5]
+    target_accept, draws = (*OPTIONS[option], False, None, 1000)[5:7]
     if target_accept:
         kwargs["target_accept"] = target_accept
     with model, compiled.persistent():
         idata = pm.sample(
-            draws=1000, tune=1000, chains=4, random_seed=SEED, progressbar=False, **kwargs
+            draws=draws, tune=1000, chains=4, random_seed=SEED, progressbar=False, **kwargs
         )
     seconds = float(idata["posterior"].attrs.get("sampling_time", np.nan))
     numbers = numbers_of(idata)

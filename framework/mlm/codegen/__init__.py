@@ -10,6 +10,9 @@ One concept per module, top to bottom:
 - priors: a `--prior` validated against PyMC
 - body: build()'s lines, data, coords and parameters as they are written
 - columns: `classify_columns(spec, data)`, the data's columns as the formula uses them
+- information: `group_information(spec, columns, data)`, how much each grouping's levels
+  say about their effects (one-way ANOVAs): what chooses a group term's centred or
+  non-centred form
 - names: Python names of columns, factors and group terms in the generated code
 - templates: data.py, graphics.py and tests/test_model.py rendered from template files
 - formatting: `ruff format` on the generated text

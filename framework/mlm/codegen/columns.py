@@ -33,6 +33,10 @@ class Columns:
     # Grouping (its factor tuple) -> the median number of rows per level.
     rows_per_level: dict = field(default_factory=dict)
     group_levels: dict = field(default_factory=dict)  # grouping -> its number of levels
+    # Grouping -> information.Information of its level means; (grouping, a slope's
+    # variables) -> (info, info_low) of that slope (set by writer.py from
+    # mlm/codegen/information.py).
+    information: dict = field(default_factory=dict)
 
 
 def centre_of(values) -> float | None:

@@ -1,6 +1,7 @@
 """Group terms: effects that vary by a grouping's levels, independent with half-normal SDs
-or correlated through an LKJ Cholesky covariance; centred (u ~ Normal(0, sigma)) when the
-grouping's levels hold many rows each, non-centred (u = z * sigma) when few (`centred`),
+or correlated through an LKJ Cholesky covariance; centred (u ~ Normal(0, sigma)) when each
+level's data are informative about its effect, non-centred (u = z * sigma) when they may
+not be (`centred`, from the numbers of mlm/codegen/information.py),
 one centred group intercept on the intercept (`intercept_group`), and a correlated term's
 slopes sampled at their predictors' centres (reported on the data's scale).
 
@@ -17,35 +18,101 @@ from mlm.codegen.priors import prior_arguments
 from mlm.errors import MlmError
 from mlm.formula import GroupTerm
 
-# A group term is written centred (u ~ Normal(0, sigma)) when its levels hold at least this
-# many rows each (the median level), non-centred (u = z * sigma) below: the threshold the
-# measurements of docs/validation.md support (centred won at 6-62 rows per level, lost at
-# 3-5).
+# A group term is written centred (u ~ Normal(0, sigma)) when the data say much about each
+# level's effect even at the low end of what they say about sigma: the expected information
+# per level, n * sigma_g^2 / sigma^2 (mlm/codegen/information.py), at the lower end of its
+# 90 % interval, is at least CENTRED_INFO for the term's intercept and each of its slopes;
+# non-centred (u = z * sigma) otherwise. Below 1 the population distribution says more
+# about an effect than its level's data do, and the centred posterior is a funnel
+# (Betancourt & Girolami 2015); the interval's lower end, not the estimate, because with
+# few levels sigma's posterior reaches far below its estimate (MASS's oats: 6 blocks,
+# estimated 4.3, lower end 0.6; centred gave 10-41 divergences). docs/validation.md has the
+# measurements.
+CENTRED_INFO = 1.0
+# The rule before (kept for the measurements): centred when the median level holds at least
+# this many rows.
 CENTRED_ROWS = 6
 # Switches that tests/validation/parameterisations.py flips to measure the alternatives:
-# MODE "auto" applies CENTRED_ROWS ("centred", "noncentred" force one form); ON_INTERCEPT
-# centres one centred group intercept on the intercept; CENTRE_SLOPES samples a correlated
-# term's effects with its slopes' predictors centred as the population's are.
+# MODE "auto" applies the rule above; "rows" the rows-per-level rule; "info_point" the
+# information's estimate instead of its lower end; "rows+levels" the rows rule and at least
+# MIN_LEVELS levels; "centred", "noncentred" force one form. ON_INTERCEPT centres one
+# centred group intercept on the intercept; CENTRE_SLOPES samples a correlated term's
+# effects with its slopes' predictors centred as the population's are.
 MODE = "auto"
+MIN_LEVELS = 7
 ON_INTERCEPT = True
 CENTRE_SLOPES = False
 
 
+def _fmt(x: float) -> str:
+    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
+
+
 def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
-    """Whether `group`'s effects are written centred, and why, in a few words."""
-    rows = body.columns.rows_per_level.get(group.factor, 0)
-    if MODE != "auto":
+    """Whether `group`'s effects are written centred, and why, with the numbers."""
+    columns = body.columns
+    rows = columns.rows_per_level.get(group.factor, 0)
+    levels = columns.group_levels.get(group.factor, 0)
+    if MODE in ("centred", "noncentred"):
         return MODE == "centred", f"{MODE} (forced)"
-    if rows >= CENTRED_ROWS:
+    level = columns.information.get(group.factor)
+    if MODE in ("rows", "rows+levels") or level is None:
+        enough = rows >= CENTRED_ROWS and (MODE != "rows+levels" or levels >= MIN_LEVELS)
+        if enough:
+            return True, (
+                f"centred: its levels hold many rows each ({rows:g}, the median; >= "
+                f"{CENTRED_ROWS}), so the data pin each effect down and the centred form "
+                "samples best"
+            )
+        return False, (
+            f"non-centred: its levels hold few rows each ({rows:g}, the median; < "
+            f"{CENTRED_ROWS}), so the effects lean on sigma and the non-centred form samples "
+            "best, even when sigma is near 0"
+        )
+    # (what, estimate, lower end) for the intercept (a level's mean) and each slope.
+    parts = []
+    if group.terms[0].is_intercept or not any(not t.is_intercept for t in group.terms):
+        parts.append(("intercept", level.info, level.info_low))
+    for term in group.terms:
+        slope = columns.information.get((group.factor, term.variables))
+        if not term.is_intercept and slope is not None:
+            parts.append((f"slope on {term.label}", *slope))
+    if not parts:
+        parts.append(("intercept", level.info, level.info_low))
+    point = MODE == "info_point"
+    is_centred = all((info if point else low) >= CENTRED_INFO for _, info, low in parts)
+    units = f"{rows:g} rows"
+    if level.units != "rows":
+        units += f", {level.size:g} {level.units}"
+    elif level.size != rows:
+        units += f", {level.size:g} trials"
+    numbers = "; ".join(
+        f"{what} {_fmt(info)}" + ("" if point else f", at least {_fmt(low)}")
+        for what, info, low in parts
+    )
+    source = (
+        f"a one-way ANOVA of the response by {group.factor_label} ({levels} levels, median "
+        f"{units}), F = {level.f:.3g} on {level.df[0]} and {level.df[1]} df"
+    )
+    if point:
+        verdict = ("all" if is_centred else "not all") + f" >= {CENTRED_INFO:g}"
+    elif is_centred and len(parts) == 1:
+        verdict = f"the lower end of its 90 % interval is >= {CENTRED_INFO:g}"
+    elif is_centred:
+        verdict = f"the lower ends of their 90 % intervals are all >= {CENTRED_INFO:g}"
+    else:
+        verdict = f"a lower end of a 90 % interval is below {CENTRED_INFO:g}"
+    if is_centred:
         return True, (
-            f"centred: its levels hold many rows each ({rows:g}, the median; >= "
-            f"{CENTRED_ROWS}), so the data pin each effect down and the centred form samples "
-            "best"
+            f"centred: each level's data say more about its effect than the population "
+            f"distribution does (expected information per level, n sigma_g^2 / sigma^2: "
+            f"{numbers}; {verdict}; from {source}), so the centred form samples best"
         )
     return False, (
-        f"non-centred: its levels hold few rows each ({rows:g}, the median; < "
-        f"{CENTRED_ROWS}), so the effects lean on sigma and the non-centred form samples "
-        "best, even when sigma is near 0"
+        f"non-centred: a level's data may say less about its effect than the population "
+        f"distribution does (expected information per level, n sigma_g^2 / sigma^2: "
+        f"{numbers}; {verdict}; from {source}), so sigma's posterior reaches where the "
+        "centred form funnels; the non-centred form samples well there"
     )
 
 
@@ -79,7 +146,7 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         ]
         if not is_centred:
             effects = z
-            flip = f"With many rows per level, centre it: {u}, in place of the two lines below."
+            flip = f"Where each level's data are informative, centre it: {u}, in place of the two lines below."
         elif body.intercept_group == group:
             on = _intercept_var(body)
             why = why.replace(
@@ -91,13 +158,13 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
                 f'u_{name} = pm.Deterministic("u_{name}", a_{name} - {on}, dims="{coord}")',
             ]
             flip = (
-                f"With few rows per level, non-centre it: {' and '.join(z)}, in place of the "
+                f"Where they are not, non-centre it: {' and '.join(z)}, in place of the "
                 "two lines below."
             )
         else:
             effects = [u]
             flip = (
-                f"With few rows per level, non-centre it: {' and '.join(z)}, in place of the "
+                f"Where they are not, non-centre it: {' and '.join(z)}, in place of the "
                 "line below."
             )
         body.priors += [
@@ -261,7 +328,7 @@ def _correlated(
         form = "u = z @ chol.T"
         effects = [z]
         value = f"z_{name} @ chol_{name}.T"
-        flip = f"With many rows per level, centre it: {sampled} = {mv}, in place of z_{name}."
+        flip = f"Where each level's data are informative, centre it: {sampled} = {mv}, in place of z_{name}."
     elif body.intercept_group == group:
         on = _intercept_var(body)
         why = why.replace("centred:", "centred, the intercepts on the intercept:", 1)
@@ -272,7 +339,7 @@ def _correlated(
         ]
         value = f"a_{name} - mean_{name}"
         flip = (
-            f"With few rows per level, non-centre it: {z} and {sampled} = z_{name} @ "
+            f"Where they are not, non-centre it: {z} and {sampled} = z_{name} @ "
             f"chol_{name}.T, in place of mean_{name} and a_{name}."
         )
     else:
@@ -280,7 +347,7 @@ def _correlated(
         effects = []
         value = None
         flip = (
-            f"With few rows per level, non-centre it: {z} and {sampled} = z_{name} @ "
+            f"Where they are not, non-centre it: {z} and {sampled} = z_{name} @ "
             f"chol_{name}.T, in place of the MvNormal."
         )
     if value is None:

@@ -17,6 +17,7 @@ import textwrap
 
 from mlm.codegen.body import BuildBody, comment
 from mlm.codegen.columns import Columns, classify_columns
+from mlm.codegen.information import group_information
 from mlm.codegen.formatting import formatted
 from mlm.codegen.groups import group_term, intercept_group
 from mlm.codegen.names import group_names
@@ -30,6 +31,7 @@ from mlm.formula import INTERCEPT, ModelSpec, lme4_formula
 def model_source(spec: ModelSpec, data) -> str:
     """model.py for `spec`, validated against `data` (a DataFrame with the columns it names)."""
     columns = classify_columns(spec, data)
+    columns.information = group_information(spec, columns, data)
     if not spec.terms and not spec.groups:
         raise MlmError(f"{spec.source!r} has no terms: write at least 1, as in 'y ~ 1'")
     body = BuildBody(spec, columns)
@@ -187,10 +189,11 @@ def _docstring(spec: ModelSpec, columns: Columns, family: str) -> str:
         lines += [
             "",
             *textwrap.wrap(
-                "Each group term is centred (u ~ Normal(0, sigma)) when its levels hold many "
-                "rows each and non-centred (u = z * sigma, the cure for divergences when a "
-                "group SD is small) when few; the comment above it says which and why, and how "
-                "to flip it. Priors are weakly informative and scaled from the data, as "
+                "Each group term is centred (u ~ Normal(0, sigma)) when each level's data say "
+                "more about its effect than the population distribution does, and "
+                "non-centred (u = z * sigma, the cure for divergences when a group SD is "
+                "small) when they may not; the comment above it says which and why, with the "
+                "numbers, and how to flip it. Priors are weakly informative and scaled from the data, as "
                 "commented beside each; change them on their lines.",
                 88,
             ),

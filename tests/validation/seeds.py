@@ -1,0 +1,66 @@
+"""Refit corpus cases with other seeds, as a user would after changing mlm.toml's seed:
+how often the verdict of `mlm check` holds (docs/validation.md; Orthodont's xfail).
+
+    python tests/validation/seeds.py NAME SEED [SEED ...] [--adaptation diag|low_rank]
+
+For each seed: `mlm new NAME ...` (the case's formula and data), the seed written into
+mlm.toml, `mlm run fit`, and the numbers `mlm check` judged: one row per seed. With
+--adaptation, fit.py's choice of nutpie's mass matrix is replaced by that one.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from validation.corpus import BY_NAME, DATA, mlm
+
+
+def main(name: str, seeds: list[int], adaptation: str | None = None) -> None:
+    from mlm import Project
+    from mlm.check import explain
+
+    case = BY_NAME[name]
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            args = ["new", name, "--formula", case.formula, "--data", str(DATA / case.csv)]
+            if case.family:
+                args += ["--family", case.family]
+            made = mlm(*args, cwd=Path(tmp))
+            assert made.returncode == 0, made.stderr
+            root = Path(tmp) / name
+            toml = root / "mlm.toml"
+            toml.write_text(re.sub(r"(?m)^seed = \d+", f"seed = {seed}", toml.read_text()))
+            if adaptation:
+                fit = root / "fit.py"
+                text, count = re.subn(
+                    r"(?m)^(\s*)adaptation = .*$", rf'\1adaptation = "{adaptation}"', fit.read_text()
+                )
+                assert count == 1, "fit.py does not choose the adaptation on one line"
+                fit.write_text(text)
+            fitted = mlm("run", "fit", cwd=root)
+            assert fitted.returncode == 0, fitted.stderr
+            project = Project(root)
+            rows = explain(project.check(), project.idata, root / "model.py", root / "fit.py")
+            numbers = {r.name: r for r in rows}
+            verdict = "pass" if all(r.passed for r in rows) else "FAIL"
+            print(
+                f"| {name} | {seed} | {numbers['divergences'].value:.0f} | "
+                f"{numbers['ess_bulk'].value:.0f} ({numbers['ess_bulk'].detail}) | "
+                f"{numbers['r_hat'].value:.3f} | {verdict} | {adaptation or 'fit.py'} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    chosen = None
+    if "--adaptation" in args:
+        at = args.index("--adaptation")
+        chosen = args[at + 1]
+        del args[at : at + 2]
+    main(args[0], [int(s) for s in args[1:]], chosen)
