@@ -122,3 +122,23 @@ def test_cached_pointwise_loo_is_reused_when_the_other_variant_changes(variants_
     assert len(after) == 3  # wide's new trace has its own
     Project(variants_dir).clean(keep=1)
     assert len(list(cache.rglob("*.nc"))) == 2  # the pruned trace's went with it
+
+
+def test_psis_loo_of_a_block_is_arviz_stats_loo_to_the_last_bit(monkeypatch):
+    """The chunk's reduction: arviz_stats' psislw per row, its two log-sum-exps over the
+    draws for all rows at once; the very numbers of its own loo, row by row."""
+    import xarray as xr
+
+    rng = np.random.default_rng(4)
+    chains, draws, rows = 2, 150, 300
+    # Heavy tails in some rows, so Pareto k spans good and bad values.
+    log_lik = rng.normal(-2, 1, (chains * draws, rows))
+    log_lik[:, :40] += 3 * rng.standard_t(1.5, (chains * draws, 40))
+    block = xr.DataArray(log_lik.reshape(chains, draws, rows), dims=("chain", "draw", "obs"))
+    expected = block.azstats.loo(sample_dims=("chain", "draw"), r_eff=0.83)
+    for values in (loo.PSIS_VALUES, 7 * chains * draws):  # in one slice, and in 43 of 7 rows
+        monkeypatch.setattr(loo, "PSIS_VALUES", values)
+        got = loo.psis_loo(log_lik.copy(), 0.83)
+        for ours, theirs in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(ours, theirs.to_numpy())
+    assert (expected[1] > 0.7).any() and (expected[1] < 0.5).any()

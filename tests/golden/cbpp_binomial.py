@@ -50,9 +50,8 @@ def build(data):
         trials_ = pm.Data("trials", trials, dims="obs")
         period_ = pm.Data("period_idx", period_idx, dims="obs")
         herd_ = pm.Data("herd_idx", herd_idx, dims="obs")
-        # The outcome in pm.Data too, as the predictors are. The prior scales below are
-        # numbers computed from the data, so new values of the outcome or of a predictor
-        # compile the model again.
+        # The outcome in pm.Data too, as the predictors are: new values of either reuse
+        # the compiled model.
         y_ = pm.Data("incidence_obs", y, dims="obs")
 
         # Population-level effects.

@@ -74,8 +74,17 @@ def build(data):
         "a_effect": [str(v) for v in a_levels[1:]],
         "g": [str(v) for v in g_levels],
     }
-    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
-    y_sd = y.std()
+    # Prior scales from the data, as rstanarm's defaults: computed from the 480 rows this
+    # file was written for by the expression beside each, and written as numbers so that new
+    # data values reuse the compiled model. If the data change much (`mlm run` warns at a
+    # factor of 2), put the new values here or write this file anew: mlm generate model
+    # --formula ... --force.
+    y_mean = 1.732  # y.mean(): the outcome's mean
+    y_sd = 1.395  # y.std(): the outcome's SD
+    x_pow_2_sd = 1.297  # x_pow_2.std()
+    x_minus_10_sd = 0.9554  # x_minus_10.std()
+    log_tx_plus_1_sd = 0.3465  # log_tx_plus_1.std()
+    scale_x_sd = 0.999  # scale_x.std()
 
     with pm.Model(coords=coords) as model:
         x_pow_2_ = pm.Data("x_pow_2", x_pow_2, dims="obs")
@@ -85,9 +94,8 @@ def build(data):
         a_ = pm.Data("a_idx", a_idx, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
         scale_x_ = pm.Data("scale_x", scale_x, dims="obs")
-        # The outcome in pm.Data too, as the predictors are. The prior scales below are
-        # numbers computed from the data, so new values of the outcome or of a predictor
-        # compile the model again.
+        # The outcome in pm.Data too, as the predictors are: new values of either reuse
+        # the compiled model.
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
@@ -95,16 +103,16 @@ def build(data):
         # log(tx + 1) = 0.34), where the intercept does not trade off against the slopes; around
         # the outcome's mean, 2.5 outcome SDs wide. A prior given for Intercept replaces this
         # one (as in brms).
-        intercept_c = pm.Normal("Intercept_centred", mu=y.mean(), sigma=2.5 * y_sd)
+        intercept_c = pm.Normal("Intercept_centred", mu=y_mean, sigma=2.5 * y_sd)
         # b_x_pow_2: weakly informative, 2.5 outcome SDs per SD of I(x^2) (rstanarm's default
         # scale).
-        b_x_pow_2 = pm.Normal("b_x_pow_2", mu=0, sigma=2.5 * y_sd / x_pow_2.std())
+        b_x_pow_2 = pm.Normal("b_x_pow_2", mu=0, sigma=2.5 * y_sd / x_pow_2_sd)
         # b_x_minus_10: weakly informative, 2.5 outcome SDs per SD of I(x - 10) (rstanarm's
         # default scale).
-        b_x_minus_10 = pm.Normal("b_x_minus_10", mu=0, sigma=2.5 * y_sd / x_minus_10.std())
+        b_x_minus_10 = pm.Normal("b_x_minus_10", mu=0, sigma=2.5 * y_sd / x_minus_10_sd)
         # b_log_tx_plus_1: weakly informative, 2.5 outcome SDs per SD of log(tx + 1) (rstanarm's
         # default scale).
-        b_log_tx_plus_1 = pm.Normal("b_log_tx_plus_1", mu=0, sigma=2.5 * y_sd / log_tx_plus_1.std())
+        b_log_tx_plus_1 = pm.Normal("b_log_tx_plus_1", mu=0, sigma=2.5 * y_sd / log_tx_plus_1_sd)
         # b_k: weakly informative, a level may differ from the reference by about 2.5 outcome
         # SDs.
         b_k = pm.Normal("b_k", mu=0, sigma=2.5 * y_sd, dims="k_effect")
@@ -145,7 +153,7 @@ def build(data):
         # Where each level's data are informative, centre it: u_g_scale_x =
         # pm.Normal("u_g_scale_x", mu=0, sigma=sigma_g_scale_x, dims="g"), in place of the two
         # lines below.
-        sigma_g_scale_x = pm.HalfNormal("sigma_g_scale_x", sigma=y_sd / scale_x.std())
+        sigma_g_scale_x = pm.HalfNormal("sigma_g_scale_x", sigma=y_sd / scale_x_sd)
         z_g_scale_x = pm.Normal("z_g_scale_x", mu=0, sigma=1, dims="g")
         u_g_scale_x = pm.Deterministic("u_g_scale_x", z_g_scale_x * sigma_g_scale_x, dims="g")
 

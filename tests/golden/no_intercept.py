@@ -59,8 +59,14 @@ def build(data):
         "g_by_k": [str(v) for v in g_by_k_levels],
         "h": [str(v) for v in h_levels],
     }
-    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
-    y_sd = y.std()
+    # Prior scales from the data, as rstanarm's defaults: computed from the 480 rows this
+    # file was written for by the expression beside each, and written as numbers so that new
+    # data values reuse the compiled model. If the data change much (`mlm run` warns at a
+    # factor of 2), put the new values here or write this file anew: mlm generate model
+    # --formula ... --force.
+    y_sd = 1.395  # y.std(): the outcome's SD
+    y_mean = 1.732  # y.mean(): the outcome's mean
+    x_sd = 0.9554  # x.std()
 
     with pm.Model(coords=coords) as model:
         a_ = pm.Data("a_idx", a_idx, dims="obs")
@@ -68,16 +74,15 @@ def build(data):
         g_ = pm.Data("g_idx", g_idx, dims="obs")
         g_by_k_ = pm.Data("g_by_k_idx", g_by_k_idx, dims="obs")
         h_ = pm.Data("h_idx", h_idx, dims="obs")
-        # The outcome in pm.Data too, as the predictors are. The prior scales below are
-        # numbers computed from the data, so new values of the outcome or of a predictor
-        # compile the model again.
+        # The outcome in pm.Data too, as the predictors are: new values of either reuse
+        # the compiled model.
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # b_a: the mean outcome at each level of a, weakly informative.
-        b_a = pm.Normal("b_a", mu=y.mean(), sigma=5 * y_sd, dims="a")
+        b_a = pm.Normal("b_a", mu=y_mean, sigma=5 * y_sd, dims="a")
         # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
-        b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x_sd)
 
         # (1 | g): an intercept per level of g, centred: each level's data say more about its
         # effect than the population distribution does (expected information per level, n
@@ -99,7 +104,7 @@ def build(data):
         # normal prior has the scale of the outcome's SD per SD of x.
         # Where each level's data are informative, centre it: u_g_x = pm.Normal("u_g_x", mu=0,
         # sigma=sigma_g_x, dims="g"), in place of the two lines below.
-        sigma_g_x = pm.HalfNormal("sigma_g_x", sigma=y_sd / x.std())
+        sigma_g_x = pm.HalfNormal("sigma_g_x", sigma=y_sd / x_sd)
         z_g_x = pm.Normal("z_g_x", mu=0, sigma=1, dims="g")
         u_g_x = pm.Deterministic("u_g_x", z_g_x * sigma_g_x, dims="g")
 

@@ -55,17 +55,16 @@ def build(data):
         tx_ = pm.Data("tx", tx, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
         b_ = pm.Data("b_idx", b_idx, dims="obs")
-        # The outcome in pm.Data too, as the predictors are. The prior scales below are
-        # numbers computed from the data, so new values of the outcome or of a predictor
-        # compile the model again.
+        # The outcome in pm.Data too, as the predictors are: new values of either reuse
+        # the compiled model.
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept: set by --prior 'Intercept=Normal(0, 100)'.
-        # (mlm's default: Normal(mu=y.mean(), sigma=2.5 * y_sd).)
+        # (mlm's default: Normal(mu=y.mean(), sigma=2.5 * y.std()).)
         intercept_c = pm.Normal("Intercept_centred", mu=0, sigma=100)
         # b_tx: set by --prior 'b_tx=Normal(0, 100)'.
-        # (mlm's default: Normal(mu=0, sigma=2.5 * y_sd / tx.std()).)
+        # (mlm's default: Normal(mu=0, sigma=2.5 * y.std() / tx.std()).)
         b_tx = pm.Normal("b_tx", mu=0, sigma=100)
         # Intercept: the outcome when every predictor is 0 (and at reference levels), as lme4
         # reports it.
@@ -81,7 +80,7 @@ def build(data):
         # sigma=sigma_g_tx, dims="g"), in place of the two lines below.
         # sigma_g_tx: set by --prior 'sigma_g_tx^2=Gamma(1, 1)', on the variance sigma2_g_tx
         # (sigma_g_tx is its square root).
-        # (mlm's default: HalfNormal(sigma=y_sd / tx.std()).)
+        # (mlm's default: HalfNormal(sigma=y.std() / tx.std()).)
         sigma2_g_tx = pm.Gamma("sigma2_g_tx", alpha=1, beta=1)
         sigma_g_tx = pm.Deterministic("sigma_g_tx", pm.math.sqrt(sigma2_g_tx))
         z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1, dims="g")

@@ -51,25 +51,30 @@ def build(data):
         "g": [str(v) for v in g_levels],
         "b_effect": [str(v) for v in b_levels[1:]],
     }
-    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
-    y_sd = y.std()
+    # Prior scales from the data, as rstanarm's defaults: computed from the 480 rows this
+    # file was written for by the expression beside each, and written as numbers so that new
+    # data values reuse the compiled model. If the data change much (`mlm run` warns at a
+    # factor of 2), put the new values here or write this file anew: mlm generate model
+    # --formula ... --force.
+    y_mean = 1.732  # y.mean(): the outcome's mean
+    y_sd = 1.395  # y.std(): the outcome's SD
+    tx_sd = 0.4998  # tx.std()
 
     with pm.Model(coords=coords) as model:
         tx_ = pm.Data("tx", tx, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
         b_ = pm.Data("b_idx", b_idx, dims="obs")
-        # The outcome in pm.Data too, as the predictors are. The prior scales below are
-        # numbers computed from the data, so new values of the outcome or of a predictor
-        # compile the model again.
+        # The outcome in pm.Data too, as the predictors are: new values of either reuse
+        # the compiled model.
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept_centred: the outcome at the centres (tx = 0.49), where the intercept does
         # not trade off against the slopes; around the outcome's mean, 2.5 outcome SDs wide. A
         # prior given for Intercept replaces this one (as in brms).
-        intercept_c = pm.Normal("Intercept_centred", mu=y.mean(), sigma=2.5 * y_sd)
+        intercept_c = pm.Normal("Intercept_centred", mu=y_mean, sigma=2.5 * y_sd)
         # b_tx: weakly informative, 2.5 outcome SDs per SD of tx (rstanarm's default scale).
-        b_tx = pm.Normal("b_tx", mu=0, sigma=2.5 * y_sd / tx.std())
+        b_tx = pm.Normal("b_tx", mu=0, sigma=2.5 * y_sd / tx_sd)
         # Intercept: the outcome when every predictor is 0 (and at reference levels), as lme4
         # reports it.
         pm.Deterministic("Intercept", intercept_c - b_tx * tx_centre)
@@ -83,7 +88,7 @@ def build(data):
         # scale of the outcome's SD per SD of tx.
         # Where each level's data are informative, centre it: u_g_tx = pm.Normal("u_g_tx", mu=0,
         # sigma=sigma_g_tx, dims="g"), in place of the two lines below.
-        sigma_g_tx = pm.HalfNormal("sigma_g_tx", sigma=y_sd / tx.std())
+        sigma_g_tx = pm.HalfNormal("sigma_g_tx", sigma=y_sd / tx_sd)
         z_g_tx = pm.Normal("z_g_tx", mu=0, sigma=1, dims="g")
         u_g_tx = pm.Deterministic("u_g_tx", z_g_tx * sigma_g_tx, dims="g")
 

@@ -75,8 +75,15 @@ def build(data):
         "k_effect": [str(v) for v in k_levels[1:]],
         "g": [str(v) for v in g_levels],
     }
-    # Prior scales follow the data, as rstanarm's defaults do: y_sd is the outcome's SD.
-    y_sd = y.std()
+    # Prior scales from the data, as rstanarm's defaults: computed from the 480 rows this
+    # file was written for by the expression beside each, and written as numbers so that new
+    # data values reuse the compiled model. If the data change much (`mlm run` warns at a
+    # factor of 2), put the new values here or write this file anew: mlm generate model
+    # --formula ... --force.
+    y_mean = 1.732  # y.mean(): the outcome's mean
+    y_sd = 1.395  # y.std(): the outcome's SD
+    x_sd = 0.9554  # x.std()
+    x_pow_2_sd = 1.297  # x_pow_2.std()
 
     with pm.Model(coords=coords) as model:
         x_ = pm.Data("x", x, dims="obs")
@@ -85,24 +92,23 @@ def build(data):
         b_ = pm.Data("b_idx", b_idx, dims="obs")
         k_ = pm.Data("k_idx", k_idx, dims="obs")
         g_ = pm.Data("g_idx", g_idx, dims="obs")
-        # The outcome in pm.Data too, as the predictors are. The prior scales below are
-        # numbers computed from the data, so new values of the outcome or of a predictor
-        # compile the model again.
+        # The outcome in pm.Data too, as the predictors are: new values of either reuse
+        # the compiled model.
         y_ = pm.Data("y_obs", y, dims="obs")
 
         # Population-level effects.
         # Intercept_centred: the outcome at the centres (I(x^2) = 0.9), where the intercept does
         # not trade off against the slopes; around the outcome's mean, 2.5 outcome SDs wide. A
         # prior given for Intercept replaces this one (as in brms).
-        intercept_c = pm.Normal("Intercept_centred", mu=y.mean(), sigma=2.5 * y_sd)
+        intercept_c = pm.Normal("Intercept_centred", mu=y_mean, sigma=2.5 * y_sd)
         # b_x: weakly informative, 2.5 outcome SDs per SD of x (rstanarm's default scale).
-        b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x.std())
+        b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x_sd)
         # b_x_pow_2: weakly informative, 2.5 outcome SDs per SD of I(x^2) (rstanarm's default
         # scale).
-        b_x_pow_2 = pm.Normal("b_x_pow_2", mu=0, sigma=2.5 * y_sd / x_pow_2.std())
+        b_x_pow_2 = pm.Normal("b_x_pow_2", mu=0, sigma=2.5 * y_sd / x_pow_2_sd)
         # b_a_by_x: weakly informative, 2.5 outcome SDs per SD of a:x (rstanarm's default
         # scale).
-        b_a_by_x = pm.Normal("b_a_by_x", mu=0, sigma=2.5 * y_sd / x.std(), dims="a_effect")
+        b_a_by_x = pm.Normal("b_a_by_x", mu=0, sigma=2.5 * y_sd / x_sd, dims="a_effect")
         # b_b: weakly informative, a level may differ from the reference by about 2.5 outcome
         # SDs.
         b_b = pm.Normal("b_b", mu=0, sigma=2.5 * y_sd, dims="b_effect")

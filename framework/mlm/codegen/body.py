@@ -43,7 +43,8 @@ class BuildBody:
         # lognormal's priors are scaled from log(y) as gaussian's are from y (y_sd is then
         # the SD of log(y)); the words of their comments say which.
         log = spec.family == "lognormal"
-        self.y_mean = "np.log(y).mean()" if log else "y.mean()"
+        # Statistics of the data the priors are scaled from, written as numbers (`stat`).
+        self.stats: dict[str, str] = {}  # name -> the expression build() would compute it by
         self.outcome = "log(y)" if log else "the outcome"
         self.outcome_mean = "the mean of log(y)" if log else "the outcome's mean"
         self.outcome_sd = "the SD of log(y)" if log else "the outcome's SD"
@@ -86,6 +87,36 @@ class BuildBody:
             f"{square} = {call(prior.distribution, f'"{square}"', arguments, dims)}",
             f"{var} = {call('Deterministic', f'"{name}"', f'pm.math.sqrt({square})', dims)}",
         ]
+
+    # statistics of the data ---------------------------------------------------------
+    def stat(self, name: str, expression: str) -> str:
+        """The name of a number computed from the data by `expression` over build()'s arrays
+        (`y_sd` for "y.std()"), which the writer writes as a literal (writer._statistics)."""
+        for known, written in self.stats.items():
+            if written == expression:
+                return known
+        taken = {python_name(c) for c in self.columns.numeric} | set(self.columns.derived)
+        while name in taken or name in self.stats:
+            name += "_"
+        self.stats[name] = expression
+        return name
+
+    @property
+    def y_mean(self) -> str:
+        """The outcome's mean (of log(y) for lognormal), where intercepts' priors centre."""
+        log = self.spec.family == "lognormal"
+        return self.stat("y_mean", "np.log(y).mean()" if log else "y.mean()")
+
+    @property
+    def y_sd(self) -> str:
+        """The outcome's SD (of log(y) for lognormal), the scale of gaussian-like priors."""
+        log = self.spec.family == "lognormal"
+        return self.stat("y_sd", "np.log(y).std()" if log else "y.std()")
+
+    def sd(self, arrays: str) -> str:
+        """The name of the SD of a predictor's array (`x_sd`), or of a product `(x * z)`."""
+        words = arrays.strip("()").split(" * ")
+        return self.stat("_by_".join(words) + "_sd", f"{arrays}.std()")
 
     # data ---------------------------------------------------------------------------
     def centre(self, term: Term) -> str:

@@ -2,7 +2,8 @@
 
 `classify_columns` is the one place the data are read while writing model.py: it refuses,
 with a message saying what to do, a formula that does not fit the data, and otherwise
-says how each column enters the model. No value of the data is written into the code.
+says how each column enters the model. Of the data's values, only the centres of the
+predictors and the statistics the priors are scaled from are written into the code.
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
     scales, products = [], []
     for term in group.terms:
         tensors, arrays = body.product(term.variables)
-        base = "1" if body.glm else "y_sd"
-        scales.append(f"{base} / {arrays}.std()" if arrays else base)
+        base = "1" if body.glm else body.y_sd
+        scales.append(f"{base} / {body.sd(arrays)}" if arrays else base)
         products.append(tensors)
     unit = "the link scale" if body.glm else body.outcome_sd
     if len(group.terms) == 1:
@@ -195,7 +195,7 @@ def _design(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
     index = body.factor(group.factor, False)
     coord = joined(group.factor)
     codes = codings(group.siblings, body.columns.categorical)
-    base = "1" if body.glm else "y_sd"
+    base = "1" if body.glm else body.y_sd
     blocks, labels, scales, how = [], [], [], []
     for term in group.terms:
         cats = [v for v in term.variables if v in body.columns.categorical]
@@ -206,7 +206,7 @@ def _design(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
             )
         _, arrays = body.product(term.variables)
         numeric = ":".join(v for v in term.variables if v not in cats)
-        scale = f"{base} / {arrays}.std()" if arrays else base
+        scale = f"{base} / {body.sd(arrays)}" if arrays else base
         if not cats:
             blocks.append(arrays or "np.ones(len(data))")
             labels.append(f'"{numeric or "Intercept"}"')

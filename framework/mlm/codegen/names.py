@@ -17,6 +17,7 @@ RESERVED = {
     "sigma2",
     "nu",
     "y_sd",
+    "y_mean",
     "np",
     "pd",
     "pm",

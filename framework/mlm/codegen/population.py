@@ -50,16 +50,16 @@ def population_term(body: BuildBody, term: Term) -> str:
                 "probabilities 0.01 to 0.99."
             )
         elif spec.family == "beta":
-            args = "mu=np.log(y.mean() / (1 - y.mean())), sigma=2.5"
+            args = f"mu=np.log({body.y_mean} / (1 - {body.y_mean})), sigma=2.5"
             why = (
                 "Intercept: the log-odds of the mean proportion when every predictor is 0, "
                 "centred on the data's."
             )
         elif link is not None:
-            args = "mu=np.log(y.mean()), sigma=2.5"
+            args = f"mu=np.log({body.y_mean}), sigma=2.5"
             why = f"Intercept: {link} when every predictor is 0, centred on the data's."
         else:
-            args = f"mu={body.y_mean}, sigma=5 * y_sd"
+            args = f"mu={body.y_mean}, sigma=5 * {body.y_sd}"
             why = (
                 f"Intercept: {body.outcome} when every predictor is 0 (and at reference "
                 "levels); wide, as 0 may lie far from the data."
@@ -70,7 +70,7 @@ def population_term(body: BuildBody, term: Term) -> str:
         at = ", ".join(f"{term.label} = {centre}" for term, centre in body.columns.centres.items())
         what = link or body.outcome
         if not glm:
-            args = f"mu={body.y_mean}, sigma=2.5 * y_sd"
+            args = f"mu={body.y_mean}, sigma=2.5 * {body.y_sd}"
         why = (
             f"Intercept_centred: {what} at the centres ({at}), where the intercept does not "
             "trade off against the slopes"
@@ -84,9 +84,9 @@ def population_term(body: BuildBody, term: Term) -> str:
     cats = [v for v in term.variables if v in body.columns.categorical]
     tensors, arrays = body.product(term.variables)
     name = f"b_{joined(term.variables)}"
-    scale = "2.5" if glm else "2.5 * y_sd"
+    scale = "2.5" if glm else f"2.5 * {body.y_sd}"
     if arrays:
-        scale = f"{scale} / {arrays}.std()"
+        scale = f"{scale} / {body.sd(arrays)}"
         why = (
             f"{name}: weakly informative, 2.5 {'units of the link' if glm else body.outcome_sds}"
             f" per SD of {term.label} (rstanarm's default scale)."

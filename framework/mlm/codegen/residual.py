@@ -31,10 +31,10 @@ def constant_parameters(body: BuildBody) -> list[str]:
     family, lines = body.spec.family, []
     if family in ("gaussian", "student_t") and body.spec.sigma is None:
         why = "The residual SD; its prior mean is the outcome's SD."
-        lines += body.rv("sigma", "Exponential", "lam=1 / y_sd", why, kind="sd")
+        lines += body.rv("sigma", "Exponential", f"lam=1 / {body.y_sd}", why, kind="sd")
     if family == "lognormal" and body.spec.sigma is None:
         why = "The residual SD of log(y); its prior mean is the SD of log(y)."
-        lines += body.rv("sigma", "Exponential", "lam=1 / y_sd", why, kind="sd")
+        lines += body.rv("sigma", "Exponential", f"lam=1 / {body.y_sd}", why, kind="sd")
     if family == "student_t":
         why = "Degrees of freedom of the t residuals (Juarez and Steel's prior)."
         lines += body.rv("nu", "Gamma", "alpha=2, beta=0.1", why, kind="positive")
@@ -75,14 +75,14 @@ def log_sigma(body: BuildBody, terms: tuple[Term, ...]) -> str:
     for term in terms:
         if term.is_intercept:
             why = f"log_sigma_Intercept: around the log of {body.outcome_sd}."
-            args = "mu=np.log(y_sd), sigma=1"
+            args = f"mu=np.log({body.y_sd}), sigma=1"
             body.priors += body.rv("log_sigma_Intercept", "Normal", args, why)
             parts.append("log_sigma_Intercept")
             continue
         cats = [v for v in term.variables if v in body.columns.categorical]
         tensors, arrays = body.product(term.variables)
         name = f"log_sigma_{joined(term.variables)}"
-        scale = f"1 / {arrays}.std()" if arrays else "1"
+        scale = f"1 / {body.sd(arrays)}" if arrays else "1"
         why = f"{name}: sigma may change by a factor of about e (2.7) per " + (
             f"SD of {term.label}." if arrays else "level."
         )

@@ -6,13 +6,17 @@ vectorized indexing, group effects centred or non-centred as their levels' rows 
 numeric predictors centred (the intercept reported at 0, as lme4 reports it), one
 commented line per prior, formatted by ruff. The data are read only to validate the
 formula against them and to classify their columns (columns.py); no value is hard-coded
-but the centres of the predictors, which must stay fixed for predictions. Each kind of
+but the centres of the predictors, which must stay fixed for predictions, and the data's
+statistics the priors are scaled from (the outcome's mean and SD, each predictor's SD),
+written as numbers so that new data values keep the model's graph and reuse its compiled
+form (`_statistics`; mlm.scales warns when the data move away from them). Each kind of
 term writes its own lines (population.py, groups.py, residual.py); a `--prior` replaces
 one parameter's default prior (priors.py).
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from mlm.codegen.body import BuildBody, comment
@@ -45,9 +49,8 @@ def model_source(spec: ModelSpec, data) -> str:
 
     family = spec.family
     body.data_lines += [
-        "# The outcome in pm.Data too, as the predictors are. The prior scales below are",
-        "# numbers computed from the data, so new values of the outcome or of a predictor",
-        "# compile the model again.",
+        "# The outcome in pm.Data too, as the predictors are: new values of either reuse",
+        "# the compiled model.",
         f'y_ = pm.Data("{spec.response}_obs", y, dims="obs")',
     ]
     inner = [*body.data_lines, "", "# Population-level effects.", *body.priors, ""]
@@ -63,13 +66,11 @@ def model_source(spec: ModelSpec, data) -> str:
     inner.append(f'{likelihood}, observed=y_, dims="obs")')
 
     prep = [*body.prep, *_centring(body), "coords = {", *body.coords, "}"]
-    if any("y_sd" in line for line in inner if not line.startswith("#")):
-        prep += [
-            "# Prior scales follow the data, as rstanarm's defaults do: y_sd is "
-            f"{body.outcome_sd}.",
-            "y_sd = np.log(y).std()" if family == "lognormal" else "y_sd = y.std()",
-        ]
-    code = "\n".join(prep + inner)
+    prep, inner = _statistics(body, data, prep, inner)
+    # What the code uses, comments aside (`y_sd = 0.97  # np.log(y).std()` needs no numpy).
+    code = "\n".join(
+        line.split("  # ")[0] for line in prep + inner if not line.lstrip().startswith("#")
+    )
     imports = [
         line
         for line, alias in (
@@ -115,6 +116,51 @@ def _centring(body: BuildBody) -> list[str]:
         ),
         *body.centre_lines,
     ]
+
+
+def _statistics(
+    body: BuildBody, data, prep: list[str], inner: list[str]
+) -> tuple[list[str], list[str]]:
+    """build()'s lines with the statistics the priors are scaled from written as numbers.
+
+    Each is computed here as build() would compute it (its lines before the model run on
+    `data`), and written to 4 significant figures with the expression beside it: a number a
+    person can read and edit, as close to the expression's as a prior scale needs to be. In comments, a statistic the code does not
+    use (a default that --prior replaced) is shown as its expression.
+    """
+    import numpy as np
+    import pandas as pd
+
+    code = [line for line in inner if not line.lstrip().startswith("#")]
+    used = {
+        name: expression
+        for name, expression in body.stats.items()
+        if any(re.search(rf"\b{name}\b", line) for line in code)
+    }
+    for name, expression in body.stats.items():
+        if name not in used:
+            inner = [
+                re.sub(rf"\b{name}\b", expression, line) if line.lstrip().startswith("#") else line
+                for line in inner
+            ]
+    if not used:
+        return prep, inner
+    namespace = {"np": np, "pd": pd, "data": data}
+    with np.errstate(all="ignore"):
+        exec("\n".join(prep), namespace)
+        values = {name: float(eval(e, namespace)) for name, e in used.items()}
+    what = {"y_mean": body.outcome_mean, "y_sd": body.outcome_sd}
+    lines = comment(
+        "Prior scales from the data, as rstanarm's defaults: computed from the "
+        f"{len(data)} rows this file was written for by the expression beside each, and "
+        "written as numbers so that new data values reuse the compiled model. If the data "
+        "change much (`mlm run` warns at a factor of 2), put the new values here or write "
+        "this file anew: mlm generate model --formula ... --force."
+    )
+    for name, expression in used.items():
+        about = f": {what[name]}" if name in what else ""
+        lines.append(f"{name} = {values[name]:.4g}  # {expression}{about}")
+    return [*prep, *lines], inner
 
 
 def _refuse_unknown_priors(spec: ModelSpec, names: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mlm import scales
 from mlm.errors import MlmError, UserCodeError
 from mlm.fingerprint import code_fingerprints
 from mlm.stages.base import MODEL_LIBRARIES, Stage, StageStatus, explain, library_versions
@@ -48,8 +49,15 @@ class ModelStage(Stage):
             if "data" in providers:
                 data, read = reading(self.session.data().value())
                 providers["data"] = lambda: data
+            path = slots.path("model", self.file)
+            numbers = scales.written(path.read_text()) if path.is_file() else {}
             try:
-                model = slots.call("model", fn, providers, self.file)
+                if numbers:  # build()'s arrays, to check the numbers against
+                    model, local = scales.captured(
+                        fn, lambda: slots.call("model", fn, providers, self.file)
+                    )
+                else:
+                    model, local = slots.call("model", fn, providers, self.file), {}
             except UserCodeError as exc:
                 data = self.session.data().loaded()
                 if isinstance(exc.original, KeyError) and data is not None:
@@ -67,6 +75,8 @@ class ModelStage(Stage):
                     ) from exc
                 raise
             check_model(model, self.file, self.session.data().loaded(), read)
+            for message in scales.stale(numbers, local):
+                self.session.say("model", f"warning: {self.file}: {message}", self.variant)
             details = {
                 "free_variables": [v.name for v in model.free_RVs],
                 "observed_variables": [v.name for v in model.observed_RVs],
