@@ -121,3 +121,34 @@ def test_variants_fitted_side_by_side_show_a_bar_of_the_fits_done(
     log = run_mlm("run", "fit", "--force", "--workers", "2", cwd=root)
     assert log.returncode == 0, log.stderr
     assert "side by side" in log.stderr and "\x1b[" not in log.stderr
+
+
+# PSIS-LOO of 20,000 rows from 400 made-up posterior draws, 500 rows at a time (mlm/loo.py).
+LOO = """
+import numpy as np, pymc as pm, xarray as xr
+from mlm import loo
+
+rng = np.random.default_rng(1)
+x = rng.normal(size=20_000)
+with pm.Model(coords={"obs": range(x.size)}) as model:
+    x_ = pm.Data("x", x, dims="obs")
+    y_ = pm.Data("y_obs", 1 + 2 * x + rng.normal(size=x.size), dims="obs")
+    a, b = pm.Normal("a"), pm.Normal("b")
+    sigma = pm.HalfNormal("sigma")
+    pm.Normal("y", a + b * x_, sigma, observed=y_, dims="obs")
+draws = {"a": 1.0, "b": 2.0, "sigma": 1.0}
+posterior = xr.Dataset(
+    {k: (("chain", "draw"), v + 0.01 * rng.normal(size=(2, 200))) for k, v in draws.items()}
+)
+points = loo.pointwise(model, posterior, rows_per_chunk=500)
+print("rows", points.sizes["obs"])
+"""
+
+
+def test_chunked_loo_shows_a_bar_of_the_rows_done():
+    text = in_terminal([sys.executable, "-c", LOO])
+    assert "PSIS-LOO of 20,000 rows" in text and "left" in text and drawn(text)
+    assert "rows 20000" in text
+    piped = subprocess.run([sys.executable, "-c", LOO], capture_output=True, text=True, timeout=600)
+    assert piped.returncode == 0, piped.stderr
+    assert "PSIS-LOO" not in piped.stderr and "\x1b[" not in piped.stderr

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlm import progress
 from mlm.errors import MlmError
 
 if TYPE_CHECKING:
@@ -123,42 +124,50 @@ class _Chunks:
         self.dim, self.labels, self.r_eff = dim, np.asarray(labels), r_eff
 
     def __call__(self, size: int, per_row: list, length, say) -> list:
-        import xarray as xr
-
         rows = len(self.labels)
         chunks = range(0, rows, size)
         if say and len(chunks) > 1:
             say(f"log-likelihood of {rows:,} rows in {len(chunks)} chunks of {size:,}")
         full = {var: var.get_value(borrow=True) for var in per_row}
-        parts = []
         try:
-            for start in chunks:
-                stop = min(start + size, rows)
-                for var, array in full.items():
-                    var.set_value(array[start:stop])
-                if full and hasattr(length, "set_value"):
-                    length.set_value(np.asarray(stop - start, dtype=length.dtype))
-                elpd_i, pareto_k, p_loo_i = psis_loo(
-                    _log_density(self.function, self.values, stop - start), self.r_eff
-                )
-                coords = {self.dim: self.labels[start:stop]}
-                parts.append(
-                    xr.Dataset(
-                        {
-                            name: xr.DataArray(values, dims=(self.dim,), coords=coords)
-                            for name, values in (
-                                ("elpd_i", elpd_i),
-                                ("p_loo_i", p_loo_i),
-                                ("pareto_k", pareto_k),
-                            )
-                        }
-                    )
-                )
+            # On a terminal, a bar of the rows done with the time left (nothing when piped).
+            with progress.task(f"PSIS-LOO of {rows:,} rows", total=rows) as advance:
+                parts = self._each(chunks, size, rows, full, length, advance)
         finally:
             for var, array in full.items():
                 var.set_value(array)
             if full and hasattr(length, "set_value"):
                 length.set_value(np.asarray(rows, dtype=length.dtype))
+        return parts
+
+    def _each(self, chunks: range, size: int, rows: int, full: dict, length, advance):
+        """The chunks' pointwise values, each chunk's rows swapped into the model's data."""
+        import xarray as xr
+
+        parts = []
+        for start in chunks:
+            stop = min(start + size, rows)
+            for var, array in full.items():
+                var.set_value(array[start:stop])
+            if full and hasattr(length, "set_value"):
+                length.set_value(np.asarray(stop - start, dtype=length.dtype))
+            elpd_i, pareto_k, p_loo_i = psis_loo(
+                _log_density(self.function, self.values, stop - start), self.r_eff
+            )
+            coords = {self.dim: self.labels[start:stop]}
+            parts.append(
+                xr.Dataset(
+                    {
+                        name: xr.DataArray(values, dims=(self.dim,), coords=coords)
+                        for name, values in (
+                            ("elpd_i", elpd_i),
+                            ("p_loo_i", p_loo_i),
+                            ("pareto_k", pareto_k),
+                        )
+                    }
+                )
+            )
+            advance(stop - start)
         return parts
 
 
