@@ -92,3 +92,45 @@ def test_a_correlated_terms_advice_names_its_two_dims(tmp_path: Path):
     model = source(tmp_path, "log_radon ~ floor + (1 + floor | county)", "radon.csv")
     (term,) = model.group_terms()
     assert 'dims=("county", "county_effect")' in term.centred_form("sigma_county")
+
+
+@pytest.mark.slow
+def test_chains_stuck_at_their_start_are_named_with_the_fix_that_frees_them(tmp_path: Path):
+    # A Poisson GLMM on a predictor measured in hundreds (grouseticks' HEIGHT, ~35 m SD):
+    # the slope's prior SD is ~0.07, and nutpie's start jitters it by up to +-1, where
+    # exp() of the linear predictor is astronomically large: such chains never move.
+    import numpy as np
+    import pymc as pm
+
+    from mlm.diagnosis import diagnose
+
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(20), 20)
+    x = rng.normal(500, 35, g.size)
+    y = rng.poisson(np.exp(0.5 - 0.02 * (x - 500) + rng.normal(0, 0.3, 20)[g]))
+    data = pd.DataFrame({"y": y, "x": x.round(1), "g": g})
+    path = tmp_path / "model.py"
+    path.write_text(model_source(parse("y ~ x + (1 | g)", family="poisson"), data))
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    model = namespace["build"](data)
+
+    def sample(**options):
+        with model:
+            return pm.sample(
+                draws=200, tune=200, chains=4, random_seed=1, progressbar=False, **options
+            )
+
+    idata = sample()
+    b = idata["posterior"]["b_x"].std("draw").to_numpy()
+    assert (b < 1e-12).sum() >= 1, b  # the failure this diagnosis is for
+    (finding,) = diagnose(idata, ["r_hat", "ess_bulk", "divergences"], path)
+    assert finding.kind == "stuck" and finding.parameters[0] == "b_x", finding.message()
+    assert "never moved" in finding.evidence and "scale(x)" in finding.fix
+    assert finding.file == "model.py" and "x" in path.read_text().splitlines()[finding.line - 1]
+    # The fix it names frees the chains: x on a unit scale, the same seed.
+    data["x"] = (data["x"] - data["x"].mean()) / data["x"].std()
+    path.write_text(model_source(parse("y ~ x + (1 | g)", family="poisson"), data))
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    model = namespace["build"](data)
+    assert (sample()["posterior"]["b_x"].std("draw").to_numpy() > 1e-6).all()

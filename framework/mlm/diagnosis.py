@@ -168,7 +168,9 @@ class ModelSource:
                     names_in(sigma) if dist in ("Normal", "StudentT") else set(),
                     names_in(mu) if dist in ("Normal", "StudentT") else set(),
                     "dims" in keywords or "shape" in keywords,
-                    self._written(next((keywords[k] for k in ("dims", "shape") if k in keywords), None)),
+                    self._written(
+                        next((keywords[k] for k in ("dims", "shape") if k in keywords), None)
+                    ),
                     self._written(mu) if dist in ("Normal", "StudentT") else "",
                 )
                 if "observed" in keywords:  # the likelihood: not a parameter
@@ -367,8 +369,7 @@ class FitSource:
             return
         for node in ast.walk(tree):
             if isinstance(node, ast.IfExp | ast.If) and any(
-                isinstance(sub, ast.Constant) and sub.value == "low_rank"
-                for sub in ast.walk(node)
+                isinstance(sub, ast.Constant) and sub.value == "low_rank" for sub in ast.walk(node)
             ):
                 if self.chooses is None or node.lineno < self.chooses:
                     self.chooses = node.lineno
@@ -608,6 +609,9 @@ def diagnose(
     found: list[Finding] = []
     explained: set[str] = set()
 
+    stuck = _stuck(draws, model, fit, failed)
+    if stuck is not None:  # chains that never moved explain every other failure too
+        return [stuck]
     if "divergences" in failed or "e_bfmi" in failed:
         funnel = _funnel(draws, model, fit)
         if funnel is not None:
@@ -662,6 +666,68 @@ def diagnose(
 
 
 ABSORBED = ("ess_bulk", "ess_tail", "r_hat")
+STUCK_MOVES = 0.05  # a chain moving on fewer of its draws than this never left its start
+
+
+def _stuck(draws: Draws, model: ModelSource, fit: FitSource, failed: list[str]) -> Finding | None:
+    """Chains that (almost) never moved: every parameter the same from draw to draw.
+
+    nutpie starts each chain at the prior's centre plus a uniform jitter of +-1 on every
+    parameter's unconstrained scale. A parameter whose prior is much narrower than 1 (a
+    slope per unit of a predictor measured in hundreds) can start where the log density
+    is extreme; the step size then adapts to nothing and the chain stays put.
+    """
+    import numpy as np
+
+    labels = [label for label in draws.columns if draws.varying(label)]
+    if not labels or draws.draws < 2:
+        return None
+    stacked = np.stack([draws.columns[label] for label in labels])  # labels x chains x draws
+    moves = (np.diff(stacked, axis=2) != 0).any(axis=0).mean(axis=1)  # per chain
+    frozen = [c for c in range(draws.chains) if moves[c] < STUCK_MOVES]
+    if not frozen:
+        return None
+    moving = [c for c in range(draws.chains) if c not in frozen]
+    named: list[str] = []
+    if moving:  # the parameters the frozen chains hold farthest from the moving ones
+        centre = stacked[:, moving].mean(axis=(1, 2))
+        spread = stacked[:, moving].std(axis=(1, 2)) + 1e-300
+        away = np.abs(stacked[:, frozen].mean(axis=2) - centre[:, None]).max(axis=1) / spread
+        named = [labels[i] for i in np.argsort(-away)[:3]]
+    slopes = [label for label in named if model.column_line(label)]
+    which = ", ".join(str(c + 1) for c in frozen)
+    diverging = int(draws.diverging[frozen].sum()) if draws.diverging is not None else None
+    evidence = (
+        f"chain{'s' if len(frozen) > 1 else ''} {which} of {draws.chains} never moved from "
+        f"where {'they' if len(frozen) > 1 else 'it'} started (every parameter changed on "
+        f"under {STUCK_MOVES:.0%} of the draws"
+        + (f"; {diverging} divergences there" if diverging else "")
+        + "): the jittered start landed where the log density is extreme, so r_hat, ESS "
+        "and divergences say nothing else"
+        + (f"; farthest off: {', '.join(named)}" if named else "")
+    )
+    if slopes:
+        column = model.column_line(slopes[0])[0]
+        fix = (
+            f"put {column} on a unit scale, so that a start +-1 away is a small step for "
+            f"{_base(slopes[0])}: scale({column}) in the formula, or divide the column by its "
+            f"SD where {model.label} reads it"
+        )
+        return Finding(
+            "stuck",
+            tuple(failed),
+            tuple(named),
+            evidence,
+            fix,
+            model.label,
+            model.column_line(slopes[0])[1],
+        )
+    fix = (
+        "look for a parameter whose prior is far narrower than 1 (a slope on a predictor "
+        f"measured in large units) in {model.label}, and rescale what it multiplies so its "
+        "prior SD is about 1"
+    )
+    return Finding("stuck", tuple(failed), tuple(named), evidence, fix, fit.label, fit.line)
 
 
 def _absorb(funnel: Finding, draws: Draws, limits: dict[str, float], checks) -> Finding:
