@@ -1,0 +1,380 @@
+"""Tests written for the mutation review of the formula parser and the code generator.
+
+Each pins a behaviour a surviving mutant of `bash scripts/mutation.sh formula` (or a
+codegen target) changed without any other fast test noticing: parsed terms and computed
+columns, lme4 text written back, the messages (and the caret under the offending text) of
+refused formulas. docs/testing.md lists the mutants and the reasons for those left alive.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlm.errors import MlmError
+from mlm.formula import Derived, Reference, lme4_formula, parse
+
+
+def refused(formula: str, **options) -> str:
+    with pytest.raises(MlmError) as caught:
+        parse(formula, **options)
+    return str(caught.value)
+
+
+def caret(message: str) -> tuple[int, int]:
+    """(column, width) of the caret line under the formula in `message` (its 'in:' line
+    is `  in: FORMULA`, the caret line indented to match)."""
+    lines = message.splitlines()
+    shown = next(i for i, line in enumerate(lines) if line.startswith("  in: "))
+    assert shown + 1 < len(lines), f"no caret line in {message!r}"
+    marks = lines[shown + 1][len("  in: ") :]
+    stripped = marks.lstrip(" ")
+    assert set(stripped) == {"^"}, marks
+    return len(marks) - len(stripped), len(stripped)
+
+
+# the caret under the offending text --------------------------------------------------------
+
+
+def test_a_fragment_at_the_start_of_the_formula_gets_its_caret_at_column_0():
+    message = refused("log(y) ~ x")
+    assert "the response 'log(y)' must be one column name" in message
+    assert caret(message) == (0, len("log(y)"))
+
+
+def test_a_one_character_fragment_gets_one_caret():
+    message = refused("y ~ x | g")
+    assert "a group term must be in parentheses" in message
+    assert caret(message) == ("y ~ x | g".index("|"), 1)
+
+
+def test_the_caret_is_under_the_first_place_the_fragment_is_written():
+    message = refused("mixed 2y x 2y")
+    assert "the dependent variable '2y' is no name" in message
+    assert caret(message) == ("mixed 2y x 2y".index("2y"), 2)
+
+
+def test_an_empty_fragment_gets_no_caret_line():
+    message = refused("mixed y x ||")
+    assert "'|| ' must read '|| group: [slopes]'" in message
+    assert message.splitlines()[-1] == "  in: mixed y x ||"
+
+
+# computed columns ---------------------------------------------------------------------------
+
+
+def test_numpy_functions_inside_i_are_read_with_or_without_their_module():
+    spec = parse("y ~ I(np.log(x) + 1) + I(numpy.sqrt(z)) + I(log(w) * 2)")
+    assert spec.derived == (
+        Derived("I(log(x) + 1)", "np.log(x) + 1", ("x",)),
+        Derived("I(numpy.sqrt(z))", "np.sqrt(z)", ("z",)),
+        Derived("I(log(w) * 2)", "np.log(w) * 2", ("w",)),
+    )
+
+
+@pytest.mark.parametrize("written", ["I(log(x, 2))", "I(foo(x))"])
+def test_a_call_inside_i_that_is_not_a_one_argument_numpy_function_is_refused(written):
+    message = refused(f"y ~ {written}")
+    function = written[2 : written.index("(", 2)]
+    assert (
+        f"'{written}': {function}() is not a function mlm reads inside a formula (it reads "
+        "log, log2, log10, log1p, exp, expm1, sqrt, abs)"
+    ) in message
+    assert caret(message) == (4, len(written))
+
+
+def test_numpy_functions_are_read_with_or_without_their_module_and_i_of_a_column_is_it():
+    spec = parse("y ~ np.log(x) + numpy.sqrt(z) + I(w)")
+    assert [t.variables for t in spec.terms[1:]] == [("log(x)",), ("sqrt(z)",), ("w",)]
+    assert spec.derived == (
+        Derived("log(x)", "np.log(x)", ("x",)),
+        Derived("sqrt(z)", "np.sqrt(z)", ("z",)),
+    )
+
+
+@pytest.mark.parametrize("written", ["log(foo(x))", "scale(foo(x))"])
+def test_a_call_mlm_does_not_read_inside_a_transform_is_named_with_the_transform(written):
+    message = refused(f"y ~ {written}")
+    assert f"'{written}': foo() is not a function mlm reads inside a formula" in message
+    assert caret(message) == (4, len(written))
+
+
+@pytest.mark.parametrize("written", ["log(x y)", "not(x)"])
+def test_a_call_python_cannot_read_is_refused_and_pointed_at(written):
+    message = refused(f"y ~ z + {written}")
+    assert message.startswith(f"cannot read '{written}'\n")
+    assert caret(message) == (8, len(written))
+
+
+@pytest.mark.parametrize("written", ["I(2 + 3)", "log(10)"])
+def test_a_computed_column_of_no_column_is_refused(written):
+    message = refused(f"y ~ x + {written}")
+    assert f"'{written}' names no column" in message
+    assert caret(message) == (8, len(written))
+
+
+@pytest.mark.parametrize("written", ["factor()", "factor(x + 1)", "C(2)"])
+def test_a_factor_of_anything_but_one_column_is_refused(written):
+    message = refused(f"y ~ {written}")
+    function = written[: written.index("(")]
+    assert f"'{written}': name one column, as in {function}(x)" in message
+    assert caret(message) == (4, len(written))
+
+
+@pytest.mark.parametrize(
+    "written", ['relevel(a, "a2")', 'relevel(a, ref="a2")', 'T(a, "a2")', 'T(a, ref="a2")']
+)
+def test_a_reference_level_is_read_by_position_or_by_keyword(written):
+    spec = parse(f"y ~ x + {written}")
+    assert spec.categorical == frozenset({"a"})
+    assert spec.references == (Reference("a", level="a2", source=written),)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        'C(a, Treatment("a2"))',
+        'C(a, contrast=Treatment("a2"))',
+        'C(a, T("a2"))',
+        'C(a, Treatment(reference="a2"))',
+        'C(a, Treatment(base="a2"))',
+        'relevel(as.factor(a), ref = "a2")',
+        'relevel(factor(a), "a2")',
+        'C(a, contr.treatment("a2"))',
+    ],
+)
+def test_every_way_of_writing_a_treatment_reference_level_is_read(written):
+    spec = parse(f"y ~ x + {written}")
+    assert spec.terms[-1].variables == ("a",)
+    assert spec.categorical == frozenset({"a"})
+    assert [(r.column, r.level) for r in spec.references] == [("a", "a2")]
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("relevel(a)", "cannot read 'relevel(a)'"),
+        ("factor(a, levels=3)", "cannot read 'factor(a, levels=3)'"),
+        ("C(a, Treatment(a2))", "'C(a, Treatment(a2))': write the level in quotes"),
+        ("C(a, Sum)", "mlm codes factors by treatment contrasts only"),
+    ],
+)
+def test_a_factor_call_mlm_cannot_code_is_refused_and_pointed_at(written, said):
+    message = refused(f"y ~ {written}")
+    assert said in message
+    assert caret(message) == (4, len(written))
+
+
+def test_r_contrast_treatment_without_a_level_keeps_the_first_level():
+    spec = parse("y ~ x + C(a, contr.treatment)")
+    assert spec.categorical == frozenset({"a"})
+    assert spec.references == ()
+
+
+# the response and trials, written back as lme4 text -----------------------------------------
+
+
+def test_trials_that_are_an_expression_are_bracketed_in_the_failures():
+    spec = parse("p(s, n + m) ~ x")
+    assert spec.trials == Derived("n + m", "n + m", ("n", "m"))
+    assert lme4_formula(spec) == "cbind(s, (n + m) - s) ~ x"
+
+
+def test_stata_binomial_trials_may_be_a_whole_number():
+    spec = parse("melogit y x || g:, binomial(10)")
+    assert spec.family == "binomial"
+    assert spec.trials == Derived("10", "10", ())
+    assert lme4_formula(spec) == "cbind(y, (10) - y) ~ x + (1 | g)"
+
+
+@pytest.mark.parametrize("argument", ["n + 1", "2.5"])
+def test_stata_binomial_trials_of_anything_else_are_refused(argument):
+    formula = f"melogit y x || g:, binomial({argument})"
+    message = refused(formula)
+    assert message.startswith("binomial() takes a variable or a whole number\n")
+    assert caret(message) == (formula.index(argument), len(argument))
+
+
+def test_meglm_with_an_unsupported_family_lists_the_supported_ones():
+    formula = "meglm y x || g:, family(weibull)"
+    message = refused(formula)
+    assert message.startswith(
+        "meglm's family(weibull) is not supported: use family(gaussian), family(bernoulli), "
+        "family(poisson), family(nbinomial), family(gamma), or melogit ..., binomial(n) for "
+        "binomial counts"
+    )
+    assert caret(message) == (formula.index("weibull"), len("weibull"))
+
+
+# the code generator: group terms -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data():
+    from test_formula import simulate
+
+    return simulate()
+
+
+@pytest.fixture(scope="module")
+def few():
+    """Four rows per level of g: group terms are written non-centred; x is centred at -0.2."""
+    from test_formula import simulate
+
+    return simulate(per_group=4)
+
+
+def code(formula: str, frame, **options) -> str:
+    """model.py's code lines, whitespace collapsed (comments left out)."""
+    from mlm.codegen import model_source
+
+    source = model_source(parse(formula, **options), frame)
+    lines = [line.strip() for line in source.splitlines() if not line.strip().startswith("#")]
+    return " ".join(" ".join(lines).split())
+
+
+def prose(formula: str, frame, **options) -> str:
+    """model.py's comments in build(), as one text."""
+    from mlm.codegen import model_source
+
+    source = model_source(parse(formula, **options), frame).split("def build", 1)[1]
+    lines = [line.strip()[2:] for line in source.splitlines() if line.strip().startswith("# ")]
+    return " ".join(lines)
+
+
+def test_a_factor_slope_in_a_correlated_glm_group_term_is_scaled_and_non_centred(few):
+    formula = "yb ~ x + (1 + x:a | g)"
+    written = code(formula, few, family="bernoulli")
+    assert (
+        "X_g = np.column_stack([np.ones(len(data)), x[:, None] * np.eye(len(a_levels))[a_idx]])"
+        in written
+    )
+    assert "sigma=np.array([1, *[1 / x.std()] * (len(a_levels))]), shape=X_g.shape[1]" in written
+    assert '"g_effect": ["Intercept", *(f"x:a[{v}]" for v in a_levels)],' in written
+    assert 'z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))' in written
+    assert 'u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))' in written
+    assert "MvNormal" not in written
+    said = prose(formula, few, family="bernoulli")
+    assert "the non-centred form samples best, even when sigma is near 0: u = z @ chol.T." in said
+    assert "half-normal SDs on the scale of the link scale per SD of each column" in said
+    assert (
+        'With many rows per level, centre it: u_g = pm.MvNormal("u_g", mu=0, chol=chol_g, '
+        'dims=("g", "g_effect")), in place of z_g.'
+    ) in said
+
+
+def test_two_factors_in_a_correlated_group_term_are_each_coded_by_contrasts(data):
+    said = prose("yb ~ (1 + a + b | g)", data, family="bernoulli")
+    assert (
+        "(1 + a + b | g): the columns whose effects vary by g, as lme4's model matrix has "
+        "them: a by treatment contrasts (the reference level gets none); b by treatment "
+        "contrasts (the reference level gets none)."
+    ) in said
+
+
+def test_a_factor_in_an_independent_glm_group_term_has_link_scale_sds(few):
+    said = prose("yb ~ x + (0 + x:tx:a || g)", few, family="bernoulli")
+    assert "Half-normal SDs on the scale of the link scale (per SD of a numeric column)" in said
+    written = code("yb ~ x + (0 + x:tx:a || g)", few, family="bernoulli")
+    assert '"g_x_by_tx_by_a_effect": [*(f"x:tx:a[{v}]" for v in a_levels)],' in written
+    assert "X_g_x_by_tx_by_a = (x * tx)[:, None] * np.eye(len(a_levels))[a_idx]" in written
+
+
+def test_a_variance_prior_on_a_factors_independent_sds_is_taken(few):
+    written = code("y ~ x + (0 + a || g)", few, priors=["sigma_g_a^2=Gamma(2, 1)"])
+    assert 'sigma2_g_a = pm.Gamma("sigma2_g_a", alpha=2, beta=1, dims="g_a_effect")' in written
+    assert (
+        'sigma_g_a = pm.Deterministic("sigma_g_a", pm.math.sqrt(sigma2_g_a), dims="g_a_effect")'
+    ) in written
+    assert 'z_g_a = pm.Normal("z_g_a", mu=0, sigma=1, dims=("g", "g_a_effect"))' in written
+    assert (
+        'u_g_a = pm.Deterministic("u_g_a", z_g_a * sigma_g_a, dims=("g", "g_a_effect"))'
+    ) in written
+
+
+def test_a_prior_with_mass_below_0_on_correlated_sds_is_refused(data):
+    from mlm.codegen import model_source
+
+    spec = parse("y ~ x + (1 + x | g)", priors=["sigma_g=Normal(0, 1)"])
+    with pytest.raises(MlmError, match="sigma_g is a standard deviation and must be positive"):
+        model_source(spec, data)
+
+
+def test_two_factors_interacted_in_a_group_term_are_refused_with_what_to_do(data):
+    from mlm.codegen import model_source
+
+    with pytest.raises(MlmError) as caught:
+        model_source(parse("y ~ x + (1 + a:b | g)"), data)
+    assert str(caught.value) == (
+        "(1 + a:b | g): 'a:b' interacts 2 categorical columns; a group term takes one "
+        "(make their combination one column in data.py)"
+    )
+
+
+@pytest.mark.parametrize("rows", [20, 4])
+def test_centre_slopes_samples_a_correlated_term_at_the_predictors_centre(monkeypatch, rows):
+    """groups.CENTRE_SLOPES, the switch tests/validation/parameterisations.py flips."""
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "CENTRE_SLOPES", True)
+    frame = simulate(per_group=rows)
+    frame["x"] = frame["x"] + 10
+    formula = "y ~ x + (1 + x | g)"
+    written = code(formula, frame)
+    assert "chol_g, _, _ = pm.LKJCholeskyCov(" in written
+    assert "shift_g = np.array([[1, -x_centre], [0, 1]])" in written
+    assert 'u_g = pm.Deterministic("u_g", u_g_c @ shift_g.T, dims=("g", "g_effect"))' in written
+    assert "cov_g = shift_g @ chol_g @ chol_g.T @ shift_g.T" in written
+    assert "sd_g = pt.sqrt(pt.diag(cov_g))" in written
+    assert 'pm.Deterministic("sigma_g", sd_g, dims="g_effect")' in written
+    assert "pt.fill_diagonal(cov_g / pt.outer(sd_g, sd_g), 1)" in written
+    if rows == 20:
+        assert "u_g_c = a_g - mean_g" in written
+    else:
+        assert "u_g_c = z_g @ chol_g.T" in written
+    assert (
+        "Sampled with x at its centre (u_g_c: the intercepts at the centres), which keeps "
+        "them from trading off against the slopes; reported on the data's scale, as lme4 "
+        "reports them (u_g, sigma_g and corr_g: the intercepts at 0)."
+    ) in prose(formula, frame)
+
+
+def test_centre_slopes_shifts_each_centred_slope_of_a_three_column_term(monkeypatch):
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "CENTRE_SLOPES", True)
+    frame = simulate()
+    frame["x"] = frame["x"] + 10
+    formula = "y ~ x + tx + (1 + x + tx | g)"
+    assert (
+        "shift_g = np.array([[1, -x_centre, -tx_centre], [0, 1, 0], [0, 0, 1]])"
+        in code(formula, frame)
+    )
+    assert "Sampled with x at its centre, tx at its centre (u_g_c:" in prose(formula, frame)
+
+
+def test_six_rows_per_level_is_enough_for_the_centred_form():
+    from test_formula import simulate
+
+    frame = simulate(per_group=6)
+    said = prose("y ~ x + (0 + x | g)", frame)
+    assert "its levels hold many rows each (6, the median; >= 6)" in said
+    assert 'u_g_x = pm.Normal("u_g_x", mu=0, sigma=sigma_g_x, dims="g")' in code(
+        "y ~ x + (0 + x | g)", frame
+    )
+
+
+@pytest.mark.parametrize("mode", ["centred", "noncentred"])
+def test_the_parameterisation_switch_forces_one_form(monkeypatch, data, mode):
+    """groups.MODE, the switch tests/validation/parameterisations.py flips."""
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "MODE", mode)
+    written = code("y ~ x + (0 + x | g)", data)
+    centred = 'u_g_x = pm.Normal("u_g_x", mu=0, sigma=sigma_g_x, dims="g")'
+    assert (centred in written) == (mode == "centred")
+    assert ('z_g_x = pm.Normal("z_g_x"' in written) == (mode == "noncentred")
+    assert f"per level of g, {mode} (forced)." in prose("y ~ x + (0 + x | g)", data)
