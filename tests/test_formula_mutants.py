@@ -59,6 +59,101 @@ def test_an_empty_fragment_gets_no_caret_line():
     assert message.splitlines()[-1] == "  in: mixed y x ||"
 
 
+REFUSED = [
+    ("mixed", "the Stata command names no dependent variable", "mixed"),
+    ("mixed y x, cov(un) || g:", "the option covariance() does not belong here", "mixed y x, cov(un)"),
+    ("mixed y || g: x: z", "cannot read 'x:': use x, i.x, ib2.x, ib(last).x, c.x, a#b or a##b", "x:"),
+    ("mixed y x || g", "'|| g' must read '|| group: [slopes]'", "g"),
+    (
+        "mixed y x || _all: R.g",
+        "Stata's _all: R.x form is not supported; write the crossed groups as lme4 terms, "
+        "(1 | a) + (1 | b)",
+        "_all: R.g",
+    ),
+    ("mixed y x, reml || g:, reml", "reml() is given twice", "reml"),
+    (
+        "mixed y x || g: x, cov(exch)",
+        "covariance(exchangeable) is not supported; use independent (Stata's default) or "
+        "unstructured",
+        "exch",
+    ),
+    (
+        "mixed y x || g: x, COVariance(identity)",
+        "covariance(identity) is not supported; use independent (Stata's default) or "
+        "unstructured",
+        "identity",
+    ),
+    (
+        "mixed y x || g: x, cov",
+        "covariance() is not supported; use independent (Stata's default) or unstructured",
+        "g: x, cov",
+    ),
+    ("mixed y x || g:, nocons", "'|| g:, nocons' has no effect that varies", "g:, nocons"),
+    ("mixed y x || g:, reml mle", "reml and mle are given together; Stata takes one", "mle"),
+    ("mixed y x || g:, link(log)", "link() belongs to meglm", "link"),
+    ("mixed y x || g:, binomial(n)", "binomial() belongs to melogit", "binomial"),
+    (
+        "mixed y x || g:, residuals(exchangeable)",
+        "only residuals(independent, by(column)) is supported: one residual SD per level of "
+        "a column",
+        "exchangeable",
+    ),
+    (
+        "mixed y x || g:, residuals(ind, by(a b))",
+        "only residuals(independent, by(column)) is supported: one residual SD per level of "
+        "a column",
+        "ind, by(a b)",
+    ),
+    (
+        "y ~ poly(x, 2)",
+        "poly() is not supported: write the powers out, x + I(x^2) (raw polynomials), or "
+        "compute orthogonal ones in data.py",
+        "poly(x, 2)",
+    ),
+    ("y ~ offset(x)", "offset() is not supported; compute what you need in data.py", "offset(x)"),
+    ("y ~ log(x, 2)", "'log(x, 2)': log() takes one argument here", "log(x, 2)"),
+    (
+        "y ~ foo(x)",
+        "'foo(x)' is a function mlm does not read; it reads factor(), C(), relevel(), I(), "
+        "log(), exp(), sqrt(), abs(), scale() and center() (compute other columns in data.py)",
+        "foo(x)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("formula", "said", "pointed"), REFUSED)
+def test_a_refused_formula_says_why_and_points_at_the_fault(formula, said, pointed):
+    message = refused(formula)
+    assert message.splitlines()[0] == said
+    assert caret(message) == (formula.index(pointed), len(pointed))
+
+
+def test_a_reference_level_given_twice_must_agree():
+    message = refused("y ~ relevel(a, ref='a2') + C(a, Treatment('a3'))")
+    assert message == (
+        "a's reference level is given twice: by 'relevel(a, ref='a2')' and by "
+        "'C(a, Treatment('a3'))'; keep one"
+    )
+    spec = parse("y ~ relevel(a, ref='a2') + C(a, Treatment('a2')):x")
+    assert [(r.column, r.level) for r in spec.references] == [("a", "a2")]
+
+
+def test_stata_levels_keep_their_source_and_every_levels_terms():
+    spec = parse("mixed y x || s: x || c:")
+    assert [(g.factor, g.source) for g in spec.groups] == [
+        (("s",), "|| s: x"),
+        (("s",), "|| s: x"),
+        (("s", "c"), "|| c:"),
+    ]
+
+
+def test_stata_mle_is_noted_and_set_aside():
+    assert parse("mixed y x || g:, mle").notes == (
+        "Stata's mle option is noted and set aside: mlm's fit is Bayesian (the posterior, with "
+        "the priors written in model.py), not a point estimate",
+    )
+
+
 # computed columns ---------------------------------------------------------------------------
 
 
