@@ -473,3 +473,27 @@ def test_the_parameterisation_switch_forces_one_form(monkeypatch, data, mode):
     assert (centred in written) == (mode == "centred")
     assert ('z_g_x = pm.Normal("z_g_x"' in written) == (mode == "noncentred")
     assert f"per level of g, {mode} (forced)." in prose("y ~ x + (0 + x | g)", data)
+
+
+def test_of_two_centred_group_intercepts_the_one_with_fewer_levels_is_on_the_intercept(data):
+    written = code("y ~ x + (1 | g) + (1 | h)", data)  # g: 24 levels, h: 8
+    assert 'a_h = pm.Normal("a_h", mu=intercept, sigma=sigma_h, dims="h")' in written
+    assert 'u_g = pm.Normal("u_g", mu=0, sigma=sigma_g, dims="g")' in written
+
+
+def test_a_non_centred_group_intercept_is_never_the_one_on_the_intercept(few):
+    frame = few.copy()
+    # q: 5 levels, but 3 of them with 2 rows: the median level holds 2 rows, so non-centred.
+    frame["q"] = ["q0"] * 2 + ["q1"] * 2 + ["q2"] * 2 + ["q3"] * 45 + ["q4"] * 45
+    written = code("y ~ x + (1 | h) + (1 | q)", frame)  # h: 8 levels of 12 rows, centred
+    assert 'a_h = pm.Normal("a_h", mu=intercept_c, sigma=sigma_h, dims="h")' in written
+    assert 'z_q = pm.Normal("z_q", mu=0, sigma=1, dims="q")' in written
+
+
+def test_without_the_switch_a_correlated_term_is_not_shifted_to_the_centres(data):
+    frame = data.copy()
+    frame["x"] = frame["x"] + 10
+    written = code("y ~ x + (1 + x | g)", frame)
+    assert "x_centre = " in written
+    assert "shift_g" not in written
+    assert "chol_g, corr_g, sd_g = pm.LKJCholeskyCov(" in written
