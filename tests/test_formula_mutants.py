@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mlm.errors import MlmError
-from mlm.formula import Derived, Reference, lme4_formula, parse
+from mlm.formula import Derived, Reference, lme4_formula, parse, parse_prior
 
 
 def refused(formula: str, **options) -> str:
@@ -60,6 +60,15 @@ def test_an_empty_fragment_gets_no_caret_line():
 
 
 REFUSED = [
+    ("y ~ (0 | g)", "(0 | g) has no term that varies by group", "(0 | g)"),
+    ("y ~ (1 | g | h)", "(1 | g | h) must read (terms | grouping column)", "(1 | g | h)"),
+    ("mixed y x, (foo)", "cannot read the Stata option '(foo)'", "(foo)"),
+    (
+        "mixed y x || g:, foo(1)",
+        "the Stata option 'foo' is not supported (supported: noconstant, covariance(), "
+        "residuals(), binomial(), family(), link(), reml, mle)",
+        "foo(1)",
+    ),
     ("mixed", "the Stata command names no dependent variable", "mixed"),
     ("mixed y x, cov(un) || g:", "the option covariance() does not belong here", "mixed y x, cov(un)"),
     ("mixed y || g: x: z", "cannot read 'x:': use x, i.x, ib2.x, ib(last).x, c.x, a#b or a##b", "x:"),
@@ -145,6 +154,57 @@ def test_stata_levels_keep_their_source_and_every_levels_terms():
         (("s",), "|| s: x"),
         (("s", "c"), "|| c:"),
     ]
+
+
+def test_sigma_formulas_that_are_not_one_sided_or_have_group_terms_are_refused():
+    message = refused("y ~ x", sigma="~ x | g")
+    assert message.splitlines()[0] == "--sigma takes no group terms"
+    assert message.splitlines()[1:] == ["  in: ~ x | g", "          ^"]
+    assert refused("y ~ x", sigma="x") == (
+        "--sigma 'x' must be a one-sided formula, such as '~ condition'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("sigma", "cannot read it; write it as NAME=Distribution(arguments)"),
+        ("sigma=foo.Bar(1)", "'foo.Bar' is not a distribution name"),
+        ("sigma=HalfNormal(*a)", "write the arguments out, without * or **"),
+        (
+            "sigma=HalfNormal(sigma=x)",
+            "'x' is not a Python literal; --prior takes numbers (for a prior computed from the "
+            "data, edit its line in model.py)",
+        ),
+    ],
+)
+def test_a_prior_mlm_cannot_read_is_refused_naming_the_fault(text, said):
+    with pytest.raises(MlmError) as caught:
+        parse_prior(text)
+    assert str(caught.value).startswith(f"--prior {text!r}: {said}")
+
+
+def test_a_prior_may_name_its_distribution_through_pymc():
+    assert parse_prior("sigma=pymc.HalfNormal(1)").distribution == "HalfNormal"
+
+
+def test_every_factor_and_every_stata_level_keeps_its_terms():
+    assert len(parse("y ~ (1 + x || g/k)").groups) == 4  # 2 terms x (g, g:k)
+    assert len(parse("mixed y x || s: || c: x").groups) == 3
+
+
+def test_stata_base_levels_keep_the_text_that_chose_them():
+    assert parse("mixed y ib(#2).a || g:").references == (
+        Reference("a", position="#2", source="ib(#2).a"),
+    )
+    assert parse("mixed y ib2.a || g:").references[0].source == "ib2.a"
+
+
+def test_stata_residuals_by_a_column_are_the_sigma_source():
+    spec = parse("mixed y x || g:, residuals(ind, by(b))")
+    assert spec.source == "mixed y x || g:, residuals(ind, by(b))"
+    assert spec.sigma_source == "residuals(ind, by(b))"
+    assert parse("mixed y x || g:").sigma_source == ""
 
 
 def test_stata_mle_is_noted_and_set_aside():
@@ -497,3 +557,12 @@ def test_without_the_switch_a_correlated_term_is_not_shifted_to_the_centres(data
     assert "x_centre = " in written
     assert "shift_g" not in written
     assert "chol_g, corr_g, sd_g = pm.LKJCholeskyCov(" in written
+
+
+def test_a_sigma_formula_is_read_with_or_without_space_and_intercept():
+    intercept, x = parse("y ~ x", sigma="~x").sigma
+    assert intercept.is_intercept and x.variables == ("x",)
+    assert [t.variables for t in parse("y ~ x", sigma="~ 0 + b").sigma] == [("b",)]
+    message = refused("y ~ x", sigma="~ foo(b)")
+    assert message.startswith("'foo(b)' is a function mlm does not read")
+    assert message.splitlines()[1:] == ["  in: ~ foo(b)", "        ^^^^^^"]
