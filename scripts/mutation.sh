@@ -19,11 +19,11 @@ python=${MLM_PYTHON_FOR_MUTATION:-$repo/.venv/bin/python}
 # target -> "modules to mutate (globs under src/)|tests that guard them[|pytest -k expression]"
 # The formula and codegen targets leave out the tests that go through the CLI or fit a
 # model (seconds each; every surviving mutant would run them all).
-fast_formula_tests="tests/test_formula.py tests/test_formula_forms.py tests/test_formula_data.py tests/test_formula_families.py tests/test_codegen_likelihoods.py"
+fast_formula_tests="tests/test_formula.py tests/test_formula_forms.py tests/test_formula_data.py tests/test_formula_families.py tests/test_codegen_likelihoods.py tests/test_formula_mutants.py"
 not_through_the_cli="not (through_the_cli or stata_by_a_numeric or generate_model_writes or generate_model_with_priors or new_with_a or new_with_formula or refuses_an_empty_grouping_cell_at_mlm_run or words_stay_text or yes_no_response or zero_inflated)"
 # The same without the likelihood checks (PyMC log-densities, ~1 s each), for the modules
 # whose text the golden files pin down.
-fast_codegen_tests="tests/test_formula.py tests/test_formula_forms.py tests/test_formula_data.py tests/test_formula_families.py"
+fast_codegen_tests="tests/test_formula.py tests/test_formula_forms.py tests/test_formula_data.py tests/test_formula_families.py tests/test_formula_mutants.py"
 declare -A TARGETS=(
     [fingerprint]="src/mlm/fingerprint.py|tests/test_fingerprint.py tests/test_stages.py"
     [store]="src/mlm/store/*|tests/test_store.py tests/test_store_cases.py"

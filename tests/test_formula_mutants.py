@@ -566,3 +566,19 @@ def test_a_sigma_formula_is_read_with_or_without_space_and_intercept():
     message = refused("y ~ x", sigma="~ foo(b)")
     assert message.startswith("'foo(b)' is a function mlm does not read")
     assert message.splitlines()[1:] == ["  in: ~ foo(b)", "        ^^^^^^"]
+
+
+@pytest.mark.parametrize(
+    ("formula", "said"),
+    [
+        ("y ~ (1 + {x} | g)", "cannot read 'I(x)' in (1 + {x} | g)"),
+        ("y ~ (1 + x | {g})", "cannot read 'I(g)' in (1 + x | {g})"),
+        ("y ~ (1 + x | g $)", "cannot parse '(1 + x | g $)': Unexpected character: $"),
+    ],
+)
+def test_what_cannot_be_read_in_a_group_term_is_named_with_the_term(formula, said):
+    assert refused(formula).splitlines()[0] == said
+
+
+def test_a_double_bar_term_keeps_its_source():
+    assert {g.source for g in parse("y ~ (1 + x || g)").groups} == {"(1 + x || g)"}
