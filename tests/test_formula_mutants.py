@@ -582,3 +582,10 @@ def test_what_cannot_be_read_in_a_group_term_is_named_with_the_term(formula, sai
 
 def test_a_double_bar_term_keeps_its_source():
     assert {g.source for g in parse("y ~ (1 + x || g)").groups} == {"(1 + x || g)"}
+
+
+def test_calls_are_read_beside_what_follows_them_and_r_powers_are_crossings():
+    assert [t.label for t in parse("y ~ log(x)+z").terms] == ["1", "log(x)", "z"]
+    assert [t.label for t in parse("y ~ (a + b)^2").terms] == ["1", "a", "b", "a:b"]
+    message = refused("y ~ x", sigma="~ log(b")
+    assert message.splitlines() == ["a '(' never closed", "  in: ~ log(b", "        ^^^^^"]
