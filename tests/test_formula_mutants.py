@@ -70,8 +70,16 @@ REFUSED = [
         "foo(1)",
     ),
     ("mixed", "the Stata command names no dependent variable", "mixed"),
-    ("mixed y x, cov(un) || g:", "the option covariance() does not belong here", "mixed y x, cov(un)"),
-    ("mixed y || g: x: z", "cannot read 'x:': use x, i.x, ib2.x, ib(last).x, c.x, a#b or a##b", "x:"),
+    (
+        "mixed y x, cov(un) || g:",
+        "the option covariance() does not belong here",
+        "mixed y x, cov(un)",
+    ),
+    (
+        "mixed y || g: x: z",
+        "cannot read 'x:': use x, i.x, ib2.x, ib(last).x, c.x, a#b or a##b",
+        "x:",
+    ),
     ("mixed y x || g", "'|| g' must read '|| group: [slopes]'", "g"),
     (
         "mixed y x || _all: R.g",
@@ -88,8 +96,7 @@ REFUSED = [
     ),
     (
         "mixed y x || g: x, COVariance(identity)",
-        "covariance(identity) is not supported; use independent (Stata's default) or "
-        "unstructured",
+        "covariance(identity) is not supported; use independent (Stata's default) or unstructured",
         "identity",
     ),
     (
@@ -504,9 +511,8 @@ def test_centre_slopes_shifts_each_centred_slope_of_a_three_column_term(monkeypa
     frame = simulate()
     frame["x"] = frame["x"] + 10
     formula = "y ~ x + tx + (1 + x + tx | g)"
-    assert (
-        "shift_g = np.array([[1, -x_centre, -tx_centre], [0, 1, 0], [0, 0, 1]])"
-        in code(formula, frame)
+    assert "shift_g = np.array([[1, -x_centre, -tx_centre], [0, 1, 0], [0, 0, 1]])" in code(
+        formula, frame
     )
     assert "Sampled with x at its centre, tx at its centre (u_g_c:" in prose(formula, frame)
 
