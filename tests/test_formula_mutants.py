@@ -1,0 +1,597 @@
+"""Tests written for the mutation review of the formula parser and the code generator.
+
+Each pins a behaviour a surviving mutant of `bash scripts/mutation.sh formula` (or a
+codegen target) changed without any other fast test noticing: parsed terms and computed
+columns, lme4 text written back, the messages (and the caret under the offending text) of
+refused formulas. docs/testing.md lists the mutants and the reasons for those left alive.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlm.errors import MlmError
+from mlm.formula import Derived, Reference, lme4_formula, parse, parse_prior
+
+
+def refused(formula: str, **options) -> str:
+    with pytest.raises(MlmError) as caught:
+        parse(formula, **options)
+    return str(caught.value)
+
+
+def caret(message: str) -> tuple[int, int]:
+    """(column, width) of the caret line under the formula in `message` (its 'in:' line
+    is `  in: FORMULA`, the caret line indented to match)."""
+    lines = message.splitlines()
+    shown = next(i for i, line in enumerate(lines) if line.startswith("  in: "))
+    assert shown + 1 < len(lines), f"no caret line in {message!r}"
+    marks = lines[shown + 1][len("  in: ") :]
+    stripped = marks.lstrip(" ")
+    assert set(stripped) == {"^"}, marks
+    return len(marks) - len(stripped), len(stripped)
+
+
+# the caret under the offending text --------------------------------------------------------
+
+
+def test_a_fragment_at_the_start_of_the_formula_gets_its_caret_at_column_0():
+    message = refused("log(y) ~ x")
+    assert "the response 'log(y)' must be one column name" in message
+    assert caret(message) == (0, len("log(y)"))
+
+
+def test_a_one_character_fragment_gets_one_caret():
+    message = refused("y ~ x | g")
+    assert "a group term must be in parentheses" in message
+    assert caret(message) == ("y ~ x | g".index("|"), 1)
+
+
+def test_the_caret_is_under_the_first_place_the_fragment_is_written():
+    message = refused("mixed 2y x 2y")
+    assert "the dependent variable '2y' is no name" in message
+    assert caret(message) == ("mixed 2y x 2y".index("2y"), 2)
+
+
+def test_an_empty_fragment_gets_no_caret_line():
+    message = refused("mixed y x ||")
+    assert "'|| ' must read '|| group: [slopes]'" in message
+    assert message.splitlines()[-1] == "  in: mixed y x ||"
+
+
+REFUSED = [
+    ("y ~ (0 | g)", "(0 | g) has no term that varies by group", "(0 | g)"),
+    ("y ~ (1 | g | h)", "(1 | g | h) must read (terms | grouping column)", "(1 | g | h)"),
+    ("mixed y x, (foo)", "cannot read the Stata option '(foo)'", "(foo)"),
+    (
+        "mixed y x || g:, foo(1)",
+        "the Stata option 'foo' is not supported (supported: noconstant, covariance(), "
+        "residuals(), binomial(), family(), link(), reml, mle)",
+        "foo(1)",
+    ),
+    ("mixed", "the Stata command names no dependent variable", "mixed"),
+    (
+        "mixed y x, cov(un) || g:",
+        "the option covariance() does not belong here",
+        "mixed y x, cov(un)",
+    ),
+    (
+        "mixed y || g: x: z",
+        "cannot read 'x:': use x, i.x, ib2.x, ib(last).x, c.x, a#b or a##b",
+        "x:",
+    ),
+    ("mixed y x || g", "'|| g' must read '|| group: [slopes]'", "g"),
+    (
+        "mixed y x || _all: R.g",
+        "Stata's _all: R.x form is not supported; write the crossed groups as lme4 terms, "
+        "(1 | a) + (1 | b)",
+        "_all: R.g",
+    ),
+    ("mixed y x, reml || g:, reml", "reml() is given twice", "reml"),
+    (
+        "mixed y x || g: x, cov(exch)",
+        "covariance(exchangeable) is not supported; use independent (Stata's default) or "
+        "unstructured",
+        "exch",
+    ),
+    (
+        "mixed y x || g: x, COVariance(identity)",
+        "covariance(identity) is not supported; use independent (Stata's default) or unstructured",
+        "identity",
+    ),
+    (
+        "mixed y x || g: x, cov",
+        "covariance() is not supported; use independent (Stata's default) or unstructured",
+        "g: x, cov",
+    ),
+    ("mixed y x || g:, nocons", "'|| g:, nocons' has no effect that varies", "g:, nocons"),
+    ("mixed y x || g:, reml mle", "reml and mle are given together; Stata takes one", "mle"),
+    ("mixed y x || g:, link(log)", "link() belongs to meglm", "link"),
+    ("mixed y x || g:, binomial(n)", "binomial() belongs to melogit", "binomial"),
+    (
+        "mixed y x || g:, residuals(exchangeable)",
+        "only residuals(independent, by(column)) is supported: one residual SD per level of "
+        "a column",
+        "exchangeable",
+    ),
+    (
+        "mixed y x || g:, residuals(ind, by(a b))",
+        "only residuals(independent, by(column)) is supported: one residual SD per level of "
+        "a column",
+        "ind, by(a b)",
+    ),
+    (
+        "y ~ poly(x, 2)",
+        "poly() is not supported: write the powers out, x + I(x^2) (raw polynomials), or "
+        "compute orthogonal ones in data.py",
+        "poly(x, 2)",
+    ),
+    ("y ~ offset(x)", "offset() is not supported; compute what you need in data.py", "offset(x)"),
+    ("y ~ log(x, 2)", "'log(x, 2)': log() takes one argument here", "log(x, 2)"),
+    (
+        "y ~ foo(x)",
+        "'foo(x)' is a function mlm does not read; it reads factor(), C(), relevel(), I(), "
+        "log(), exp(), sqrt(), abs(), scale() and center() (compute other columns in data.py)",
+        "foo(x)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("formula", "said", "pointed"), REFUSED)
+def test_a_refused_formula_says_why_and_points_at_the_fault(formula, said, pointed):
+    message = refused(formula)
+    assert message.splitlines()[0] == said
+    assert caret(message) == (formula.index(pointed), len(pointed))
+
+
+def test_a_reference_level_given_twice_must_agree():
+    message = refused("y ~ relevel(a, ref='a2') + C(a, Treatment('a3'))")
+    assert message == (
+        "a's reference level is given twice: by 'relevel(a, ref='a2')' and by "
+        "'C(a, Treatment('a3'))'; keep one"
+    )
+    spec = parse("y ~ relevel(a, ref='a2') + C(a, Treatment('a2')):x")
+    assert [(r.column, r.level) for r in spec.references] == [("a", "a2")]
+
+
+def test_stata_levels_keep_their_source_and_every_levels_terms():
+    spec = parse("mixed y x || s: x || c:")
+    assert [(g.factor, g.source) for g in spec.groups] == [
+        (("s",), "|| s: x"),
+        (("s",), "|| s: x"),
+        (("s", "c"), "|| c:"),
+    ]
+
+
+def test_sigma_formulas_that_are_not_one_sided_or_have_group_terms_are_refused():
+    message = refused("y ~ x", sigma="~ x | g")
+    assert message.splitlines()[0] == "--sigma takes no group terms"
+    assert message.splitlines()[1:] == ["  in: ~ x | g", "          ^"]
+    assert refused("y ~ x", sigma="x") == (
+        "--sigma 'x' must be a one-sided formula, such as '~ condition'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("sigma", "cannot read it; write it as NAME=Distribution(arguments)"),
+        ("sigma=foo.Bar(1)", "'foo.Bar' is not a distribution name"),
+        ("sigma=HalfNormal(*a)", "write the arguments out, without * or **"),
+        (
+            "sigma=HalfNormal(sigma=x)",
+            "'x' is not a Python literal; --prior takes numbers (for a prior computed from the "
+            "data, edit its line in model.py)",
+        ),
+    ],
+)
+def test_a_prior_mlm_cannot_read_is_refused_naming_the_fault(text, said):
+    with pytest.raises(MlmError) as caught:
+        parse_prior(text)
+    assert str(caught.value).startswith(f"--prior {text!r}: {said}")
+
+
+def test_a_prior_may_name_its_distribution_through_pymc():
+    assert parse_prior("sigma=pymc.HalfNormal(1)").distribution == "HalfNormal"
+
+
+def test_every_factor_and_every_stata_level_keeps_its_terms():
+    assert len(parse("y ~ (1 + x || g/k)").groups) == 4  # 2 terms x (g, g:k)
+    assert len(parse("mixed y x || s: || c: x").groups) == 3
+
+
+def test_stata_base_levels_keep_the_text_that_chose_them():
+    assert parse("mixed y ib(#2).a || g:").references == (
+        Reference("a", position="#2", source="ib(#2).a"),
+    )
+    assert parse("mixed y ib2.a || g:").references[0].source == "ib2.a"
+
+
+def test_stata_residuals_by_a_column_are_the_sigma_source():
+    spec = parse("mixed y x || g:, residuals(ind, by(b))")
+    assert spec.source == "mixed y x || g:, residuals(ind, by(b))"
+    assert spec.sigma_source == "residuals(ind, by(b))"
+    assert parse("mixed y x || g:").sigma_source == ""
+
+
+def test_stata_mle_is_noted_and_set_aside():
+    assert parse("mixed y x || g:, mle").notes == (
+        "Stata's mle option is noted and set aside: mlm's fit is Bayesian (the posterior, with "
+        "the priors written in model.py), not a point estimate",
+    )
+
+
+# computed columns ---------------------------------------------------------------------------
+
+
+def test_numpy_functions_inside_i_are_read_with_or_without_their_module():
+    spec = parse("y ~ I(np.log(x) + 1) + I(numpy.sqrt(z)) + I(log(w) * 2)")
+    assert spec.derived == (
+        Derived("I(log(x) + 1)", "np.log(x) + 1", ("x",)),
+        Derived("I(numpy.sqrt(z))", "np.sqrt(z)", ("z",)),
+        Derived("I(log(w) * 2)", "np.log(w) * 2", ("w",)),
+    )
+
+
+@pytest.mark.parametrize("written", ["I(log(x, 2))", "I(foo(x))"])
+def test_a_call_inside_i_that_is_not_a_one_argument_numpy_function_is_refused(written):
+    message = refused(f"y ~ {written}")
+    function = written[2 : written.index("(", 2)]
+    assert (
+        f"'{written}': {function}() is not a function mlm reads inside a formula (it reads "
+        "log, log2, log10, log1p, exp, expm1, sqrt, abs)"
+    ) in message
+    assert caret(message) == (4, len(written))
+
+
+def test_numpy_functions_are_read_with_or_without_their_module_and_i_of_a_column_is_it():
+    spec = parse("y ~ np.log(x) + numpy.sqrt(z) + I(w)")
+    assert [t.variables for t in spec.terms[1:]] == [("log(x)",), ("sqrt(z)",), ("w",)]
+    assert spec.derived == (
+        Derived("log(x)", "np.log(x)", ("x",)),
+        Derived("sqrt(z)", "np.sqrt(z)", ("z",)),
+    )
+
+
+@pytest.mark.parametrize("written", ["log(foo(x))", "scale(foo(x))"])
+def test_a_call_mlm_does_not_read_inside_a_transform_is_named_with_the_transform(written):
+    message = refused(f"y ~ {written}")
+    assert f"'{written}': foo() is not a function mlm reads inside a formula" in message
+    assert caret(message) == (4, len(written))
+
+
+@pytest.mark.parametrize("written", ["log(x y)", "not(x)"])
+def test_a_call_python_cannot_read_is_refused_and_pointed_at(written):
+    message = refused(f"y ~ z + {written}")
+    assert message.startswith(f"cannot read '{written}'\n")
+    assert caret(message) == (8, len(written))
+
+
+@pytest.mark.parametrize("written", ["I(2 + 3)", "log(10)"])
+def test_a_computed_column_of_no_column_is_refused(written):
+    message = refused(f"y ~ x + {written}")
+    assert f"'{written}' names no column" in message
+    assert caret(message) == (8, len(written))
+
+
+@pytest.mark.parametrize("written", ["factor()", "factor(x + 1)", "C(2)"])
+def test_a_factor_of_anything_but_one_column_is_refused(written):
+    message = refused(f"y ~ {written}")
+    function = written[: written.index("(")]
+    assert f"'{written}': name one column, as in {function}(x)" in message
+    assert caret(message) == (4, len(written))
+
+
+@pytest.mark.parametrize(
+    "written", ['relevel(a, "a2")', 'relevel(a, ref="a2")', 'T(a, "a2")', 'T(a, ref="a2")']
+)
+def test_a_reference_level_is_read_by_position_or_by_keyword(written):
+    spec = parse(f"y ~ x + {written}")
+    assert spec.categorical == frozenset({"a"})
+    assert spec.references == (Reference("a", level="a2", source=written),)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        'C(a, Treatment("a2"))',
+        'C(a, contrast=Treatment("a2"))',
+        'C(a, T("a2"))',
+        'C(a, Treatment(reference="a2"))',
+        'C(a, Treatment(base="a2"))',
+        'relevel(as.factor(a), ref = "a2")',
+        'relevel(factor(a), "a2")',
+        'C(a, contr.treatment("a2"))',
+    ],
+)
+def test_every_way_of_writing_a_treatment_reference_level_is_read(written):
+    spec = parse(f"y ~ x + {written}")
+    assert spec.terms[-1].variables == ("a",)
+    assert spec.categorical == frozenset({"a"})
+    assert [(r.column, r.level) for r in spec.references] == [("a", "a2")]
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("relevel(a)", "cannot read 'relevel(a)'"),
+        ("factor(a, levels=3)", "cannot read 'factor(a, levels=3)'"),
+        ("C(a, Treatment(a2))", "'C(a, Treatment(a2))': write the level in quotes"),
+        ("C(a, Sum)", "mlm codes factors by treatment contrasts only"),
+    ],
+)
+def test_a_factor_call_mlm_cannot_code_is_refused_and_pointed_at(written, said):
+    message = refused(f"y ~ {written}")
+    assert said in message
+    assert caret(message) == (4, len(written))
+
+
+def test_r_contrast_treatment_without_a_level_keeps_the_first_level():
+    spec = parse("y ~ x + C(a, contr.treatment)")
+    assert spec.categorical == frozenset({"a"})
+    assert spec.references == ()
+
+
+# the response and trials, written back as lme4 text -----------------------------------------
+
+
+def test_trials_that_are_an_expression_are_bracketed_in_the_failures():
+    spec = parse("p(s, n + m) ~ x")
+    assert spec.trials == Derived("n + m", "n + m", ("n", "m"))
+    assert lme4_formula(spec) == "cbind(s, (n + m) - s) ~ x"
+
+
+def test_stata_binomial_trials_may_be_a_whole_number():
+    spec = parse("melogit y x || g:, binomial(10)")
+    assert spec.family == "binomial"
+    assert spec.trials == Derived("10", "10", ())
+    assert lme4_formula(spec) == "cbind(y, (10) - y) ~ x + (1 | g)"
+
+
+@pytest.mark.parametrize("argument", ["n + 1", "2.5"])
+def test_stata_binomial_trials_of_anything_else_are_refused(argument):
+    formula = f"melogit y x || g:, binomial({argument})"
+    message = refused(formula)
+    assert message.startswith("binomial() takes a variable or a whole number\n")
+    assert caret(message) == (formula.index(argument), len(argument))
+
+
+def test_meglm_with_an_unsupported_family_lists_the_supported_ones():
+    formula = "meglm y x || g:, family(weibull)"
+    message = refused(formula)
+    assert message.startswith(
+        "meglm's family(weibull) is not supported: use family(gaussian), family(bernoulli), "
+        "family(poisson), family(nbinomial), family(gamma), or melogit ..., binomial(n) for "
+        "binomial counts"
+    )
+    assert caret(message) == (formula.index("weibull"), len("weibull"))
+
+
+# the code generator: group terms -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data():
+    from test_formula import simulate
+
+    return simulate()
+
+
+@pytest.fixture(scope="module")
+def few():
+    """Four rows per level of g: group terms are written non-centred; x is centred at -0.2."""
+    from test_formula import simulate
+
+    return simulate(per_group=4)
+
+
+def code(formula: str, frame, **options) -> str:
+    """model.py's code lines, whitespace collapsed (comments left out)."""
+    from mlm.codegen import model_source
+
+    source = model_source(parse(formula, **options), frame)
+    lines = [line.strip() for line in source.splitlines() if not line.strip().startswith("#")]
+    return " ".join(" ".join(lines).split())
+
+
+def prose(formula: str, frame, **options) -> str:
+    """model.py's comments in build(), as one text."""
+    from mlm.codegen import model_source
+
+    source = model_source(parse(formula, **options), frame).split("def build", 1)[1]
+    lines = [line.strip()[2:] for line in source.splitlines() if line.strip().startswith("# ")]
+    return " ".join(lines)
+
+
+def test_a_factor_slope_in_a_correlated_glm_group_term_is_scaled_and_non_centred(few):
+    formula = "yb ~ x + (1 + x:a | g)"
+    written = code(formula, few, family="bernoulli")
+    assert (
+        "X_g = np.column_stack([np.ones(len(data)), x[:, None] * np.eye(len(a_levels))[a_idx]])"
+        in written
+    )
+    assert "sigma=np.array([1, *[1 / x.std()] * (len(a_levels))]), shape=X_g.shape[1]" in written
+    assert '"g_effect": ["Intercept", *(f"x:a[{v}]" for v in a_levels)],' in written
+    assert 'z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g", "g_effect"))' in written
+    assert 'u_g = pm.Deterministic("u_g", z_g @ chol_g.T, dims=("g", "g_effect"))' in written
+    assert "MvNormal" not in written
+    said = prose(formula, few, family="bernoulli")
+    assert "the non-centred form samples best, even when sigma is near 0: u = z @ chol.T." in said
+    assert "half-normal SDs on the scale of the link scale per SD of each column" in said
+    assert (
+        'With many rows per level, centre it: u_g = pm.MvNormal("u_g", mu=0, chol=chol_g, '
+        'dims=("g", "g_effect")), in place of z_g.'
+    ) in said
+
+
+def test_two_factors_in_a_correlated_group_term_are_each_coded_by_contrasts(data):
+    said = prose("yb ~ (1 + a + b | g)", data, family="bernoulli")
+    assert (
+        "(1 + a + b | g): the columns whose effects vary by g, as lme4's model matrix has "
+        "them: a by treatment contrasts (the reference level gets none); b by treatment "
+        "contrasts (the reference level gets none)."
+    ) in said
+
+
+def test_a_factor_in_an_independent_glm_group_term_has_link_scale_sds(few):
+    said = prose("yb ~ x + (0 + x:tx:a || g)", few, family="bernoulli")
+    assert "Half-normal SDs on the scale of the link scale (per SD of a numeric column)" in said
+    written = code("yb ~ x + (0 + x:tx:a || g)", few, family="bernoulli")
+    assert '"g_x_by_tx_by_a_effect": [*(f"x:tx:a[{v}]" for v in a_levels)],' in written
+    assert "X_g_x_by_tx_by_a = (x * tx)[:, None] * np.eye(len(a_levels))[a_idx]" in written
+
+
+def test_a_variance_prior_on_a_factors_independent_sds_is_taken(few):
+    written = code("y ~ x + (0 + a || g)", few, priors=["sigma_g_a^2=Gamma(2, 1)"])
+    assert 'sigma2_g_a = pm.Gamma("sigma2_g_a", alpha=2, beta=1, dims="g_a_effect")' in written
+    assert (
+        'sigma_g_a = pm.Deterministic("sigma_g_a", pm.math.sqrt(sigma2_g_a), dims="g_a_effect")'
+    ) in written
+    assert 'z_g_a = pm.Normal("z_g_a", mu=0, sigma=1, dims=("g", "g_a_effect"))' in written
+    assert (
+        'u_g_a = pm.Deterministic("u_g_a", z_g_a * sigma_g_a, dims=("g", "g_a_effect"))'
+    ) in written
+
+
+def test_a_prior_with_mass_below_0_on_correlated_sds_is_refused(data):
+    from mlm.codegen import model_source
+
+    spec = parse("y ~ x + (1 + x | g)", priors=["sigma_g=Normal(0, 1)"])
+    with pytest.raises(MlmError, match="sigma_g is a standard deviation and must be positive"):
+        model_source(spec, data)
+
+
+def test_two_factors_interacted_in_a_group_term_are_refused_with_what_to_do(data):
+    from mlm.codegen import model_source
+
+    with pytest.raises(MlmError) as caught:
+        model_source(parse("y ~ x + (1 + a:b | g)"), data)
+    assert str(caught.value) == (
+        "(1 + a:b | g): 'a:b' interacts 2 categorical columns; a group term takes one "
+        "(make their combination one column in data.py)"
+    )
+
+
+@pytest.mark.parametrize("rows", [20, 4])
+def test_centre_slopes_samples_a_correlated_term_at_the_predictors_centre(monkeypatch, rows):
+    """groups.CENTRE_SLOPES, the switch tests/validation/parameterisations.py flips."""
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "CENTRE_SLOPES", True)
+    frame = simulate(per_group=rows)
+    frame["x"] = frame["x"] + 10
+    formula = "y ~ x + (1 + x | g)"
+    written = code(formula, frame)
+    assert "chol_g, _, _ = pm.LKJCholeskyCov(" in written
+    assert "shift_g = np.array([[1, -x_centre], [0, 1]])" in written
+    assert 'u_g = pm.Deterministic("u_g", u_g_c @ shift_g.T, dims=("g", "g_effect"))' in written
+    assert "cov_g = shift_g @ chol_g @ chol_g.T @ shift_g.T" in written
+    assert "sd_g = pt.sqrt(pt.diag(cov_g))" in written
+    assert 'pm.Deterministic("sigma_g", sd_g, dims="g_effect")' in written
+    assert "pt.fill_diagonal(cov_g / pt.outer(sd_g, sd_g), 1)" in written
+    if rows == 20:
+        assert "u_g_c = a_g - mean_g" in written
+    else:
+        assert "u_g_c = z_g @ chol_g.T" in written
+    assert (
+        "Sampled with x at its centre (u_g_c: the intercepts at the centres), which keeps "
+        "them from trading off against the slopes; reported on the data's scale, as lme4 "
+        "reports them (u_g, sigma_g and corr_g: the intercepts at 0)."
+    ) in prose(formula, frame)
+
+
+def test_centre_slopes_shifts_each_centred_slope_of_a_three_column_term(monkeypatch):
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "CENTRE_SLOPES", True)
+    frame = simulate()
+    frame["x"] = frame["x"] + 10
+    formula = "y ~ x + tx + (1 + x + tx | g)"
+    assert "shift_g = np.array([[1, -x_centre, -tx_centre], [0, 1, 0], [0, 0, 1]])" in code(
+        formula, frame
+    )
+    assert "Sampled with x at its centre, tx at its centre (u_g_c:" in prose(formula, frame)
+
+
+def test_six_rows_per_level_is_enough_for_the_centred_form():
+    from test_formula import simulate
+
+    frame = simulate(per_group=6)
+    said = prose("y ~ x + (0 + x | g)", frame)
+    assert "its levels hold many rows each (6, the median; >= 6)" in said
+    assert 'u_g_x = pm.Normal("u_g_x", mu=0, sigma=sigma_g_x, dims="g")' in code(
+        "y ~ x + (0 + x | g)", frame
+    )
+
+
+@pytest.mark.parametrize("mode", ["centred", "noncentred"])
+def test_the_parameterisation_switch_forces_one_form(monkeypatch, data, mode):
+    """groups.MODE, the switch tests/validation/parameterisations.py flips."""
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "MODE", mode)
+    written = code("y ~ x + (0 + x | g)", data)
+    centred = 'u_g_x = pm.Normal("u_g_x", mu=0, sigma=sigma_g_x, dims="g")'
+    assert (centred in written) == (mode == "centred")
+    assert ('z_g_x = pm.Normal("z_g_x"' in written) == (mode == "noncentred")
+    assert f"per level of g, {mode} (forced)." in prose("y ~ x + (0 + x | g)", data)
+
+
+def test_of_two_centred_group_intercepts_the_one_with_fewer_levels_is_on_the_intercept(data):
+    written = code("y ~ x + (1 | g) + (1 | h)", data)  # g: 24 levels, h: 8
+    assert 'a_h = pm.Normal("a_h", mu=intercept, sigma=sigma_h, dims="h")' in written
+    assert 'u_g = pm.Normal("u_g", mu=0, sigma=sigma_g, dims="g")' in written
+
+
+def test_a_non_centred_group_intercept_is_never_the_one_on_the_intercept(few):
+    frame = few.copy()
+    # q: 5 levels, but 3 of them with 2 rows: the median level holds 2 rows, so non-centred.
+    frame["q"] = ["q0"] * 2 + ["q1"] * 2 + ["q2"] * 2 + ["q3"] * 45 + ["q4"] * 45
+    written = code("y ~ x + (1 | h) + (1 | q)", frame)  # h: 8 levels of 12 rows, centred
+    assert 'a_h = pm.Normal("a_h", mu=intercept_c, sigma=sigma_h, dims="h")' in written
+    assert 'z_q = pm.Normal("z_q", mu=0, sigma=1, dims="q")' in written
+
+
+def test_without_the_switch_a_correlated_term_is_not_shifted_to_the_centres(data):
+    frame = data.copy()
+    frame["x"] = frame["x"] + 10
+    written = code("y ~ x + (1 + x | g)", frame)
+    assert "x_centre = " in written
+    assert "shift_g" not in written
+    assert "chol_g, corr_g, sd_g = pm.LKJCholeskyCov(" in written
+
+
+def test_a_sigma_formula_is_read_with_or_without_space_and_intercept():
+    intercept, x = parse("y ~ x", sigma="~x").sigma
+    assert intercept.is_intercept and x.variables == ("x",)
+    assert [t.variables for t in parse("y ~ x", sigma="~ 0 + b").sigma] == [("b",)]
+    message = refused("y ~ x", sigma="~ foo(b)")
+    assert message.startswith("'foo(b)' is a function mlm does not read")
+    assert message.splitlines()[1:] == ["  in: ~ foo(b)", "        ^^^^^^"]
+
+
+@pytest.mark.parametrize(
+    ("formula", "said"),
+    [
+        ("y ~ (1 + {x} | g)", "cannot read 'I(x)' in (1 + {x} | g)"),
+        ("y ~ (1 + x | {g})", "cannot read 'I(g)' in (1 + x | {g})"),
+        ("y ~ (1 + x | g $)", "cannot parse '(1 + x | g $)': Unexpected character: $"),
+    ],
+)
+def test_what_cannot_be_read_in_a_group_term_is_named_with_the_term(formula, said):
+    assert refused(formula).splitlines()[0] == said
+
+
+def test_a_double_bar_term_keeps_its_source():
+    assert {g.source for g in parse("y ~ (1 + x || g)").groups} == {"(1 + x || g)"}
+
+
+def test_calls_are_read_beside_what_follows_them_and_r_powers_are_crossings():
+    assert [t.label for t in parse("y ~ log(x)+z").terms] == ["1", "log(x)", "z"]
+    assert [t.label for t in parse("y ~ (a + b)^2").terms] == ["1", "a", "b", "a:b"]
+    message = refused("y ~ x", sigma="~ log(b")
+    assert message.splitlines() == ["a '(' never closed", "  in: ~ log(b", "        ^^^^^"]
