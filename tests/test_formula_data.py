@@ -261,3 +261,26 @@ def test_negative_binomial_agrees_with_bambi():
     )
     pairs = {"Intercept": "Intercept", "b_x": "x", "sigma_g": "1|g_sigma", "theta": "alpha"}
     assert_agree(ours, theirs, pairs, slack=0.2)
+
+
+def test_a_formula_for_another_variant_keeps_the_projects_family(tmp_path):
+    # As lme4's update(): a Poisson project's next formula is Poisson unless --family says.
+    csv = tmp_path / "counts.csv"
+    simulate().to_csv(csv, index=False)
+    made = run_mlm(
+        "new", "ticks", "--formula", "yc ~ x + (1 | g)", "--family", "poisson", "--data", str(csv),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    root = tmp_path / "ticks"
+    done = run_mlm("generate", "model", "plain", "--formula", "yc ~ (1 | g)", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "note: family poisson, as model.py's (written by mlm); --family chooses" in done.stderr
+    assert "pm.Poisson(" in (root / "models" / "plain.py").read_text()
+    chosen = run_mlm(
+        "generate", "model", "normal", "--formula", "yc ~ (1 | g)", "--family", "gaussian",
+        cwd=root,
+    )  # fmt: skip
+    assert chosen.returncode == 0, chosen.stderr
+    assert "family poisson" not in chosen.stderr
+    assert 'pm.Normal("yc"' in (root / "models" / "normal.py").read_text()

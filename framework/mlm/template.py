@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from mlm.codegen.templates import template_dir, user_templates
@@ -226,6 +227,22 @@ def _write_project_files(root: Path, spec) -> None:
         readme.write_text(text[:start] + note + text[end:])
 
 
+def written_family(path: Path) -> str | None:
+    """The family a model.py written by mlm from a formula says it has, unless gaussian
+    (the default anyway): a formula for another variant keeps it, as lme4's update() does."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    found = re.search(
+        r"\A\"\"\"Model: .*?^Written by `mlm` from .*?^family (\w+)", text, re.M | re.S
+    )
+    # gaussian is the default anyway; binomial comes with its cbind() response.
+    if found is None or found.group(1) in ("gaussian", "binomial"):
+        return None
+    return found.group(1)
+
+
 def formula_model(
     project,
     name: str | None,
@@ -242,6 +259,13 @@ def formula_model(
     from mlm import codegen
     from mlm.formula import parse
 
+    if family is None and "~" in formula:  # lme4 syntax names no family (Stata's does)
+        family = written_family(project.root / "model.py")
+        if family is not None:
+            print(
+                f"note: family {family}, as model.py's (written by mlm); --family chooses another",
+                file=sys.stderr,
+            )
     spec = parse(formula, sigma=sigma, family=family, priors=priors)
     _tell(spec)
     if name is None:
