@@ -141,3 +141,21 @@ def test_summary_of_a_generated_model_reads_in_a_log(correlated, tmp_path):
     text = log.read_text()
     assert "\x1b" not in text and "…" not in text
     assert text.splitlines()[0].startswith("parameter")
+
+
+@pytest.mark.slow
+def test_group_intercepts_centred_on_the_intercept_are_shown_once(tmp_path):
+    # (1 | g) on levels of 20 rows is written centred on the intercept: a_g = Intercept +
+    # u_g, the same effects twice. The summary reports u_g (as lme4's ranef) unless --all.
+    csv = tmp_path / "sim.csv"
+    simulate().to_csv(csv, index=False)
+    made = run_mlm("new", "one", "--formula", "y ~ x + (1 | g)", "--data", str(csv), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    root = tmp_path / "one"
+    assert 'a_g = pm.Normal("a_g"' in (root / "model.py").read_text()
+    (root / "fit.py").write_text(FAST_FIT)
+    assert run_mlm("run", "fit", cwd=root).returncode == 0
+    table = rows(summary(root).stdout)
+    assert "u_g[0]" in table and not any(n.startswith("a_g") for n in table)
+    assert "a_g[0]" in rows(summary(root, "--all").stdout)
+    assert "a_g[0]" in rows(summary(root, "--var", "a_g").stdout)

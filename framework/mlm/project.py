@@ -160,7 +160,8 @@ class Project:
 
         `var_names` picks variables by name (each must exist). Unless `show_all`, or named
         there, auxiliary variables are left out: the non-centred standard normals `z_*`,
-        `chol_*` and names starting or ending with `_`; and so are cells whose draws are
+        `chol_*`, names starting or ending with `_`, and `a_g` beside `u_g` (the same
+        effects plus the intercept); and so are cells whose draws are
         all equal (a correlation matrix's diagonal), which have no posterior to summarize.
         """
         import warnings
@@ -195,8 +196,15 @@ class Project:
             chosen = list(dict.fromkeys(var_names))
         else:
             # Machinery, not parameters to report: the non-centred standard normals z_*, a
-            # Cholesky factor, names starting or ending with '_'.
-            auxiliary = [n for n in names if n.startswith(("z_", "chol_", "_")) or n.endswith("_")]
+            # Cholesky factor, names starting or ending with '_', and a group's intercepts
+            # centred on the intercept (a_g = Intercept + u_g) where u_g is reported too.
+            auxiliary = [
+                n
+                for n in names
+                if n.startswith(("z_", "chol_", "_"))
+                or n.endswith("_")
+                or (n.startswith("a_") and "u_" + n[2:] in names)
+            ]
             chosen = [n for n in names if show_all or n not in auxiliary]
         with warnings.catch_warnings():
             # A constant cell (a correlation's diagonal) has no R-hat or ESS: NumPy warns
