@@ -169,7 +169,8 @@ def conform(rows: Rows, data: pd.DataFrame) -> pd.DataFrame:
                 at = int(np.flatnonzero(bad.to_numpy())[0])
                 raise MlmError(
                     f"{rows.source}: column {column!r} holds text ({new.iloc[at]!r} in row "
-                    f"{at}) where the data have numbers"
+                    f"{at}) where the data have numbers; for a new level of a grouping "
+                    "column written in numbers, give a number the data do not have"
                 )
             frame[column] = parsed
         elif (
