@@ -586,3 +586,10 @@ def test_calls_are_read_beside_what_follows_them_and_r_powers_are_crossings():
     assert [t.label for t in parse("y ~ (a + b)^2").terms] == ["1", "a", "b", "a:b"]
     message = refused("y ~ x", sigma="~ log(b")
     assert message.splitlines() == ["a '(' never closed", "  in: ~ log(b", "        ^^^^^"]
+
+
+def test_a_number_as_a_grouping_is_refused():
+    assert refused("y ~ x + (1 + x | g + 2)").splitlines()[0] == (
+        "(1 + x | g + 2): a group term groups by columns (g, g:h, or g/h for nesting); "
+        "2 is not a column"
+    )

@@ -849,6 +849,12 @@ def _point(text: str, fragment: str, message: str) -> str:
 def _validate_groups(spec: ModelSpec) -> None:
     seen: dict[tuple, str] = {}
     for group in spec.groups:
+        odd = [part for part in group.factor if not isinstance(part, str)]
+        if odd:
+            raise MlmError(
+                f"{group.source}: a group term groups by columns (g, g:h, or g/h for nesting); "
+                f"{odd[0]!r} is not a column"
+            )
         for term in group.terms:
             key = (group.factor, term)
             if key in seen:
