@@ -289,9 +289,11 @@ def test_a_fit_that_chooses_the_mass_matrix_is_read_from_its_trace(tmp_path: Pat
         'pm.sample(..., nuts={"adaptation": "low_rank"})'
     )
     # a fit.py that names low rank outright is taken at its word
-    path.write_text(FIT.format(draws=500, tune=500, chains=2).replace(
-        "random_seed=project.seed", 'random_seed=project.seed, nuts={"adaptation": "low_rank"}'
-    ))
+    path.write_text(
+        FIT.format(draws=500, tune=500, chains=2).replace(
+            "random_seed=project.seed", 'random_seed=project.seed, nuts={"adaptation": "low_rank"}'
+        )
+    )
     fit = FitSource(path)
     fit.read_trace({"sample_stats": stats})
     assert fit.chooses is None and fit.low_rank

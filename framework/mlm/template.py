@@ -230,17 +230,14 @@ def _write_project_files(root: Path, spec) -> None:
 def written_family(path: Path) -> str | None:
     """The family a model.py written by mlm from a formula says it has, unless gaussian
     (the default anyway): a formula for another variant keeps it, as lme4's update() does."""
+    from mlm import codegen
+
     try:
-        text = path.read_text()
+        family = codegen.written_family(path.read_text())
     except OSError:
         return None
-    found = re.search(
-        r"\A\"\"\"Model: .*?^Written by `mlm` from .*?^family (\w+)", text, re.M | re.S
-    )
     # gaussian is the default anyway; binomial comes with its cbind() response.
-    if found is None or found.group(1) in ("gaussian", "binomial"):
-        return None
-    return found.group(1)
+    return None if family in ("gaussian", "binomial") else family
 
 
 def formula_model(

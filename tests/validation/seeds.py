@@ -38,7 +38,9 @@ def main(name: str, seeds: list[int], adaptation: str | None = None) -> None:
             if adaptation:
                 fit = root / "fit.py"
                 text, count = re.subn(
-                    r"(?m)^(\s*)adaptation = .*$", rf'\1adaptation = "{adaptation}"', fit.read_text()
+                    r"(?m)^(\s*)adaptation = .*$",
+                    rf'\1adaptation = "{adaptation}"',
+                    fit.read_text(),
                 )
                 assert count == 1, "fit.py does not choose the adaptation on one line"
                 fit.write_text(text)

@@ -25,7 +25,7 @@ from mlm.codegen.columns import Columns, classify_columns
 from mlm.codegen.formatting import formatted
 from mlm.codegen.priors import prior_arguments
 from mlm.codegen.templates import data_source, graphics_source, template_dir, tests_source
-from mlm.codegen.writer import model_source
+from mlm.codegen.writer import model_source, written_family
 
 __all__ = [
     "Columns",
@@ -37,4 +37,5 @@ __all__ = [
     "prior_arguments",
     "template_dir",
     "tests_source",
+    "written_family",
 ]

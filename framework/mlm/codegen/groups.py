@@ -146,7 +146,10 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         ]
         if not is_centred:
             effects = z
-            flip = f"Where each level's data are informative, centre it: {u}, in place of the two lines below."
+            flip = (
+                f"Where each level's data are informative, centre it: {u}, in place of the "
+                "two lines below."
+            )
         elif body.intercept_group == group:
             on = _intercept_var(body)
             why = why.replace(
@@ -164,8 +167,7 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         else:
             effects = [u]
             flip = (
-                f"Where they are not, non-centre it: {' and '.join(z)}, in place of the "
-                "line below."
+                f"Where they are not, non-centre it: {' and '.join(z)}, in place of the line below."
             )
         body.priors += [
             "",
@@ -328,7 +330,10 @@ def _correlated(
         form = "u = z @ chol.T"
         effects = [z]
         value = f"z_{name} @ chol_{name}.T"
-        flip = f"Where each level's data are informative, centre it: {sampled} = {mv}, in place of z_{name}."
+        flip = (
+            f"Where each level's data are informative, centre it: {sampled} = {mv}, in place "
+            f"of z_{name}."
+        )
     elif body.intercept_group == group:
         on = _intercept_var(body)
         why = why.replace("centred:", "centred, the intercepts on the intercept:", 1)

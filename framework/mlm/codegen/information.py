@@ -122,12 +122,12 @@ def anova(values, key, units=None, weights=None, spread=None, fitted=(0, 0)):
     total, levels = float(n.sum()), n.size
     grand = float(sums["y"].sum() / total)
     between = float((n * (means - grand) ** 2).sum())
-    level_mean = frame["g"].map(dict(zip(sums.index, means))).to_numpy()
+    level_mean = frame["g"].map(dict(zip(sums.index, means, strict=True))).to_numpy()
     within = float((frame["w"].to_numpy() * (y - level_mean) ** 2).sum())
     if spread is not None and units is None:
         within += float((w * np.asarray(spread, dtype=float)).sum())
     df1 = max(levels - 1 - fitted[0], 1)
-    df2 = max(int(round(total - levels)) - fitted[1], 1)
+    df2 = max(round(total - levels) - fitted[1], 1)
     n0 = (total - (n**2).sum() / total) / max(df1, 1)
     return levels, between / max(df1, 1), within / max(df2, 1), df1, df2, n0, float(np.median(n))
 
@@ -211,9 +211,7 @@ def group_information(spec, columns, data) -> dict:
         rank = int(np.linalg.matrix_rank(design * root[:, None]))
     except np.linalg.LinAlgError:
         return {}
-    codes = {
-        g.factor: pd.factorize(_factor_values(data, g.factor))[0] for g in spec.groups
-    }
+    codes = {g.factor: pd.factorize(_factor_values(data, g.factor))[0] for g in spec.groups}
     counts = {f: int(c.max()) + 1 for f, c in codes.items()}
 
     def project(r, groupings):
@@ -288,7 +286,9 @@ def group_information(spec, columns, data) -> dict:
             for term in group.terms:
                 if term.is_intercept or any(v in columns.categorical for v in term.variables):
                     continue
-                slope = slope_information(residuals, key, term_values(term.variables, columns, data))
+                slope = slope_information(
+                    residuals, key, term_values(term.variables, columns, data)
+                )
                 if slope is not None:
                     out[(factor, term.variables)] = slope
     del rank

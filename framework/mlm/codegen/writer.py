@@ -21,9 +21,9 @@ import textwrap
 
 from mlm.codegen.body import BuildBody, comment
 from mlm.codegen.columns import Columns, classify_columns
-from mlm.codegen.information import group_information
 from mlm.codegen.formatting import formatted
 from mlm.codegen.groups import group_term, intercept_group
+from mlm.codegen.information import group_information
 from mlm.codegen.names import group_names
 from mlm.codegen.population import population_term, reported_intercept
 from mlm.codegen.residual import constant_parameters, level_column, varying_sigma
@@ -125,8 +125,9 @@ def _statistics(
 
     Each is computed here as build() would compute it (its lines before the model run on
     `data`), and written to 4 significant figures with the expression beside it: a number a
-    person can read and edit, as close to the expression's as a prior scale needs to be. In comments, a statistic the code does not
-    use (a default that --prior replaced) is shown as its expression.
+    person can read and edit, as close to the expression's as a prior scale needs to be. In
+    comments, a statistic the code does not use (a default that --prior replaced) is shown
+    as its expression.
     """
     import numpy as np
     import pandas as pd
@@ -175,6 +176,15 @@ def _refuse_unknown_priors(spec: ModelSpec, names: list[str]) -> None:
             + (f" (did you mean {close[0]}?)" if close else "")
             + f"; its parameters are: {', '.join(names)}"
         )
+
+
+def written_family(source: str) -> str | None:
+    """The family a model.py that `model_source` wrote names in its docstring (None for
+    any other file): the one thing read back from the text written below."""
+    found = re.search(
+        r"\A\"\"\"Model: .*?^Written by `mlm` from .*?^family (\w+)", source, re.M | re.S
+    )
+    return found.group(1) if found else None
 
 
 def _docstring(spec: ModelSpec, columns: Columns, family: str) -> str:
@@ -239,8 +249,8 @@ def _docstring(spec: ModelSpec, columns: Columns, family: str) -> str:
                 "more about its effect than the population distribution does, and "
                 "non-centred (u = z * sigma, the cure for divergences when a group SD is "
                 "small) when they may not; the comment above it says which and why, with the "
-                "numbers, and how to flip it. Priors are weakly informative and scaled from the data, as "
-                "commented beside each; change them on their lines.",
+                "numbers, and how to flip it. Priors are weakly informative and scaled from "
+                "the data, as commented beside each; change them on their lines.",
                 88,
             ),
         ]
