@@ -112,6 +112,8 @@ def start(project: Project, variant: str | None = None, plain: bool = False) -> 
         else:
             config = Config()
             config.TerminalInteractiveShell.banner2 = text + "\n"
+            # Run inside the shell as it starts (short_errors needs the shell), leaving no
+            # name behind in the user's namespace.
             config.InteractiveShellApp.exec_lines = [
                 "__import__('mlm.console').console.short_errors(get_ipython())"
             ]
