@@ -787,3 +787,357 @@ def test_zinb_has_a_structural_zero_probability_and_a_shape(data):
     ) in said
     message = model_error("yc ~ x", data, family=family, priors=["zi=Normal(0.5, 0.1)"])
     assert message.startswith("--prior 'zi=Normal(0.5, 0.1)': zi is a probability, but ")
+
+
+# the code generator: the data's columns (codegen/columns.py) --------------------------------
+
+
+def test_a_predictors_centre_is_its_mean_rounded_to_a_tenth_of_its_sd():
+    import numpy as np
+
+    from mlm.codegen.columns import centre_of
+
+    assert centre_of([8, 14]) == 11.0  # SD 3: to a tenth
+    whole = centre_of([100, 130])  # SD 15: to units, written as a whole number
+    assert whole == 115 and isinstance(whole, int)
+    assert centre_of([1234, 1534]) == 1380 and isinstance(centre_of([1234, 1534]), int)
+    assert centre_of([-9, 11]) is None  # mean 1 = 0.1 SD: centred already
+    assert centre_of([-8.8, 11.2]) == 1  # mean 1.2, just above
+    assert centre_of([3, 3, 3]) is None  # no spread
+    with np.errstate(invalid="ignore"):
+        assert centre_of([1, np.inf]) is None
+
+
+def test_scale_center_and_standardize_are_written_with_the_datas_mean_and_sd(data):
+    from mlm.codegen import model_source
+
+    source = model_source(parse("y ~ scale(tx) + standardize(x) + center(x)"), data)
+    tx, x = data["tx"], data["x"]
+    assert f"scale_tx = (tx - {tx.mean():.10g}) / {tx.std(ddof=1):.10g}  # scale(tx)" in source
+    assert (
+        f"standardize_x = (x - {x.mean():.10g}) / {x.std(ddof=0):.10g}  # standardize(x)"
+    ) in source
+    assert f"center_x = x - {x.mean():.10g}  # center(x)" in source
+    assert x.mean() < 0  # the mean is written as a negative number: x - -0.047
+
+
+@pytest.mark.parametrize(
+    ("formula", "chosen"),
+    [
+        ("mixed y x ib(#1).a || g:", "a1"),
+        ("mixed y x ib(#3).a || g:", "a3"),
+        ("mixed y x ib(last).a || g:", "a3"),
+        ("y ~ x + C(k, Treatment('1'))", 1),  # a numeric column's level named as text
+        ("mixed y x ib2.k || g:", 2),
+    ],
+)
+def test_a_reference_level_is_found_among_the_datas_levels(data, formula, chosen):
+    from mlm.codegen import classify_columns
+
+    columns = classify_columns(parse(formula), data)
+    column = "a" if "a" in columns.references else "k"
+    assert columns.references == {column: chosen}
+    assert columns.categorical[column] == str(chosen)
+
+
+def test_the_most_frequent_level_is_the_reference_and_a_tie_goes_to_the_first(data):
+    from mlm.codegen import classify_columns
+
+    frame = data.copy()
+    frame["a"] = ["a1", "a2"] * (len(frame) // 2)
+    frame.loc[:3, "a"] = "a0"  # a1 and a2: 238 rows each
+    columns = classify_columns(parse("mixed y x ib(freq).a || g:"), frame)
+    assert columns.categorical["a"] == "a1"
+    frame.loc[:3, "a"] = "a2"  # a2 the most frequent, not the first
+    frame.loc[4:20, "a"] = "a0"
+    columns = classify_columns(parse("mixed y x ib(freq).a || g:"), frame)
+    assert columns.categorical["a"] == "a2"
+
+
+def test_a_reference_level_the_data_do_not_have_is_refused_listing_the_levels(data):
+    import numpy as np
+    import pandas as pd
+
+    assert model_error("mixed y x ib(#5).a || g:", data) == "ib(#5).a: 'a' has 3 levels, no #5"
+    assert model_error("y ~ x + C(k, Treatment('9'))", data) == (
+        "C(k, Treatment('9')): '9' is not a level of 'k'; its levels are 0, 1, 2"
+    )
+    # numpy strings in an object column, as data.py may make them
+    frame = data.assign(a=pd.Series([np.str_(v) for v in data["a"]], dtype=object))
+    assert model_error("y ~ x + C(a, Treatment('a9'))", frame) == (
+        "C(a, Treatment('a9')): 'a9' is not a level of 'a'; its levels are 'a1', 'a2', 'a3'"
+    )
+    letters = "abcdefghijklmnopqrstu"
+    for n in (20, 21):
+        frame["m"] = [letters[i % n] for i in range(len(frame))]
+        shown = ", ".join(repr(c) for c in letters[:20])
+        assert model_error("y ~ x + C(m, Treatment('zz'))", frame) == (
+            f"C(m, Treatment('zz')): 'zz' is not a level of 'm'; its levels are {shown}"
+            + (" ..." if n == 21 else "")
+        )
+
+
+@pytest.mark.parametrize("n", [3, 4, 10, 11])
+def test_outcomes_outside_a_gamma_range_are_refused_naming_rows_and_values(data, n):
+    import numpy as np
+
+    frame = data.assign(y=data["y"].abs() + 0.5)
+    frame.loc[frame.index[5 : 5 + n], "y"] = -np.arange(n) * 0.5
+    rows = ", ".join(str(r) for r in range(5, 5 + min(n, 10)))
+    more = f" and {n - 10} more" if n > 10 else ""
+    values = "0, -0.5, -1" + (", ..." if n > 3 else "")
+    assert model_error("y ~ x", frame, family="gamma") == (
+        f"family gamma needs 'y' > 0; it is not at rows [{rows}]{more} ({values}): a gamma "
+        "model is for positive amounts (brms's hurdle_gamma, not offered by mlm, models zeros "
+        "apart)"
+    )
+
+
+def test_a_beta_outcome_of_exactly_0_or_1_is_refused(data):
+    frame = data.assign(y=0.5)
+    frame.loc[7, "y"] = 0.0
+    assert model_error("y ~ x", frame, family="beta").startswith(
+        "family beta needs 'y' strictly between 0 and 1; it is not at rows [7] (0): "
+    )
+    frame.loc[7, "y"] = 1.0
+    assert "it is not at rows [7] (1): " in model_error("y ~ x", frame, family="beta")
+
+
+def test_computed_columns_are_computed_in_floating_point_without_numpy_warnings(data):
+    import warnings
+
+    from mlm.codegen import classify_columns
+
+    frame = data.assign(k=data["k"] + 1)  # integers 1..3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        columns = classify_columns(parse("y ~ I(k ** -1) + I(x > 0)"), frame)
+        assert columns.numeric == {"I(k^(-1))", "I(x > 0)"}
+        assert columns.distinct == {"I(k^(-1))": 3, "I(x > 0)": 2}
+        message = model_error("y ~ log(tx)", data)
+    assert message.startswith("log(tx) is not finite at rows [1, 2, 3, 5, 7, 9, 10, 16, 18, 19]")
+
+
+def test_a_two_level_text_outcome_has_its_first_level_in_sorted_order_as_failure(data):
+    import numpy as np
+    import pandas as pd
+
+    from mlm.codegen import classify_columns
+
+    frame = data.copy()
+    # numpy strings in an object column (as data.py may make them), "yes" in the first row
+    frame["r"] = pd.Series([np.str_("yes" if v else "no") for v in frame["yb"]], dtype=object)
+    frame.loc[0, "r"] = np.str_("yes")
+    columns = classify_columns(parse("r ~ x", family="bernoulli"), frame)
+    assert columns.outcome == ("no", "yes")
+    assert [type(v) for v in columns.outcome] == [str, str]
+    assert 'success, failure = "yes", "no"' in code("r ~ x", frame, family="bernoulli")
+
+
+@pytest.mark.parametrize("n", [5, 6])
+def test_a_text_outcome_of_other_than_two_levels_is_refused_showing_five(data, n):
+    frame = data.assign(r=[f"v{i % n}" for i in range(len(data))])
+    shown = ", ".join(f"'v{i}'" for i in range(5)) + (" ..." if n > 5 else "")
+    assert model_error("r ~ x", frame, family="bernoulli") == (
+        f"family bernoulli needs a 0/1 or two-level response; 'r' has {n} levels ({shown})"
+    )
+
+
+def test_a_text_response_is_refused_naming_its_first_text_cell(data):
+    frame = data.assign(y=data["y"].astype(object))
+    frame.loc[5, "y"] = "n/a"
+    said = "(or, for family bernoulli, have two levels)"
+    assert model_error("y ~ x", frame) == f"the response 'y' must be numeric: 'n/a' at row 5 {said}"
+    frame.loc[9, "y"] = "?"
+    assert model_error("y ~ x", frame) == (
+        f"the response 'y' must be numeric: 'n/a' at row 5 and 1 more {said}"
+    )
+    frame.loc[12, "y"] = "x"
+    assert model_error("y ~ x", frame) == (
+        f"the response 'y' must be numeric: 'n/a' at row 5 and 2 more {said}"
+    )
+    assert model_error("b ~ x", data) == f"the response 'b' must be numeric {said}"
+
+
+def test_a_groupings_levels_are_its_columns_joined_by_a_colon_as_model_py_joins_them(data):
+    # model.py's levels of p:q are p + ":" + q, so ("a", ":b") and ("a:", "b") are one level
+    frame = data.assign(p=["a", "a:"] * (len(data) // 2), q=[":b", "b"] * (len(data) // 2))
+    assert model_error("y ~ x + (1 | p:q)", frame).startswith(
+        "(1 | p:q): the grouping 'p:q' has one level ('a::b'), so there is no between-group "
+        "variation to estimate"
+    )
+
+
+def test_binomial_successes_must_be_counts(data):
+    frame = data.assign(n=5, s=data["yc"].clip(0, 5).astype(float))
+    frame.loc[3, "s"] = 1.5
+    formula = "cbind(s, n - s) ~ x"
+    assert model_error(formula, frame, family="binomial") == (
+        "family binomial needs counts (integers >= 0) in 's'; it has 1.5 at row 3"
+    )
+    frame.loc[8, "s"] = -1
+    assert model_error(formula, frame, family="binomial") == (
+        "family binomial needs counts (integers >= 0) in 's'; it has 1.5 at row 3 (rows [3, 8])"
+    )
+
+
+def test_a_true_false_response_is_read_as_0_and_1(data):
+    from mlm.codegen import classify_columns
+
+    frame = data.assign(yb=data["yb"].astype(bool))
+    for family in ("bernoulli", "poisson", "gaussian"):  # gaussian: a linear probability model
+        assert classify_columns(parse("yb ~ x", family=family), frame).outcome is None
+
+
+@pytest.mark.parametrize("n", [10, 11])
+def test_counts_that_are_not_counts_are_refused_naming_ten_rows(data, n):
+    frame = data.assign(yc=data["yc"].astype(float))
+    frame.loc[frame.index[20 : 20 + n], "yc"] = -1.0
+    rows = list(range(20, 30))
+    more = " and 1 more" if n == 11 else ""
+    assert model_error("yc ~ x", frame, family="poisson") == (
+        f"family poisson needs counts (integers >= 0) in 'yc'; it has -1 at row 20 "
+        f"(rows {rows}{more})"
+    )
+
+
+def test_a_constant_or_all_zero_response_is_refused_where_it_cannot_be_fitted(data):
+    from mlm.codegen import classify_columns
+
+    zeros = data.assign(y=0.0, yb=0, yc=0)
+    assert model_error("y ~ x", zeros) == "the response 'y' is constant"
+    assert model_error("yc ~ x", zeros, family="poisson") == (
+        "family poisson needs counts, not all 0, in 'yc'"
+    )
+    assert classify_columns(parse("yb ~ x", family="bernoulli"), zeros).outcome is None
+    one = zeros.assign(yc=[1] + [0] * (len(data) - 1))
+    assert classify_columns(parse("yc ~ x", family="poisson"), one).outcome is None
+    ones = zeros.assign(yc=1)  # constant, but a Poisson mean can be estimated
+    assert classify_columns(parse("yc ~ x", family="poisson"), ones).outcome is None
+
+
+def test_binomial_trials_must_be_given_and_be_whole_numbers_at_least_the_successes(data):
+    from dataclasses import replace
+
+    from mlm.codegen import classify_columns
+
+    # parse() reads binomial without trials as bernoulli; classify_columns guards anyway
+    with pytest.raises(MlmError) as caught:
+        classify_columns(replace(parse("yb ~ x"), family="binomial"), data)
+    assert str(caught.value) == (
+        "family binomial needs the trials: cbind(successes, failures) ~ ... (lme4) or "
+        "binomial(n) (Stata); a 0/1 response is family bernoulli"
+    )
+    frame = data.assign(s=data["yb"], n=1.0)  # one trial each, as many as the successes
+    spec = parse("melogit s x || g:, binomial(n)")
+    assert classify_columns(spec, frame).outcome is None
+    # over 10 rows without trials, one with 2 trials and 3 successes, one with 1.5 trials
+    frame.loc[4, "n"] = 0
+    frame.loc[frame.index[(frame["s"] == 1)][:12], "n"] = 0
+    frame.loc[1, "s"], frame.loc[1, "n"] = 3, 2
+    frame.loc[6, "s"], frame.loc[6, "n"] = 0, 1.5
+    n, s = frame["n"], frame["s"]
+    bad = frame.index[(n < s) | (n < 1) | (n != n.round())]
+    assert model_error("melogit s x || g:, binomial(n)", frame) == (
+        "the trials n must be whole numbers >= 1 and >= s; they are not at rows "
+        f"{bad[:10].tolist()}"
+    )
+    assert len(bad) > 10
+
+
+def test_a_column_name_must_be_a_python_name_and_may_have_capitals(data):
+    from mlm.codegen import classify_columns
+
+    frame = data.assign(**{"my col": data["x"]})
+    assert model_error("y ~ `my col`", frame) == (
+        "column 'my col': rename it to a Python name (letters, digits, _)"
+    )
+    columns = classify_columns(parse("y ~ Xb_1"), data.rename(columns={"x": "Xb_1"}))
+    assert columns.numeric == {"Xb_1"}
+
+
+@pytest.mark.parametrize("rows", [[3, 7], list(range(2, 12)), list(range(2, 13))])
+def test_missing_values_are_refused_naming_up_to_ten_rows(data, rows):
+    import numpy as np
+
+    frame = data.copy()
+    frame.loc[rows, "x"] = np.nan
+    shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+    assert model_error("y ~ x", frame) == (
+        f"column 'x' has {len(rows)} missing value(s), at rows [{shown}] (rows counted from 0 "
+        "after the header); drop or fill them in the data (the CSV given to --data, or what "
+        "data.py's load() returns) and run this again"
+    )
+
+
+def test_a_computed_column_of_a_text_column_is_refused(data):
+    assert model_error("y ~ log(a)", data) == "log(a): column 'a' is not numeric"
+
+
+@pytest.mark.parametrize("n", [10, 11])
+def test_a_computed_column_that_is_not_finite_is_refused_naming_rows_and_values(data, n):
+    frame = data.assign(tx=1)
+    frame.loc[2 : 1 + n, "tx"] = 0
+    more = " and more" if n > 10 else ""
+    assert model_error("y ~ I(x / tx)", frame) == (
+        f"I(x / tx) is not finite at rows {list(range(2, 12))}{more} (where x, tx = "
+        f"{frame['x'][2]}, 0); change the formula, or the rows in data.py"
+    )
+
+
+def test_a_computed_column_of_few_values_may_have_a_sigma_per_level(data):
+    per_level = ", sigma (one per level of I(tx * 2), in place of log_sigma_*)"
+    assert parameters("y ~ x", data, sigma="~ I(tx * 2)").endswith(per_level)
+    assert parameters("y ~ x", data, sigma="~ I(x * 2)").endswith("log_sigma_x_times_2")
+
+
+def test_a_factor_of_one_level_is_refused(data):
+    assert model_error("y ~ a + C(b)", data.assign(b="hi")) == (
+        "column 'b' is categorical with one level ('hi'): it has no effect to estimate; drop "
+        "it from the formula"
+    )
+
+
+def test_a_chosen_reference_level_is_kept_as_a_python_value(data):
+    import numpy as np
+    import pandas as pd
+
+    from mlm.codegen import classify_columns
+
+    frame = data.assign(a=pd.Series([np.str_(v) for v in data["a"]], dtype=object))
+    columns = classify_columns(parse("y ~ x + C(a, Treatment('a2'))"), frame)
+    assert [(k, v, type(v)) for k, v in columns.references.items()] == [("a", "a2", str)]
+
+
+def test_a_true_false_predictor_is_numeric(data):
+    from mlm.codegen import classify_columns
+
+    columns = classify_columns(parse("y ~ x + f"), data.assign(f=data["tx"].astype(bool)))
+    assert columns.numeric == {"x", "f"}
+    assert columns.distinct == {"x": data["x"].nunique(), "f": 2}
+
+
+def test_a_constant_predictor_is_refused_naming_the_group_terms_it_is_in(data):
+    frame = data.assign(z=1.0)
+    said = " in every row): a slope on a constant cannot be told apart from the intercept"
+    message = model_error("y ~ x + z", frame)
+    assert message.startswith("'z' is constant (")
+    assert message.endswith(f"{said}; drop it from the formula")
+    message = model_error("y ~ x + z + (1 + z | g) + (0 + z | h)", frame)
+    assert message.endswith(f"{said} (in (1 + z | g), (0 + z | h)); drop it from the formula")
+
+
+def test_a_grouping_needs_two_levels_and_fewer_levels_than_rows(data):
+    from mlm.codegen import classify_columns
+
+    columns = classify_columns(parse("y ~ x + (1 | b)"), data)  # two levels
+    assert columns.group_levels == {("b",): 2}
+    assert model_error("y ~ x + (1 | b)", data.assign(b="hi")) == (
+        "(1 | b): the grouping 'b' has one level ('hi'), so there is no between-group "
+        "variation to estimate; drop the term or group by a column with several levels"
+    )
+    assert model_error("mixed y x || id:", data.assign(id=range(len(data)))) == (
+        "|| id:: the grouping 'id' has as many levels as the data have rows (480), so its "
+        "effects cannot be told apart from the residual; lme4 refuses this too. Drop the "
+        "term, or group by a column whose levels hold several rows each"
+    )
