@@ -1141,3 +1141,80 @@ def test_a_grouping_needs_two_levels_and_fewer_levels_than_rows(data):
         "effects cannot be told apart from the residual; lme4 refuses this too. Drop the "
         "term, or group by a column whose levels hold several rows each"
     )
+
+
+# the code generator: --prior checked against PyMC (codegen/priors.py) -----------------------
+
+
+def prior_refused(text: str, kind: str) -> str:
+    from mlm.codegen.priors import prior_arguments
+
+    with pytest.raises(MlmError) as caught:
+        prior_arguments(parse_prior(text), kind)
+    return str(caught.value)
+
+
+def test_an_unknown_distribution_is_named_with_up_to_three_close_ones():
+    assert prior_refused("sigma=Norml(1)", "sd") == (
+        "--prior 'sigma=Norml(1)': PyMC has no distribution 'Norml'; did you mean Normal or "
+        "MvNormal or LogNormal?"
+    )
+    assert prior_refused("sigma=Xyzzy(1)", "sd") == (
+        "--prior 'sigma=Xyzzy(1)': PyMC has no distribution 'Xyzzy'"
+    )
+
+
+def test_a_probability_takes_a_prior_on_0_to_1_only():
+    from mlm.codegen.priors import prior_arguments
+
+    assert prior_arguments(parse_prior("zi=Uniform(0, 1)"), "probability") == "lower=0, upper=1"
+    for lower, upper in [(-1.5, 0.5), (0.5, 2.5)]:
+        text = f"zi=Uniform({lower}, {upper})"
+        assert prior_refused(text, "probability") == (
+            f"--prior '{text}': zi is a probability, but Uniform(lower={lower}, upper={upper}) "
+            "puts mass outside (0, 1); use Beta or Uniform(0, 1)"
+        )
+
+
+def test_a_prior_with_mass_below_0_on_an_sd_is_refused_naming_positive_ones():
+    assert prior_refused("sigma=Normal(0, 1)", "sd") == (
+        "--prior 'sigma=Normal(0, 1)': sigma is a standard deviation and must be positive, but "
+        "Normal(mu=0, sigma=1) puts mass on negative values; use a positive distribution such "
+        "as HalfNormal, Exponential, Gamma or Uniform(0, upper)"
+    )
+    assert prior_refused("sigma=Uniform(-1, 1)", "sd").endswith(
+        "puts mass on negative values; use a positive distribution such as HalfNormal, "
+        "Exponential, Gamma or Uniform(0, upper)"
+    )
+    assert prior_refused("nu=Cauchy(0, 1)", "positive").endswith(
+        "nu must be positive, but Cauchy(alpha=0, beta=1) puts mass on negative values; use a "
+        "positive distribution such as HalfCauchy, HalfNormal, Exponential, Gamma or "
+        "Uniform(0, upper)"
+    )
+
+
+# the code generator: the outcome and its family (codegen/response.py) ----------------------
+
+
+def test_a_two_level_text_outcome_is_described_and_coded_where_it_can_be_changed(data):
+    from mlm.codegen import model_source
+
+    frame = data.assign(r=["yes" if v else "no" for v in data["yb"]])
+    source = model_source(parse("r ~ x", family="bernoulli"), frame)
+    docstring = " ".join(source.split('"""')[1].split())
+    assert (
+        "family bernoulli with a logit link; the outcome is 1 when r is 'yes' (success) and 0 "
+        "when it is 'no', as glmer reads a two-level factor (change it in build())."
+    ) in docstring
+    assert (
+        "r is 1 for 'yes' (success) and 0 for 'no', as glmer reads a two-level factor: its "
+        "first level (in sorted order) is failure. Change the success level here."
+    ) in prose("r ~ x", frame, family="bernoulli")
+
+
+def test_a_whole_number_of_trials_is_the_same_in_every_row(data):
+    frame = data.assign(yc=data["yc"].clip(0, 10))
+    written = code("melogit yc x || g:, binomial(10)", frame)
+    assert "trials = np.full(len(data), 10)" in written
+    assert 'trials_ = pm.Data("trials", trials, dims="obs")' in written
+    assert 'pm.Binomial("yc", n=trials_, logit_p=eta, observed=y_, dims="obs")' in written
