@@ -196,7 +196,7 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
         if np.ptp(values) == 0:
             where = [g.source for g in spec.groups if any(name in t.variables for t in g.terms)]
             raise MlmError(
-                f"{name!r} is constant ({values[0]!r} in every row): a slope "
+                f"{name!r} is constant ({values[0]:g} in every row): a slope "
                 f"on a constant cannot be told apart from the intercept"
                 + (f" (in {', '.join(where)})" if where else "")
                 + "; drop it from the formula"
