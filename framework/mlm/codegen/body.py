@@ -7,6 +7,7 @@ the writer puts its pieces together into model.py.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from mlm.codegen.columns import Columns
@@ -35,7 +36,10 @@ class BuildBody:
         self.coords: list[str] = ['"obs": data.index.to_numpy(),']
         self.data_lines: list[str] = []
         self.priors: list[str] = []
-        self.intercept_group = None  # the group term centred on the intercept (groups.py)
+        # Centred group term -> the parts of the linear predictor it is centred on
+        # (groups.centring), and each term's part of the linear predictor, by row.
+        self.means: dict = {}
+        self.rows: dict = {}
         self.centre_lines: list[str] = []  # `age_centre = 11.0`: constants of the centring
         self._data_vars: dict[tuple, str] = {}  # column or factor key -> tensor name
         self._coords: set[str] = set()
@@ -226,6 +230,32 @@ class BuildBody:
             '"drop or fill them in data.py")',
         ]
         return name
+
+    def level_rows(self, factor: tuple[str, ...]) -> str:
+        """The pm.Data of a row of each level of a grouping (its first), to read what is
+        constant within a level."""
+        name = joined(factor)
+        key = ("rows", factor)
+        if key not in self._data_vars:
+            self.levels(factor)
+            self.prep += comment(
+                f"A row of each level of {':'.join(factor)} (its first), to read there what is "
+                "constant within a level."
+            )
+            self.prep.append(f"{name}_row = np.unique({name}_idx, return_index=True)[1]")
+            coord = self.level_coord(name)
+            self.data_lines.append(
+                f'{name}_row_ = pm.Data("{name}_row", {name}_row, dims="{coord}")'
+            )
+            self._data_vars[key] = f"{name}_row_"
+        return self._data_vars[key]
+
+    def at_levels(self, expression: str, factor: tuple[str, ...]) -> str:
+        """A by-row expression of the linear predictor, at a row of each level of `factor`."""
+        row = self.level_rows(factor)
+        tensors = [v for k, v in self._data_vars.items() if k[0] in ("num", "idx")]
+        pattern = r"\b(" + "|".join(map(re.escape, tensors)) + r")(?!\w)"
+        return re.sub(pattern, rf"\1[{row}]", expression)
 
     def product(self, variables: tuple[str, ...]) -> tuple[str, str]:
         """(tensor product of the numeric columns, numpy expression of the same) or ('', '')."""
