@@ -15,6 +15,13 @@ from mlm.codegen.names import joined, python_name
 from mlm.codegen.priors import prior_arguments
 from mlm.formula import INTERCEPT, ModelSpec, Term
 
+# A population effect whose prior SD is below this is sampled on the unit scale
+# (`BuildBody.normal`): samplers start each parameter at a point jittered by up to +-1 on
+# the scale they sample it on (nutpie, PyMC and Stan alike), which for a slope per metre
+# with a prior SD of 0.07 is 14 prior SDs out; under a log link exp() of that overflows and
+# the chain never moves (lme4's grouseticks: 3 of 4 chains stuck).
+UNIT_SCALE = 1.0
+
 
 def comment(text: str, width: int = 88) -> list[str]:
     """`text` as comment lines that fit beside the generated code's indentation."""
@@ -29,9 +36,11 @@ def call(distribution: str, *arguments: str) -> str:
 class BuildBody:
     """Lines of build()'s body, before and inside the `with pm.Model` block."""
 
-    def __init__(self, spec: ModelSpec, columns: Columns):
+    def __init__(self, spec: ModelSpec, columns: Columns, data=None):
         self.spec = spec
         self.columns = columns
+        self.data = data  # the data model.py is written for (`value`)
+        self._namespace: tuple[int, dict] | None = None
         self.prep: list[str] = []
         self.coords: list[str] = ['"obs": data.index.to_numpy(),']
         self.data_lines: list[str] = []
@@ -71,6 +80,47 @@ class BuildBody:
             return self.given_prior(name, var or name, dims, kind, f"{dist}({args})", label)
         dims = f"dims={dims}" if dims else ""
         return [*comment(why), f"{var or name} = {call(dist, f'"{label}"', args, dims)}"]
+
+    def normal(self, name: str, mu: str, scale: str, why: str, dims: str = "") -> list[str]:
+        """A population effect's Normal(mu, scale) prior; sampled on the unit scale, as
+        `z_NAME ~ Normal(0, 1)` and `NAME = mu + z_NAME * scale`, when its prior SD is below
+        UNIT_SCALE on the data it is written for (the same prior, another starting point)."""
+        sd = self.value(scale) if name not in self.given else float("nan")
+        if not sd < UNIT_SCALE:
+            return self.rv(name, "Normal", f"mu={mu}, sigma={scale}", why, dims=dims)
+        self.names.append(name)
+        on = f", dims={dims}" if dims else ""
+        shift = "" if mu == "0" else f"{mu} + "
+        why += (
+            f" Sampled on the unit scale, as z_{name}: its prior SD ({sd:.2g}) is small beside "
+            f"the +-1 by which samplers jitter their starting point, which would start it up to "
+            f"{1 / sd:.0f} prior SDs out, where a chain can stick."
+        )
+        return [
+            *comment(why),
+            f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1{on})',
+            f'{name} = pm.Deterministic("{name}", {shift}z_{name} * {scale}{on})',
+        ]
+
+    def value(self, expression: str) -> float:
+        """What `expression`, over build()'s arrays and the statistics in `stats`, comes to
+        on the data model.py is written for (NaN without data)."""
+        import numpy as np
+        import pandas as pd
+
+        if self.data is None:
+            return float("nan")
+        if self._namespace is None or self._namespace[0] != len(self.prep):
+            namespace = {"np": np, "pd": pd, "data": self.data}
+            with np.errstate(all="ignore"):
+                exec("\n".join(self.prep), namespace)
+            self._namespace = (len(self.prep), namespace)
+        namespace = self._namespace[1]
+        with np.errstate(all="ignore"):
+            for name, statistic in self.stats.items():
+                if name not in namespace:
+                    namespace[name] = eval(statistic, namespace)
+            return float(eval(expression, namespace))
 
     def given_prior(
         self, name: str, var: str, dims: str, kind: str, default: str, label: str | None = None

@@ -38,7 +38,7 @@ def model_source(spec: ModelSpec, data) -> str:
     columns.information = group_information(spec, columns, data)
     if not spec.terms and not spec.groups:
         raise MlmError(f"{spec.source!r} has no terms: write at least 1, as in 'y ~ 1'")
-    body = BuildBody(spec, columns)
+    body = BuildBody(spec, columns, data)
     outcome(body)
     for term in spec.terms:
         body.rows[term] = population_term(body, term)
