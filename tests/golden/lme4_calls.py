@@ -59,7 +59,7 @@ def build(data):
         rows = data.index[g_idx < 0].tolist()
         raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     # scale(x), the data's mean and SD as numbers: new rows scale alike
-    scale_x = (x - -0.04699208333) / 0.9563775409  # scale(x)
+    scale_x = (x + 0.04699208333) / 0.9563775409  # scale(x)
     # Centred predictors, as brms and rstanarm centre them: the model samples the intercept
     # at these values (the means, rounded, of the data this file was written for), where it
     # does not trade off against the slopes, and reports Intercept at 0 as lme4 does. They

@@ -349,4 +349,18 @@ def _renamed(expression: str, names: dict[str, str]) -> str:
         def visit_Name(self, node):
             return ast.copy_location(ast.Name(names.get(node.id, node.id), node.ctx), node)
 
+        def visit_BinOp(self, node):
+            # x - (-0.047) as a person writes it, x + 0.047 (a mean frozen by `frozen`)
+            self.generic_visit(node)
+            right = node.right
+            if (
+                isinstance(node.op, (ast.Add, ast.Sub))
+                and isinstance(right, ast.UnaryOp)
+                and isinstance(right.op, ast.USub)
+                and isinstance(right.operand, ast.Constant)
+            ):
+                op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+                return ast.copy_location(ast.BinOp(node.left, op, right.operand), node)
+            return node
+
     return ast.unparse(Rename().visit(ast.parse(expression, mode="eval")))
