@@ -47,6 +47,21 @@ def test_a_one_character_fragment_gets_one_caret():
     assert caret(message) == ("y ~ x | g".index("|"), 1)
 
 
+@pytest.mark.parametrize(
+    "formula", ["y ~ (1 | g) + a | h", "y ~ (1 | g) + (x || h) + a | k", "y ~ a | h + (1 | g)"]
+)
+def test_the_caret_is_under_the_bar_outside_parentheses(formula):
+    # not under the first '|' of the formula, which may be a proper group term's
+    message = refused(formula)
+    assert "a group term must be in parentheses" in message
+    outside = [
+        i
+        for i, c in enumerate(formula)
+        if c == "|" and formula[:i].count("(") == formula[:i].count(")")
+    ]
+    assert caret(message) == (outside[0], 1)
+
+
 def test_the_caret_is_under_the_first_place_the_fragment_is_written():
     message = refused("mixed 2y x 2y")
     assert "the dependent variable '2y' is no name" in message
