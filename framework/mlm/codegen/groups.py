@@ -36,8 +36,10 @@ CENTRED_ROWS = 6
 # Switches that tests/validation/parameterisations.py flips to measure the alternatives:
 # MODE "auto" applies the rule above; "rows" the rows-per-level rule; "info_point" the
 # information's estimate instead of its lower end; "rows+levels" the rows rule and at least
-# MIN_LEVELS levels; "centred", "noncentred" force one form. ON_INTERCEPT centres one
-# centred group intercept on the intercept; CENTRE_SLOPES samples a correlated term's
+# MIN_LEVELS levels; "centred", "noncentred" force one form. ON_INTERCEPT centres the
+# centred group intercepts on the rest of the model (`centring`: the intercept, nesting
+# groupings' effects, population terms constant within a level; False: on nothing, u ~
+# Normal(0, sigma)); CENTRE_SLOPES samples a correlated term's
 # effects with its slopes' predictors centred as the population's are.
 MODE = "auto"
 MIN_LEVELS = 7
