@@ -93,9 +93,16 @@ def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
         f"{what} {_fmt(info)}" + ("" if point else f", at least {_fmt(low)}")
         for what, info, low in parts
     )
+    adjusted = level.adjusted
+    of = (
+        "the response"
+        if not adjusted
+        else "the response adjusted for "
+        + (", ".join(adjusted[:-1]) + " and " + adjusted[-1] if len(adjusted) > 1 else adjusted[0])
+    )
     source = (
-        f"a one-way ANOVA of the response by {group.factor_label} ({levels} levels, median "
-        f"{units}), F = {level.f:.3g} on {level.df[0]} and {level.df[1]} df"
+        f"a one-way ANOVA by {group.factor_label} ({levels} levels, median {units}) of {of}, "
+        f"F = {level.f:.3g} on {level.df[0]} and {level.df[1]} df"
     )
     if point:
         verdict = ("all" if is_centred else "not all") + f" >= {CENTRED_INFO:g}"
@@ -138,7 +145,8 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
     if len(group.terms) == 1:
         (term,), (scale,), (tensors,) = group.terms, scales, products
         what = "an intercept" if term.is_intercept else f"a slope on {term.label}"
-        default_sd = f"The SD's half-normal prior has the scale of {unit}" + (
+        has = "scale 1 on the link scale" if body.glm else f"the scale of {unit}"
+        default_sd = f"The SD's half-normal prior has {has}" + (
             "." if term.is_intercept else f" per SD of {term.label}."
         )
         is_centred, why = centred(body, group)
