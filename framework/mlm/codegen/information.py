@@ -250,7 +250,10 @@ def group_information(spec, columns, data) -> dict:
             for f, other in codes.items()
             if f != factor and count < counts[f] < len(key) and _nested(other, key)
         ]
-        others = [f for f in codes if f != factor and f not in finer]
+        # A grouping with a level per row (an observation-level effect, as lme4's
+        # grouseticks example has for overdispersion) is part of the residual: taken out as
+        # a fixed effect it would leave no residual at all to compare the levels with.
+        others = [f for f in codes if f != factor and f not in finer and counts[f] < len(key)]
         residuals = project(y.astype(float), others)
         unit = min(finer, key=lambda f: counts[f]) if finer else None
         units = codes[unit] if unit else None
