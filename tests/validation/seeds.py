@@ -23,6 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from validation.corpus import BY_NAME, DATA, mlm
 
 
+def edit_line(path: Path, pattern: str, replacement: str) -> None:
+    """Replace the one line of `path` that `pattern` matches (after its indentation)."""
+    text, count = re.subn(rf"(?m)^(\s*){pattern}$", rf"\g<1>{replacement}", path.read_text())
+    assert count == 1, f"{path.name}: not one line matches {pattern!r}"
+    path.write_text(text)
+
+
 def main(
     name: str, seeds: list[int], adaptation: str | None = None, target: str | None = None
 ) -> None:
@@ -41,23 +48,9 @@ def main(
             toml = root / "mlm.toml"
             toml.write_text(re.sub(r"(?m)^seed = \d+", f"seed = {seed}", toml.read_text()))
             if adaptation:
-                fit = root / "fit.py"
-                text, count = re.subn(
-                    r"(?m)^(\s*)adaptation = .*$",
-                    rf'\1adaptation = "{adaptation}"',
-                    fit.read_text(),
-                )
-                assert count == 1, "fit.py does not choose the adaptation on one line"
-                fit.write_text(text)
+                edit_line(root / "fit.py", r"adaptation = .*", f'adaptation = "{adaptation}"')
             if target:
-                fit = root / "fit.py"
-                text, count = re.subn(
-                    r"(?m)^(\s*)target_accept=[0-9.]+,",
-                    rf"\1target_accept={target},",
-                    fit.read_text(),
-                )
-                assert count == 1, "fit.py does not set target_accept on one line"
-                fit.write_text(text)
+                edit_line(root / "fit.py", r"target_accept=[0-9.]+,", f"target_accept={target},")
             start = time.perf_counter()
             fitted = mlm("run", "fit", cwd=root)
             seconds = time.perf_counter() - start
