@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mlm.errors import MlmError
-from mlm.formula import Derived, Reference, lme4_formula, parse, parse_prior
+from mlm.formula import Derived, Reference, Term, lme4_formula, parse, parse_prior
 
 
 def refused(formula: str, **options) -> str:
@@ -185,6 +185,17 @@ def test_sigma_formulas_that_are_not_one_sided_or_have_group_terms_are_refused()
     assert refused("y ~ x", sigma="x") == (
         "--sigma 'x' must be a one-sided formula, such as '~ condition'"
     )
+
+
+@pytest.mark.parametrize("sigma", ["~ 0", "~ -1", "~0"])
+def test_a_sigma_formula_without_terms_is_refused(sigma):
+    # it wrote a model.py whose likelihood read an undefined sigma (NameError at mlm run;
+    # found by the mutation review of codegen/residual.py)
+    assert refused("y ~ x", sigma=sigma) == (
+        f"--sigma {sigma!r} gives the residual SD no terms (not even a constant): leave "
+        "--sigma out for one residual SD, or name the columns it varies by, as in '~ condition'"
+    )
+    assert parse("y ~ x", sigma="~ 0 + condition").sigma == (Term(("condition",)),)
 
 
 @pytest.mark.parametrize(

@@ -836,6 +836,12 @@ def _parse_sigma(sigma: str, reader: _Reader) -> tuple[Term, ...]:
     description = sub.describe(f"mlm_response ~ {sub.stand_in(text[1:])}", text)
     terms = [INTERCEPT] if _has_intercept(description) else []
     terms += [_term(t, sub, text) for t in description.terms if type(t).__name__ != "Intercept"]
+    if not terms:
+        raise MlmError(
+            f"--sigma {sigma!r} gives the residual SD no terms (not even a constant): leave "
+            "--sigma out for one residual SD, or name the columns it varies by, as in "
+            "'~ condition'"
+        )
     return tuple(terms)
 
 
