@@ -200,7 +200,8 @@ def test_summary_of_a_generated_model_reads_in_a_log(correlated, tmp_path):
 @pytest.mark.slow
 def test_group_intercepts_centred_on_the_intercept_are_shown_once(tmp_path):
     # (1 | g) on levels of 20 rows is written centred on the intercept: a_g = Intercept +
-    # u_g, the same effects twice. The summary reports u_g (as lme4's ranef) unless --all.
+    # u_g, the same effects twice. As lme4's summary, the default shows neither (lme4's
+    # ranef() does: --var u_g); --all shows both.
     csv = tmp_path / "sim.csv"
     simulate().to_csv(csv, index=False)
     made = run_mlm("new", "one", "--formula", "y ~ x + (1 | g)", "--data", str(csv), cwd=tmp_path)
@@ -210,8 +211,10 @@ def test_group_intercepts_centred_on_the_intercept_are_shown_once(tmp_path):
     (root / "fit.py").write_text(FAST_FIT)
     assert run_mlm("run", "fit", cwd=root).returncode == 0
     table = rows(summary(root).stdout)
-    assert "u_g[0]" in table and not any(n.startswith("a_g") for n in table)
-    assert "a_g[0]" in rows(summary(root, "--all").stdout)
+    assert not any(n.startswith(("a_g", "u_g")) for n in table) and "sigma_g" in table
+    assert "u_g[0]" in rows(summary(root, "--var", "u_g").stdout)
+    every = rows(summary(root, "--all").stdout)
+    assert "a_g[0]" in every and "u_g[0]" in every
     assert "a_g[0]" in rows(summary(root, "--var", "a_g").stdout)
 
 
