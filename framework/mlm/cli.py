@@ -392,7 +392,8 @@ def summary(
             "--prob",
             min=0.01,
             max=0.99,
-            help="Width of the equal-tailed interval (columns eti95_lb, eti95_ub at 0.95).",
+            help="Width of the equal-tailed interval; its columns say it (eti95_lb, eti95_ub; "
+            "eti90_* at 0.9).",
         ),
     ] = 0.95,
     as_json: JsonOption = False,
@@ -438,7 +439,6 @@ def summary(
             return _significant(value)
 
         columns = [c for c in table_df.columns if c in SUMMARY_COLUMNS or c.startswith("eti")]
-        columns = [c for c in columns if not c.startswith("mcse")]
         rows = [
             [str(name), *(cell(c, row[c]) for c in columns)] for name, row in table_df.iterrows()
         ]
@@ -1003,6 +1003,9 @@ def predict(
     Nothing is resampled: each posterior draw gives one draw of the predictions (a stale
     trace is fitted first, as `mlm run fit` would). Prints mean, sd and the 95% interval per
     row; the draws are cached under .mlm/predict/, so the same call again only reads them.
+
+    No number or label is ever cut short: on a terminal too narrow for the table, labels
+    fold at a space; when even that does not fit, and piped, it is plain aligned text.
     """
     with handled():
         project = _project(ctx, progress=True)
