@@ -619,3 +619,197 @@ def test_a_number_as_a_grouping_is_refused():
         "(1 + x | g + 2): a group term groups by columns (g, g:h, or g/h for nesting); "
         "2 is not a column"
     )
+
+
+# the code generator: the residual's parameters (codegen/residual.py) -------------------------
+
+
+def model_error(formula: str, frame, **options) -> str:
+    from mlm.codegen import model_source
+
+    with pytest.raises(MlmError) as caught:
+        model_source(parse(formula, **options), frame)
+    return str(caught.value)
+
+
+def parameters(formula: str, frame, **options) -> str:
+    """The parameters --prior may set, as an unknown name's message lists them."""
+    message = model_error(formula, frame, priors=["nosuch=Normal(0, 1)"], **options)
+    return message.split("its parameters are: ", 1)[1]
+
+
+def test_log_sigma_is_linear_in_numeric_factor_and_interaction_terms(data):
+    formula, sigma = "y ~ x", "~ x + b + x:b"
+    written = code(formula, data, sigma=sigma)
+    assert (
+        'log_sigma_Intercept = pm.Normal("log_sigma_Intercept", mu=np.log(y_sd), sigma=1) '
+        'log_sigma_x = pm.Normal("log_sigma_x", mu=0, sigma=1 / x_sd) '
+        'log_sigma_b = pm.Normal("log_sigma_b", mu=0, sigma=1, dims="b_effect") '
+        'log_sigma_x_by_b = pm.Normal("log_sigma_x_by_b", mu=0, sigma=1 / x_sd, dims="b_effect")'
+    ) in written
+    assert (
+        "sigma = pm.math.exp( log_sigma_Intercept + log_sigma_x * x_ "
+        "+ pt.concatenate([pt.zeros(1), log_sigma_b])[b_] "
+        "+ pt.concatenate([pt.zeros(1), log_sigma_x_by_b])[b_] * x_ )"
+    ) in written
+    assert 'pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")' in written
+    said = prose(formula, data, sigma=sigma)
+    assert (
+        "The residual SD varies: log(sigma) is linear in x + b + x:b. "
+        "log_sigma_Intercept: around the log of the outcome's SD. "
+        "log_sigma_x: sigma may change by a factor of about e (2.7) per SD of x. "
+        "log_sigma_b: sigma may change by a factor of about e (2.7) per level. "
+        "log_sigma_x_by_b: sigma may change by a factor of about e (2.7) per SD of x:b."
+    ) in said
+
+
+def test_a_sigma_formula_of_the_intercept_alone_is_linear_in_nothing(data):
+    written = code("y ~ x", data, sigma="~ 1")
+    assert "sigma = pm.math.exp(log_sigma_Intercept)" in written
+    assert "The residual SD varies: log(sigma) is linear in nothing." in prose(
+        "y ~ x", data, sigma="~ 1"
+    )
+
+
+def test_a_sigma_formula_of_two_interacted_factors_is_refused(data):
+    assert model_error("y ~ x", data, sigma="~ a:b") == (
+        "--sigma: interactions of two categorical columns are not supported"
+    )
+
+
+def test_sigma_per_level_is_offered_for_a_factor_or_a_numeric_column_of_few_values(data):
+    per_level = "sigma (one per level of {}, in place of log_sigma_*)"
+    assert parameters("y ~ x", data, sigma="~ b").endswith(
+        "log_sigma_Intercept, log_sigma_b, " + per_level.format("b")
+    )
+    assert parameters("y ~ x", data, sigma="~ tx").endswith(
+        "log_sigma_Intercept, log_sigma_tx, " + per_level.format("tx")
+    )
+    assert parameters("y ~ x", data, sigma="~ x").endswith("log_sigma_Intercept, log_sigma_x")
+    assert parameters("y ~ x", data, sigma="~ 1").endswith("b_x, log_sigma_Intercept")
+    assert parameters("y ~ x", data, sigma="~ x + b").endswith("log_sigma_x, log_sigma_b")
+
+
+def test_sigma_per_level_of_a_numeric_column_takes_at_most_20_distinct_values(data):
+    frame = data.copy()
+    frame["w"] = frame.index % 20
+    frame["v"] = frame.index % 21
+    assert parameters("y ~ x", frame, sigma="~ w").endswith(
+        "sigma (one per level of w, in place of log_sigma_*)"
+    )
+    assert parameters("y ~ x", frame, sigma="~ v").endswith("log_sigma_v")
+    written = code("y ~ x", frame, sigma="~ w", priors=["sigma=HalfNormal(2)"])
+    assert 'sigma = pm.HalfNormal("sigma", sigma=2, dims="w_level")' in written
+    assert 'pm.Normal("y", mu=mu, sigma=sigma[w_idx_], observed=y_, dims="obs")' in written
+    assert model_error("y ~ x", frame, sigma="~ v", priors=["sigma=HalfNormal(2)"]) == (
+        "--prior 'sigma=HalfNormal(2)': a prior on sigma with --sigma means one sigma per "
+        "level of its column, which must be one column with a few levels (as in "
+        "'~ condition'); '~ v' is not ('v' is numeric, with 21 distinct values). Set priors "
+        "on log_sigma_Intercept, log_sigma_v instead, or make a text column of the levels in "
+        "data.py"
+    )
+
+
+def test_a_prior_on_sigma_with_a_sigma_formula_of_several_terms_is_refused(data):
+    assert model_error("y ~ x", data, sigma="~ x + b", priors=["sigma=HalfNormal(2)"]) == (
+        "--prior 'sigma=HalfNormal(2)': a prior on sigma with --sigma means one sigma per "
+        "level of its column, which must be one column with a few levels (as in "
+        "'~ condition'); '~ x + b' is not. Set priors on log_sigma_Intercept, log_sigma_x, "
+        "log_sigma_b instead, or make a text column of the levels in data.py"
+    )
+
+
+def test_a_prior_on_sigma_beside_priors_on_log_sigma_names_each_to_drop(data):
+    priors = ["sigma=HalfNormal(2)", "log_sigma_Intercept=Normal(0, 1)", "log_sigma_b=Normal(0, 1)"]
+    assert model_error("y ~ x", data, sigma="~ b", priors=priors) == (
+        "--prior 'sigma=HalfNormal(2)' gives one sigma per level, in place of "
+        "log_sigma_Intercept, log_sigma_b: drop --prior 'log_sigma_Intercept=Normal(0, 1)', "
+        "'log_sigma_b=Normal(0, 1)'"
+    )
+
+
+def test_a_prior_on_sigma_with_a_sigma_formula_of_the_intercept_is_the_one_sd(data):
+    formula, sigma = "y ~ x", "~ 1"
+    written = code(formula, data, sigma=sigma, priors=["sigma=HalfNormal(2)"])
+    assert 'b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x_sd) sigma = pm.HalfNormal(' in written
+    assert 'sigma = pm.HalfNormal("sigma", sigma=2) mu = intercept + b_x * x_' in written
+    assert 'pm.Normal("y", mu=mu, sigma=sigma, observed=y_, dims="obs")' in written
+    assert "log_sigma" not in written
+    said = prose(formula, data, sigma=sigma, priors=["sigma=HalfNormal(2)"])
+    assert (
+        "sigma: set by --prior 'sigma=HalfNormal(2)'. (mlm's default: log(sigma) linear in 1.)"
+    ) in said
+    written = code(formula, data, sigma=sigma, priors=["sigma^2=Gamma(2, 1)"])
+    assert (
+        'sigma2 = pm.Gamma("sigma2", alpha=2, beta=1) '
+        'sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2))'
+    ) in written
+    message = model_error(formula, data, sigma=sigma, priors=["sigma=Normal(0, 1)"])
+    assert message.startswith(
+        "--prior 'sigma=Normal(0, 1)': sigma is a standard deviation and must be positive"
+    )
+
+
+def test_a_prior_on_sigma_per_level_of_a_numeric_column_says_its_values(data):
+    said = prose("y ~ x", data, sigma="~ tx", priors=["sigma=HalfNormal(2)"])
+    assert (
+        'The residual SD: one per level of tx (coords "tx_level": every level, its 2 distinct '
+        "values). sigma: set by --prior 'sigma=HalfNormal(2)'. (mlm's default: log(sigma) "
+        "linear in tx.)"
+    ) in said
+    said = prose("y ~ x", data, sigma="~ b", priors=["sigma=HalfNormal(2)"])
+    assert 'The residual SD: one per level of b (coords "b": every level). sigma:' in said
+
+
+@pytest.mark.parametrize("family", ["gaussian", "student_t", "lognormal"])
+def test_the_one_residual_sd_takes_only_a_positive_prior_or_one_on_its_variance(data, family):
+    frame = data.assign(y=data["y"].abs() + 0.1)
+    message = model_error("y ~ x", frame, family=family, priors=["sigma=Normal(0, 1)"])
+    assert message.startswith(
+        "--prior 'sigma=Normal(0, 1)': sigma is a standard deviation and must be positive, but "
+        "Normal(mu=0, sigma=1) puts mass on negative values"
+    )
+    written = code("y ~ x", frame, family=family, priors=["sigma^2=Gamma(2, 1)"])
+    assert 'sigma2 = pm.Gamma("sigma2", alpha=2, beta=1)' in written
+
+
+def test_student_t_degrees_of_freedom_take_only_a_positive_prior(data):
+    message = model_error("y ~ x", data, family="student_t", priors=["nu=Normal(10, 1)"])
+    assert message.startswith(
+        "--prior 'nu=Normal(10, 1)': nu must be positive, but Normal(mu=10, sigma=1) puts mass "
+        "on negative values"
+    )
+    written = code("y ~ x", data, family="student_t", priors=["nu=Gamma(2, 0.2)"])
+    assert 'nu = pm.Gamma("nu", alpha=2, beta=0.2)' in written
+
+
+@pytest.mark.parametrize(
+    ("family", "parameter"),
+    [("student_t", "nu"), ("negbinomial", "theta"), ("gamma", "shape"), ("beta", "phi")],
+)
+def test_a_familys_positive_parameter_takes_only_a_positive_prior(data, family, parameter):
+    low, high = data["y"].min(), data["y"].max()
+    frame = data.assign(y=(data["y"] - low + 0.5) / (high - low + 1))  # in (0, 1)
+    response = "yc" if family == "negbinomial" else "y"
+    prior = f"{parameter}=Normal(10, 1)"
+    message = model_error(f"{response} ~ x", frame, family=family, priors=[prior])
+    assert message.startswith(
+        f"--prior '{prior}': {parameter} must be positive, but Normal(mu=10, sigma=1) puts mass "
+        "on negative values"
+    )
+
+
+def test_zinb_has_a_structural_zero_probability_and_a_shape(data):
+    family = "zero_inflated_negbinomial"
+    written = code("yc ~ x", data, family=family)
+    assert (
+        'zi = pm.Beta("zi", alpha=1, beta=1) theta = pm.Gamma("theta", alpha=0.01, beta=0.01) '
+        "eta = intercept + b_x * x_"
+    ) in written
+    said = prose("yc ~ x", data, family=family)
+    assert (
+        "zi: the probability that a row is a structural zero, whatever its predictors; brms's "
+        "default prior, uniform. theta: the negative binomial's shape"
+    ) in said
+    message = model_error("yc ~ x", data, family=family, priors=["zi=Normal(0.5, 0.1)"])
+    assert message.startswith("--prior 'zi=Normal(0.5, 0.1)': zi is a probability, but ")
