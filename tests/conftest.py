@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -184,12 +185,19 @@ def cache_snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def table_rows(text: str) -> list[list[str]]:
-    """The body rows of a table mlm printed (rich's box characters), as lists of cells."""
-    return [
-        [cell.strip() for cell in line.split("│")]
-        for line in text.splitlines()
-        if "│" in line and "┃" not in line
-    ]
+    """The body rows of a table mlm printed, as lists of cells: rich's box characters on a
+    terminal, plain text piped (its header's words mark where the left-aligned columns
+    start)."""
+    if "│" in text:
+        return [
+            [cell.strip() for cell in line.split("│")]
+            for line in text.splitlines()
+            if "│" in line and "┃" not in line
+        ]
+    header, *body = [line for line in text.splitlines() if line.strip()]
+    starts = [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", header)]
+    ends = [*starts[1:], None]
+    return [[line[a:b].strip() for a, b in zip(starts, ends, strict=True)] for line in body]
 
 
 def status_rows(text: str) -> dict:

@@ -79,3 +79,21 @@ def test_a_nested_grouping_is_judged_on_its_subgroups_means():
     info = group_information(spec, classify_columns(spec, data), data)
     assert info[("B",)].units == "means of B:P" and info[("B",)].df == (5, 12)
     assert info[("B", "P")].df == (12, 54)
+
+
+def test_an_observation_level_effect_leaves_the_others_their_residual():
+    # lme4's grouseticks example: (1 | INDEX), a level per row, models overdispersion. It is
+    # part of the residual: taken out as a fixed effect it left no residual, so no grouping
+    # had an ANOVA and all fell back to the rows-per-level rule.
+    rng = np.random.default_rng(8)
+    brood = np.repeat(np.arange(60), 4)
+    eta = 1.0 + rng.normal(0, 1.0, 60)[brood] + rng.normal(0, 0.3, brood.size)
+    data = pd.DataFrame(
+        {"y": rng.poisson(np.exp(eta)), "b": [f"b{k}" for k in brood], "i": np.arange(brood.size)}
+    )
+    spec = parse("y ~ 1 + (1 | b) + (1 | i)", family="poisson")
+    info = group_information(spec, classify_columns(spec, data), data)
+    assert info[("b",)].info_low > 1 and info[("b",)].df == (59, 180)
+    assert ("i",) not in info  # one row per level: nothing within a level to compare with
+    text = model_source(spec, data)
+    assert form(text, "b") == "centred" and form(text, "i") == "non-centred"

@@ -95,14 +95,22 @@ def test_a_correlated_terms_advice_names_its_two_dims(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_chains_stuck_at_their_start_are_named_with_the_fix_that_frees_them(tmp_path: Path):
+def test_chains_stuck_at_their_start_are_named_with_the_fix_that_frees_them(
+    tmp_path: Path, monkeypatch
+):
     # A Poisson GLMM on a predictor measured in hundreds (grouseticks' HEIGHT, ~35 m SD):
     # the slope's prior SD is ~0.07, and nutpie's start jitters it by up to +-1, where
     # exp() of the linear predictor is astronomically large: such chains never move.
+    # mlm writes such a slope on the unit scale (z_b_x, below); a model written by hand
+    # samples b_x itself, as mlm's did before (UNIT_SCALE 0).
     import numpy as np
     import pymc as pm
 
+    from mlm.check import measure
+    from mlm.codegen import body as codegen_body
     from mlm.diagnosis import diagnose
+
+    monkeypatch.setattr(codegen_body, "UNIT_SCALE", 0.0)
 
     rng = np.random.default_rng(0)
     g = np.repeat(np.arange(20), 20)
@@ -134,3 +142,17 @@ def test_chains_stuck_at_their_start_are_named_with_the_fix_that_frees_them(tmp_
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     model = namespace["build"](data)
     assert (sample()["posterior"]["b_x"].std("draw").to_numpy() > 1e-6).all()
+    # And so does mlm's default on the data as they were: b_x sampled as z_b_x ~ N(0, 1),
+    # b_x = z_b_x * 2.5 / x_sd (the same prior), the same seed.
+    monkeypatch.undo()
+    data["x"] = x.round(1)
+    path.write_text(model_source(parse("y ~ x + (1 | g)", family="poisson"), data))
+    assert "z_b_x = pm.Normal(" in path.read_text()
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    model = namespace["build"](data)
+    idata = sample()
+    assert (idata["posterior"]["b_x"].std("draw").to_numpy() > 1e-6).all()
+    # (200 draws are too few for mlm check's 1.01: stuck chains gave r_hat > 2)
+    numbers = measure(idata)
+    assert numbers["max_r_hat"] < 1.2 and numbers["divergences"] == 0, numbers
+    assert all(f.kind != "stuck" for f in diagnose(idata, ["r_hat"], path))

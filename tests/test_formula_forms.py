@@ -156,6 +156,19 @@ def test_lme4_calls_become_computed_or_categorical_columns(data):
     np.testing.assert_allclose(model["x_minus_10"].get_value(), x - 10)
     np.testing.assert_allclose(model["log_tx_plus_1"].get_value(), np.log(data["tx"] + 1))
     np.testing.assert_allclose(model["scale_x"].get_value(), (x - x.mean()) / x.std(ddof=1))
+    # the mean is written as a number, as a person writes it: x - 1.5, x + 1.5, never x - -1.5
+    for shift in (10.0, -10.0):
+        shifted = data.assign(x=data["x"] + shift)
+        (line,) = [
+            ln
+            for ln in model_source(spec, shifted).splitlines()
+            if ln.strip().startswith("scale_x = ")
+        ]
+        mean = f"{abs(float(shifted['x'].mean())):.10g}"
+        assert f"(x {'-' if shift > 0 else '+'} {mean}) / " in line and "- -" not in line, line
+        model = build(model_source(spec, shifted), shifted)
+        expected = (x - x.mean()) / x.std(ddof=1)  # to the 10 digits the numbers are written to
+        np.testing.assert_allclose(model["scale_x"].get_value(), expected, atol=1e-8)
     assert list(model.coords["week_effect"]) == ["2", "3"]  # factor(week): 1 is the reference
     assert "factor(week)" in model_source(spec, data)  # the docstring's lme4 formula
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mlm.errors import MlmError
-from mlm.formula import Derived, Reference, lme4_formula, parse, parse_prior
+from mlm.formula import Derived, Reference, Term, lme4_formula, parse, parse_prior
 
 
 def refused(formula: str, **options) -> str:
@@ -45,6 +45,21 @@ def test_a_one_character_fragment_gets_one_caret():
     message = refused("y ~ x | g")
     assert "a group term must be in parentheses" in message
     assert caret(message) == ("y ~ x | g".index("|"), 1)
+
+
+@pytest.mark.parametrize(
+    "formula", ["y ~ (1 | g) + a | h", "y ~ (1 | g) + (x || h) + a | k", "y ~ a | h + (1 | g)"]
+)
+def test_the_caret_is_under_the_bar_outside_parentheses(formula):
+    # not under the first '|' of the formula, which may be a proper group term's
+    message = refused(formula)
+    assert "a group term must be in parentheses" in message
+    outside = [
+        i
+        for i, c in enumerate(formula)
+        if c == "|" and formula[:i].count("(") == formula[:i].count(")")
+    ]
+    assert caret(message) == (outside[0], 1)
 
 
 def test_the_caret_is_under_the_first_place_the_fragment_is_written():
@@ -170,6 +185,17 @@ def test_sigma_formulas_that_are_not_one_sided_or_have_group_terms_are_refused()
     assert refused("y ~ x", sigma="x") == (
         "--sigma 'x' must be a one-sided formula, such as '~ condition'"
     )
+
+
+@pytest.mark.parametrize("sigma", ["~ 0", "~ -1", "~0"])
+def test_a_sigma_formula_without_terms_is_refused(sigma):
+    # it wrote a model.py whose likelihood read an undefined sigma (NameError at mlm run;
+    # found by the mutation review of codegen/residual.py)
+    assert refused("y ~ x", sigma=sigma) == (
+        f"--sigma {sigma!r} gives the residual SD no terms (not even a constant): leave "
+        "--sigma out for one residual SD, or name the columns it varies by, as in '~ condition'"
+    )
+    assert parse("y ~ x", sigma="~ 0 + condition").sigma == (Term(("condition",)),)
 
 
 @pytest.mark.parametrize(
@@ -814,11 +840,11 @@ def test_scale_center_and_standardize_are_written_with_the_datas_mean_and_sd(dat
     source = model_source(parse("y ~ scale(tx) + standardize(x) + center(x)"), data)
     tx, x = data["tx"], data["x"]
     assert f"scale_tx = (tx - {tx.mean():.10g}) / {tx.std(ddof=1):.10g}  # scale(tx)" in source
+    assert x.mean() < 0  # x - (-0.047), written x + 0.047
     assert (
-        f"standardize_x = (x - {x.mean():.10g}) / {x.std(ddof=0):.10g}  # standardize(x)"
+        f"standardize_x = (x + {-x.mean():.10g}) / {x.std(ddof=0):.10g}  # standardize(x)"
     ) in source
-    assert f"center_x = x - {x.mean():.10g}  # center(x)" in source
-    assert x.mean() < 0  # the mean is written as a negative number: x - -0.047
+    assert f"center_x = x + {-x.mean():.10g}  # center(x)" in source
 
 
 @pytest.mark.parametrize(

@@ -43,15 +43,15 @@ def rows(stdout: str) -> dict[str, list[str]]:
         "parameter",
         "mean",
         "sd",
-        "eti89_lb",
-        "eti89_ub",
+        "eti95_lb",
+        "eti95_ub",
         "ess_bulk",
         "ess_tail",
         "r_hat",
     ]
     table = {}
     for line in lines[1:]:
-        if " chains x " in line:
+        if " chains x " in line or line.startswith("not shown: "):
             break
         *name, mean, sd, lb, ub, bulk, tail, rhat = line.split()
         table[" ".join(name)] = [mean, sd, lb, ub, bulk, tail, rhat]
@@ -102,6 +102,37 @@ def test_summary_fits_an_80_column_terminal_without_cutting_a_number(fitted_dir)
             assert line.split()[-7:] == cells
 
 
+def test_summary_folds_names_only_after_a_bracket_at_a_narrow_terminal(fitted_dir):
+    """At 75 columns `school_effect[school_1]` does not fit beside the numbers: it folds as
+    `school_effect[` / `school_1]`, never inside a word."""
+    done = summary(fitted_dir, terminal_width=75)
+    assert done.returncode == 0, done.stderr
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    assert "…" not in plain and all(len(line) <= 75 for line in plain.splitlines()), plain
+    piped = rows(summary(fitted_dir).stdout)
+    names = []
+    for line in plain.splitlines()[2:]:
+        tokens = line.split()
+        if len(tokens) == 8:
+            names.append([tokens[0]])
+        elif len(tokens) == 1 and names:
+            names[-1].append(tokens[0])
+        else:
+            break
+    assert ["".join(pieces) for pieces in names] == list(piped), plain
+    assert all(p.endswith("[") for pieces in names for p in pieces[:-1]), plain
+    assert any(len(pieces) > 1 for pieces in names), plain  # something did fold
+
+
+def test_prob_sets_the_interval_and_its_column_names(fitted_dir):
+    done = summary(fitted_dir, "--prob", "0.5", "--var", "slope")
+    header = done.stdout.splitlines()[0].split()
+    assert header[3:5] == ["eti50_lb", "eti50_ub"], done.stdout
+    wide = summary(fitted_dir, "--prob", "0.99", "--var", "slope").stdout.splitlines()[1].split()
+    narrow = done.stdout.splitlines()[1].split()
+    assert float(wide[3]) < float(narrow[3]) < float(narrow[4]) < float(wide[4])
+
+
 @pytest.fixture(scope="module")
 def correlated(tmp_path_factory) -> Path:
     """A generated project with a correlated intercept and slope, fitted with few draws."""
@@ -128,7 +159,30 @@ def test_a_correlation_matrix_gives_one_row_per_correlation_and_no_warning(corre
     assert [n for n in table if n.startswith("corr_g")] == ["corr_g[Intercept, x]"]
     assert not any(n.startswith(("z_g", "chol_g")) for n in table)
     every = rows(summary(correlated, "--all").stdout)
-    assert "corr_g[x, x]" in every and every["corr_g[Intercept, Intercept]"][-1] == "-"
+    assert "corr_g[x, x]" in every
+    # the constant diagonal reads alike in both cells: 1, sd 0, no ESS or r_hat
+    for cell in ("corr_g[Intercept, Intercept]", "corr_g[x, x]"):
+        assert every[cell] == ["1.000", "0.000", "1.000", "1.000", "-", "-", "-"], every[cell]
+
+
+@pytest.mark.slow
+def test_a_generated_model_reads_like_lme4s_summary(correlated):
+    """Population-level effects first (Intercept, not Intercept_centred), then the group's
+    SDs and correlation, then the residual SD; the group effects and auxiliaries are left
+    out, and the line under the table says how to see them."""
+    done = summary(correlated)
+    assert list(rows(done.stdout)) == [
+        "Intercept",
+        "b_x",
+        "sigma_g[Intercept]",
+        "sigma_g[x]",
+        "corr_g[Intercept, x]",
+        "sigma",
+    ]
+    note = next(line for line in done.stdout.splitlines() if line.startswith("not shown: "))
+    assert "u_g" in note and "--var u_g" in note and "--all" in note
+    effects = rows(summary(correlated, "--var", "u_g").stdout)
+    assert effects and all(name.startswith("u_g[") for name in effects)
 
 
 @pytest.mark.slow
@@ -146,7 +200,8 @@ def test_summary_of_a_generated_model_reads_in_a_log(correlated, tmp_path):
 @pytest.mark.slow
 def test_group_intercepts_centred_on_the_intercept_are_shown_once(tmp_path):
     # (1 | g) on levels of 20 rows is written centred on the intercept: a_g = Intercept +
-    # u_g, the same effects twice. The summary reports u_g (as lme4's ranef) unless --all.
+    # u_g, the same effects twice. As lme4's summary, the default shows neither (lme4's
+    # ranef() does: --var u_g); --all shows both.
     csv = tmp_path / "sim.csv"
     simulate().to_csv(csv, index=False)
     made = run_mlm("new", "one", "--formula", "y ~ x + (1 | g)", "--data", str(csv), cwd=tmp_path)
@@ -156,6 +211,21 @@ def test_group_intercepts_centred_on_the_intercept_are_shown_once(tmp_path):
     (root / "fit.py").write_text(FAST_FIT)
     assert run_mlm("run", "fit", cwd=root).returncode == 0
     table = rows(summary(root).stdout)
-    assert "u_g[0]" in table and not any(n.startswith("a_g") for n in table)
-    assert "a_g[0]" in rows(summary(root, "--all").stdout)
+    assert not any(n.startswith(("a_g", "u_g")) for n in table) and "sigma_g" in table
+    assert "u_g[0]" in rows(summary(root, "--var", "u_g").stdout)
+    every = rows(summary(root, "--all").stdout)
+    assert "a_g[0]" in every and "u_g[0]" in every
     assert "a_g[0]" in rows(summary(root, "--var", "a_g").stdout)
+
+
+def test_json_holds_every_variable_with_its_role(fitted_dir):
+    import json
+
+    done = summary(fitted_dir, "--json")
+    assert done.returncode == 0, done.stderr
+    parameters = {p["parameter"]: p for p in json.loads(done.stdout)["parameters"]}
+    assert parameters["z_school[school_1]"]["role"] == "auxiliary"  # as --all
+    assert parameters["slope"]["role"] == "other" and parameters["sigma"]["role"] == "residual"
+    assert {"eti95_lb", "eti95_ub", "ess_bulk", "r_hat"} <= set(parameters["slope"])
+    picked = json.loads(summary(fitted_dir, "--json", "--var", "slope").stdout)["parameters"]
+    assert [p["parameter"] for p in picked] == ["slope"]

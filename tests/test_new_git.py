@@ -16,25 +16,70 @@ from conftest import run_mlm
 GIT = shutil.which("git")
 
 
-@pytest.mark.skipif(GIT is None, reason="git is not installed")
-def test_new_initialises_a_git_repository_that_ignores_the_cache(tmp_path: Path):
-    done = run_mlm("new", "trial", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "initialised a git repository" in done.stdout
-    root = tmp_path / "trial"
-    assert (root / ".git").is_dir()
-    (root / ".mlm").mkdir()
-    (root / ".mlm" / "data.json").write_text("{}")
-    status = subprocess.run(
-        [GIT, "status", "--porcelain", "--untracked-files=all"],
-        cwd=root,
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "A User",
+    "GIT_AUTHOR_EMAIL": "user@example.org",
+    "GIT_COMMITTER_NAME": "A User",
+    "GIT_COMMITTER_EMAIL": "user@example.org",
+}
+
+
+def new_project(tmp_path: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    """`mlm new trial` with git's configuration from `env` alone (not this machine's)."""
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "mlm", "new", "trial", *args],
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1", "COLUMNS": "200", **env},
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
+        timeout=600,
+    )
+
+
+def git_out(*args: str, cwd: Path) -> str:
+    return subprocess.run([GIT, *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.skipif(GIT is None, reason="git is not installed")
+def test_new_initialises_a_git_repository_that_ignores_the_cache(tmp_path: Path):
+    done = new_project(tmp_path, IDENTITY)
+    assert done.returncode == 0, done.stderr
+    assert "initialised a git repository with a first commit of the code" in done.stdout
+    assert "data/ is not committed" in done.stdout
+    root = tmp_path / "trial"
+    assert (root / ".git").is_dir()
+    # one commit, of the code as mlm wrote it: an edit can be undone with git checkout
+    assert len(git_out("rev-list", "--all", cwd=root).split()) == 1
+    committed = set(git_out("ls-files", cwd=root).split())
+    assert {"model.py", "fit.py", "data.py", "graphics.py", "mlm.toml"} <= committed
+    assert ".github/workflows/mlm.yml" in committed and ".gitignore" in committed
+    assert not any(path.startswith("data/") for path in committed)  # the user's call
+    (root / "fit.py").write_text("# an edit\n")
+    git_out("checkout", "fit.py", cwd=root)
+    assert "pm.sample(" in (root / "fit.py").read_text()
+    # the cache is ignored; the data are left for the user to add
+    (root / ".mlm").mkdir()
+    (root / ".mlm" / "data.json").write_text("{}")
+    status = git_out("status", "--porcelain", "--untracked-files=all", cwd=root)
     listed = {line[3:] for line in status.splitlines()}
-    assert "model.py" in listed and ".github/workflows/mlm.yml" in listed
-    assert not any(path.startswith(".mlm") for path in listed)
+    assert listed and all(path.startswith("data/") for path in listed), listed
+
+
+@pytest.mark.skipif(GIT is None, reason="git is not installed")
+def test_without_a_git_identity_the_repository_is_made_and_the_user_told(tmp_path: Path):
+    # git may guess an identity from the host's name; useConfigOnly makes it ask for one
+    refuse = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.useConfigOnly"}
+    done = new_project(tmp_path, {**refuse, "GIT_CONFIG_VALUE_0": "true"})
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if "git repository" in ln)
+    assert "no first commit" in line and "commit the code yourself" in line
+    root = tmp_path / "trial"
+    assert (root / ".git").is_dir()
+    assert "model.py" in git_out("status", "--porcelain", "--untracked-files=all", cwd=root)
 
 
 def test_new_with_no_git_makes_no_repository(tmp_path: Path):

@@ -449,7 +449,11 @@ def standardizes(data):
         (no_dims, pd.DataFrame({"x": [0.0], "g": ["a"]}), "has no dims"),
         (fixed_coords, pd.DataFrame({"x": [0.0], "g": ["0"]}), "cannot predict"),
         (fails_on_new, pd.DataFrame({"x": [0.0], "g": ["a"]}), "build() failed"),
-        (fixed_factor, pd.DataFrame({"x": [0.0], "g": ["new"]}), "b_g is not a group effect"),
+        (
+            fixed_factor,
+            pd.DataFrame({"x": [0.0], "g": ["new"]}),
+            "never saw (g = new): b_g holds population-level (fixed) effects",
+        ),
         (standardizes, pd.DataFrame({"x": [9.0], "g": ["a"]}), "changes the expected outcome"),
         (
             good,

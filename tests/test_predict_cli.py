@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from conftest import cache_snapshot, run_mlm
+from conftest import cache_snapshot, run_mlm, table_rows
 
 NEW_ROWS = "school,hours\nschool_1,5\nschool_2,2.5\na_new_school,5\n"
 
@@ -63,10 +63,8 @@ def test_predict_writes_a_tidy_table_and_the_draws_without_sampling(fitted_dir, 
     # The printed table holds the same numbers; the cached draws sit under .mlm/predict/.
     assert "a_new_school" in result.stdout and "q97.5" in result.stdout
     # an int column stays int in the printed table (0, not 0.0, beside the float columns)
-    printed = [
-        line.split("│")[0].strip() for line in result.stdout.splitlines() if "school" in line
-    ]
-    assert printed[-3:] == ["0", "1", "2"], result.stdout
+    printed = [cells[0] for cells in table_rows(result.stdout.split("\n", 1)[1])]
+    assert printed[:3] == ["0", "1", "2"], result.stdout
     assert list((fitted_dir / ".mlm" / "predict" / "model").glob("*/draws.nc"))
 
 
@@ -255,4 +253,4 @@ def test_the_printed_table_keeps_int_columns_int():
         {"row": [0, 1], "Subject": [3, 12], "age": [0.5, -1.0], "mean": [1.23456, 2.0]}
     )
     cells = _table_cells(table, {"mean"})
-    assert cells == [["0", "3", "0.5", "1.235"], ["1", "12", "-1.0", "2"]]
+    assert cells == [["0", "3", "0.5", "1.235"], ["1", "12", "-1.0", "2.000"]]

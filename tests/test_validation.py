@@ -40,9 +40,10 @@ FAILS_CHECK: dict[str, tuple[str, bool]] = {
     "oats": (
         "6 blocks: the block SD's posterior is wide both ways (16.6 +- 8.1), so the centred "
         "form funnels (10-41 divergences before the information rule) and the non-centred "
-        "one curves at large SDs: with the template's seed it passes (bulk ESS 504, r_hat "
-        "1.009, 0 divergences), on seeds 1, 2, 3 it gave r_hat 1.011, 1 divergence, pass "
-        "(diagonal mass matrix: 1, 0, 2 divergences)",
+        "one curves at large SDs: with the template's seed it passed (bulk ESS 504, r_hat "
+        "1.009, 0 divergences) and failed (ESS 543, 2 divergences) from one run to the next, "
+        "on seeds 1, 2, 3 it gave r_hat 1.011, 1 divergence, pass (diagonal mass matrix: 1, "
+        "0, 2 divergences)",
         False,
     ),
 }

@@ -33,7 +33,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-SUMMARY_COLUMNS = ("mean", "sd", "eti89_lb", "eti89_ub", "ess_bulk", "ess_tail", "r_hat")
+SUMMARY_COLUMNS = ("mean", "sd", "ess_bulk", "ess_tail", "r_hat")  # and the interval's eti*
 STATE_STYLE = {"fresh": "green", "stale": "yellow", "missing": "red"}
 # Exit statuses: 0 done, 1 a fault mlm explains (bad input, a failed check), 2 a command
 # line click cannot parse (its usage error), 70 a bug in mlm (sysexits' EX_SOFTWARE),
@@ -354,17 +354,16 @@ def status(
             _print_json(status_json(project, rows))
             return
         several = not project.single_variant
-        table = Table(title=None, show_edge=False, header_style="bold")
-        if several:
-            table.add_column("model")
-        table.add_column("stage")
-        table.add_column("state")
-        table.add_column("reason", overflow="fold")
-        for row in rows:
-            style = STATE_STYLE.get(row.state, "")
-            cells = [escape(row.stage), f"[{style}]{row.state}[/]", escape(row.reason)]
-            table.add_row(*([row.variant or ""] if several else []), *cells)
-        out.print(table)
+        header = [*(["model"] if several else []), "stage", "state", "reason"]
+        cells = [
+            [*([row.variant or ""] if several else []), row.stage, row.state, row.reason]
+            for row in rows
+        ]
+        _print_table(
+            header,
+            cells,
+            style=lambda column, text: STATE_STYLE.get(text) if column == "state" else None,
+        )
 
 
 @app.command()
@@ -373,21 +372,50 @@ def summary(
     model: ModelOption = None,
     var: Annotated[
         Optional[list[str]],  # noqa: UP045
-        typer.Option("--var", help="Only this variable (repeatable).", metavar="NAME"),
+        typer.Option(
+            "--var",
+            help="Only this variable, whatever it is, e.g. u_Subject (repeatable).",
+            metavar="NAME",
+        ),
     ] = None,
     show_all: Annotated[
         bool,
-        typer.Option("--all", help="Also the auxiliary variables (z_*, the non-centred normals)."),
+        typer.Option(
+            "--all",
+            help="Every variable: also the group effects (u_*, a_*), the auxiliaries (z_*, "
+            "chol_*, Intercept_centred) and a correlation's diagonal and mirror cells.",
+        ),
     ] = False,
+    prob: Annotated[
+        float,
+        typer.Option(
+            "--prob",
+            min=0.01,
+            max=0.99,
+            help="Width of the equal-tailed interval; its columns say it (eti95_lb, eti95_ub; "
+            "eti90_* at 0.9).",
+        ),
+    ] = 0.95,
     as_json: JsonOption = False,
 ) -> None:
-    """Posterior summary and diagnostics of the cached trace.
+    """Posterior summary and diagnostics of the cached trace, in the order of lme4's summary.
+
+    The population-level effects (Intercept, then the b_* in the model's order), then each
+    group's SDs and correlations (sigma_<group>, corr_<group>), then the residual and family
+    parameters (sigma, nu, ...); any other variable of a hand-written model after the
+    population-level effects. The group effects (u_*; lme4's ranef) and the auxiliaries are
+    left out, and the line under the table says which: --var NAME shows one, --all all. A
+    constant cell (a correlation's diagonal) has sd 0 and no ESS or r_hat ("-").
 
     Numbers have 4 significant figures and are never cut short: on a terminal the table
-    fits its width by folding parameter names; piped, it is plain aligned text.
+    fits its width by folding parameter names after "[" or ", "; piped, or when it cannot
+    fit, it is plain aligned text.
+
+    --json holds every variable, as --all (or those --var names), each parameter with its
+    role (population, group, residual, other, group_effect, auxiliary) to filter on.
     """
     with handled():
-        table_df, record, fresh = _project(ctx).summary(model, var, show_all)
+        table_df, record, fresh = _project(ctx).summary(model, var, show_all or as_json, prob)
         if as_json:
             _print_json(summary_json(table_df, record, fresh))
             return
@@ -408,36 +436,18 @@ def summary(
                 return f"{value:.0f}"
             if column == "r_hat":
                 return f"{value:.3f}"
-            text = f"{value:#.4g}"  # 4 significant figures, trailing zeros kept
-            return text if "e" in text else text.rstrip(".")
+            return _significant(value)
 
-        columns = [c for c in SUMMARY_COLUMNS if c in table_df.columns]
+        columns = [c for c in table_df.columns if c in SUMMARY_COLUMNS or c.startswith("eti")]
         rows = [
             [str(name), *(cell(c, row[c]) for c in columns)] for name, row in table_df.iterrows()
         ]
-        header = ["parameter", *columns]
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        numbers = sum(w + 1 for w in widths[1:])
-        if out.is_terminal and numbers + min(widths[0], 12) <= out.width:
-            from rich import box
+        _print_table(["parameter", *columns], rows, right=set(columns), compact=True)
+        from mlm.summary import hidden_note
 
-            table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
-            table.add_column("parameter", overflow="fold", header_style="bold")
-            for column, width in zip(columns, widths[1:], strict=True):
-                table.add_column(
-                    column, justify="right", no_wrap=True, min_width=width, header_style="bold"
-                )
-            for row in rows:
-                table.add_row(escape(row[0]), *row[1:])
-            out.print(table)
-        else:
-            # Plain text for logs and pipes (and terminals too narrow for the numbers):
-            # aligned columns, nothing cut.
-            for row in [header, *rows]:
-                line = row[0].ljust(widths[0]) + "".join(
-                    " " + text.rjust(width) for text, width in zip(row[1:], widths[1:], strict=True)
-                )
-                out.print(line, markup=False, highlight=False, soft_wrap=True)
+        note = hidden_note(table_df)
+        if note:
+            out.print(escape(note), highlight=False, soft_wrap=not out.is_terminal)
         diag = record.get("diagnostics", {}) if record else {}
         if diag:
             out.print(
@@ -751,22 +761,23 @@ def check(
             report = check_json(rows)
             _print_json(report)
             raise typer.Exit(0 if report["passed"] else 1)
-        table = Table(show_edge=False, header_style="bold")
-        for column in ("model", "check", "value", "threshold", "verdict", "where"):
-            table.add_column(
-                column, justify="right" if column in ("value", "threshold") else "left"
-            )
-        for row in rows:
-            verdict = "[green]pass[/]" if row.passed else "[bold red]FAIL[/]"
-            table.add_row(
-                row.variant,
-                row.name,
-                _number(row.name, row.value),
-                _number(row.name, row.threshold),
-                verdict,
-                escape(row.detail),
-            )
-        out.print(table)
+        verdicts = {"pass": "green", "FAIL": "bold red"}
+        _print_table(
+            ["model", "check", "value", "threshold", "verdict", "where"],
+            [
+                [
+                    row.variant,
+                    row.name,
+                    _number(row.name, row.value),
+                    _number(row.name, row.threshold),
+                    "pass" if row.passed else "FAIL",
+                    row.detail,
+                ]
+                for row in rows
+            ],
+            right={"value", "threshold"},
+            style=lambda column, text: verdicts.get(text) if column == "verdict" else None,
+        )
         from mlm.check import advice_lines
 
         failed = [r for r in rows if not r.passed]
@@ -992,6 +1003,9 @@ def predict(
     Nothing is resampled: each posterior draw gives one draw of the predictions (a stale
     trace is fitted first, as `mlm run fit` would). Prints mean, sd and the 95% interval per
     row; the draws are cached under .mlm/predict/, so the same call again only reads them.
+
+    No number or label is ever cut short: on a terminal too narrow for the table, labels
+    fold at a space; when even that does not fit, and piped, it is plain aligned text.
     """
     with handled():
         project = _project(ctx, progress=True)
@@ -1048,17 +1062,109 @@ def _print_predictions(table, result) -> None:
     else:
         title = f"{name}: expected value"
     out.print(f"[bold]{title}[/] ({samples} posterior draws)", highlight=False)
-    grid = Table(show_edge=False, header_style="bold")
     numeric = {"mean", "sd"} | {c for c in table.columns if str(c).startswith("q")}
-    for column in shown.columns:
-        grid.add_column(escape(str(column)), justify="right" if column in numeric else "left")
-    for cells in _table_cells(shown, numeric):
-        grid.add_row(*(escape(cell) for cell in cells))
-    out.print(grid)
+    _print_table(
+        [str(c) for c in shown.columns],
+        _table_cells(shown, numeric),
+        right={str(c) for c in numeric},
+    )
     if len(table) > len(shown):
         out.print(f"... {len(table) - len(shown)} more rows (--out FILE writes them all)")
     where = "read from" if result.cached else "cached in"
     err.print(f"draws {where} {escape(str(result.path))}", highlight=False)
+
+
+def _print_table(
+    header: list[str],
+    rows: list[list[str]],
+    right: set[str] = frozenset(),
+    *,
+    style=None,
+    compact: bool = False,
+) -> None:
+    """Print a table with every cell whole: never an ellipsis, never a number cut short.
+
+    On a terminal it is a rich table when it fits the width, its cells folded where that is
+    needed and only at a space or after `[` (a parameter's `sigma_g[Intercept, x]` folds
+    as `sigma_g[` / `Intercept, x]`); when even that does not fit, and whenever stdout is
+    not a terminal, it is plain aligned text (columns two spaces apart, one when
+    `compact`), its lines as long as they need to be. Columns in `right` are right-aligned;
+    `style(column, text)` gives a cell's rich style on a terminal.
+    """
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    if out.is_terminal:
+        folded = _folded_widths(header, rows, widths, compact)
+        if folded is not None:
+            from rich import box
+            from rich.text import Text
+
+            table = Table(
+                box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
+                show_edge=False,
+                pad_edge=False,
+                padding=0 if compact else (0, 1),
+                header_style="bold",
+            )
+            for name, width in zip(header, folded, strict=True):
+                table.add_column(
+                    escape(name),
+                    justify="right" if name in right else "left",
+                    no_wrap=True,
+                    min_width=width,
+                    max_width=width,
+                )
+            for row in rows:
+                cells = []
+                for name, text, width in zip(header, row, folded, strict=True):
+                    shown = "\n".join(_fold(text, width))
+                    cells.append(Text(shown, style=(style(name, text) if style else None) or ""))
+                table.add_row(*cells)
+            out.print(table)
+            return
+    gap = " " if compact else "  "
+    for row in [header, *rows]:
+        line = gap.join(
+            text.rjust(width) if name in right else text.ljust(width)
+            for name, text, width in zip(header, row, widths, strict=True)
+        )
+        out.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _folded_widths(header, rows, widths, compact: bool) -> list[int] | None:
+    """Column widths that fit the terminal, narrowing the widest foldable column first; None
+    when the table cannot fit without cutting a word or number."""
+    gaps = (len(header) - 1) * (1 if compact else 3)
+    least = [
+        max(len(header[i]), *(max(map(len, _fold(r[i], 0))) for r in rows)) if rows else widths[i]
+        for i in range(len(header))
+    ]
+    if sum(least) + gaps > out.width:
+        return None
+    folded = list(widths)
+    while sum(folded) + gaps > out.width:
+        i = max(range(len(folded)), key=lambda j: folded[j] - least[j])
+        folded[i] -= 1
+    # each column as wide as its widest folded line
+    return [
+        max(len(header[i]), *(max(map(len, _fold(r[i], folded[i]))) for r in rows))
+        if rows
+        else folded[i]
+        for i in range(len(header))
+    ]
+
+
+def _fold(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` characters, broken only at a space or after `[`
+    (a piece longer than `width` stays whole on its own line); width 0: every piece."""
+    import re
+
+    pieces = [p for p in re.split(r"(?<=[ \[])", text) if p]
+    lines = [""]
+    for piece in pieces:
+        if lines[-1] and len((lines[-1] + piece).rstrip()) > width:
+            lines.append("")
+        lines[-1] += piece
+    return [line.rstrip() for line in lines] or [""]
 
 
 def _fitted(row) -> bool:
@@ -1067,37 +1173,46 @@ def _fitted(row) -> bool:
 
 
 def _table_cells(table, numeric: set) -> list[list[str]]:
-    """Each row's cells as text: `numeric` columns to 4 significant digits, others as they
+    """Each row's cells as text: `numeric` columns to 4 significant figures, others as they
     are (row by row as records: iterrows() would make an int column of an all-number row a
     float, 0 -> 0.0)."""
     return [
-        [f"{row[c]:.4g}" if c in numeric else str(row[c]) for c in table.columns]
+        [_significant(row[c]) if c in numeric else str(row[c]) for c in table.columns]
         for row in table.to_dict("records")
     ]
 
 
+def _significant(value) -> str:
+    """A number to 4 significant figures, trailing zeros kept (2.000, 0.06176, 1.2e+05); "-"
+    for NaN."""
+    value = float(value)
+    if value != value:
+        return "-"
+    text = f"{value:#.4g}"
+    return text if "e" in text else text.rstrip(".")
+
+
 def _print_study(result) -> None:
     interval = result.study.settings["interval"]
-    table = Table(
-        show_edge=False,
-        header_style="bold",
-        title=f"{len(result.records)} replicates, {interval:.0%} intervals, "
-        "± Monte Carlo standard error",
+    out.print(
+        f"[bold]{len(result.records)} replicates, {interval:.0%} intervals, "
+        "± Monte Carlo standard error[/]",
+        highlight=False,
     )
     design_keys = list(result.study.grid)
-    for column in (*design_keys, "parameter", "truth", "bias", "rmse", "coverage", "power"):
-        table.add_column(column, justify="left" if column == "parameter" else "right", no_wrap=True)
+    header = [*design_keys, "parameter", "truth", "bias", "rmse", "coverage", "power"]
+    rows = []
     shown = [r for r in result.rows if "truth" in r]
     for row in shown or result.rows:
-        cells = [str(row["design"][k]) for k in design_keys] + [escape(row["parameter"])]
+        cells = [str(row["design"][k]) for k in design_keys] + [row["parameter"]]
         cells.append(_number("truth", row.get("truth")))
         for name in ("bias", "rmse", "coverage", "power"):
             value = row.get(name)
             cells.append(
                 "-" if value is None else f"{value:.3f}±{row.get(name + '_se', float('nan')):.3f}"
             )
-        table.add_row(*cells)
-    out.print(table)
+        rows.append(cells)
+    _print_table(header, rows, right={c for c in header if c != "parameter"})
     p_values = result.rank_p_values() if result.study.sbc else {}
     for label, p in p_values.items():
         if p < 0.01:
@@ -1114,15 +1229,16 @@ def _print_study(result) -> None:
 
 
 def _print_comparison(record: dict) -> None:
-    table = Table(show_edge=False, header_style="bold", title="PSIS-LOO comparison")
     columns = ("elpd", "se", "elpd_diff", "dse", "weight", "p")
-    table.add_column("model")
-    for column in columns:
-        table.add_column("p_loo" if column == "p" else column, justify="right")
-    for name in record["order"]:
-        row = record["table"][name]
-        table.add_row(escape(name), *(_number(c, row.get(c)) for c in columns))
-    out.print(table)
+    out.print("[bold]PSIS-LOO comparison[/]")
+    _print_table(
+        ["model", *("p_loo" if c == "p" else c for c in columns)],
+        [
+            [name, *(_number(c, record["table"][name].get(c)) for c in columns)]
+            for name in record["order"]
+        ],
+        right={"elpd", "se", "elpd_diff", "dse", "weight", "p_loo"},
+    )
     for warning in record.get("warnings", []):
         err.print(f"[yellow]warning:[/] {escape(warning['message'])}")
 
@@ -1216,7 +1332,10 @@ def summary_json(table_df, record, fresh: bool) -> dict:
             if isinstance(v, int | float | str | bool) or v is None
         },
         "parameters": [
-            {"parameter": str(name), **{str(c): _finite(row[c]) for c in table_df.columns}}
+            {
+                "parameter": str(name),
+                **{str(c): row[c] if c == "role" else _finite(row[c]) for c in table_df.columns},
+            }
             for name, row in table_df.iterrows()
         ],
     }

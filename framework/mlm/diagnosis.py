@@ -413,13 +413,13 @@ class FitSource:
         if isinstance(adaptation, str):
             self.low_rank = adaptation == "low_rank"
 
-    def low_rank_call(self) -> str:
-        """How to ask for the low-rank mass matrix, for advice when it was not used."""
+    def low_rank_call(self) -> str | None:
+        """How to ask for the low-rank mass matrix, for advice when it was not used; None
+        when fit.py chose the diagonal one for the model's size (its adaptation grows with
+        the free parameters: a new user's 584-parameter Poisson GLMM took 542 s on it
+        against 33 s, with worse ESS), so that the advice does not undo that choice."""
         if self.chooses is not None:
-            return (
-                f"{self.label} line {self.chooses} chose the diagonal one for this model's size; "
-                'ask for it: pm.sample(..., nuts={"adaptation": "low_rank"})'
-            )
+            return None
         return 'pm.sample(..., nuts={"adaptation": "low_rank"})'
 
 
@@ -655,7 +655,7 @@ def diagnose(
                 "trajectories hit the maximum tree depth without one strong pairwise "
                 "correlation: the posterior is badly scaled",
                 "raise max_treedepth"
-                if fit.low_rank
+                if fit.low_rank or fit.low_rank_call() is None
                 else f"let nutpie adapt a low-rank mass matrix: {fit.low_rank_call()}, or raise "
                 "max_treedepth",
                 fit.label,
@@ -1016,12 +1016,15 @@ def _is_intercept(label: str, model: ModelSource) -> bool:
 def _ridge_fix(
     label: str, other: str, model: ModelSource, fit: FitSource
 ) -> tuple[str, str | None, int | None]:
-    low_rank = (
-        f"or sample longer ({_sample_line(fit)} already adapts a low-rank mass matrix)"
-        if fit.low_rank
-        else "or let nutpie adapt a low-rank mass matrix that follows the ridge: "
-        f"{fit.low_rank_call()} ({_sample_line(fit)})"
-    )
+    if fit.low_rank:
+        low_rank = f"or sample longer ({_sample_line(fit)} already adapts a low-rank mass matrix)"
+    elif fit.low_rank_call() is None:
+        low_rank = f"or sample longer ({_sample_line(fit)})"
+    else:
+        low_rank = (
+            "or let nutpie adapt a low-rank mass matrix that follows the ridge: "
+            f"{fit.low_rank_call()} ({_sample_line(fit)})"
+        )
     pair = [label, other]
     intercept = next((p for p in pair if _is_intercept(p, model)), None)
     group = next((p for p in pair if p.startswith("mean of ")), None)
@@ -1188,7 +1191,7 @@ def _few_draws(
     else:
         low_rank = (
             ""
-            if fit.low_rank
+            if fit.low_rank or fit.low_rank_call() is None
             else f", or let nutpie adapt a low-rank mass matrix ({fit.low_rank_call()})"
         )
         fix = (

@@ -772,12 +772,18 @@ def _split_bars(rhs: str, text: str) -> tuple[str, list[tuple[int, int, str]]]:
                 bars.append((start, i + 1, rhs[start + 1 : i]))
     if depth:
         raise MlmError(_point(text, rhs[start:], "a '(' that is never closed"))
-    outside = rhs
-    for start, end, _ in reversed(bars):
-        outside = outside[:start] + outside[end:]
-    if "|" in outside:
+    stray = [
+        i for i, char in enumerate(rhs) if char == "|" and not any(s < i < e for s, e, _ in bars)
+    ]
+    if stray:
+        offset = text.find(rhs)
         raise MlmError(
-            _point(text, "|", "a group term must be in parentheses, as in (1 + x | group)")
+            _point(
+                text,
+                "|",
+                "a group term must be in parentheses, as in (1 + x | group)",
+                at=offset + stray[0] if offset >= 0 else None,
+            )
         )
     return rhs, bars
 
@@ -830,6 +836,12 @@ def _parse_sigma(sigma: str, reader: _Reader) -> tuple[Term, ...]:
     description = sub.describe(f"mlm_response ~ {sub.stand_in(text[1:])}", text)
     terms = [INTERCEPT] if _has_intercept(description) else []
     terms += [_term(t, sub, text) for t in description.terms if type(t).__name__ != "Intercept"]
+    if not terms:
+        raise MlmError(
+            f"--sigma {sigma!r} gives the residual SD no terms (not even a constant): leave "
+            "--sigma out for one residual SD, or name the columns it varies by, as in "
+            "'~ condition'"
+        )
     return tuple(terms)
 
 
@@ -837,9 +849,11 @@ def _has_intercept(description) -> bool:
     return any(type(t).__name__ == "Intercept" for t in description.terms)
 
 
-def _point(text: str, fragment: str, message: str) -> str:
-    """`message`, then the formula with a caret line under `fragment`."""
-    at = text.find(fragment.strip()) if fragment.strip() else -1
+def _point(text: str, fragment: str, message: str, at: int | None = None) -> str:
+    """`message`, then the formula with a caret line under `fragment` (its first
+    occurrence, or the one at position `at` of `text`)."""
+    if at is None:
+        at = text.find(fragment.strip()) if fragment.strip() else -1
     if at < 0:
         return f"{message}\n  in: {text}"
     marks = " " * at + "^" * max(1, len(fragment.strip()))

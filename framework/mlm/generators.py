@@ -669,10 +669,15 @@ def destroy_test(gen: Generator, variant: str | None = None) -> None:
 
 
 def init_git(root: Path) -> str:
-    """`git init` in a new project (its .gitignore keeps .mlm/ out); what was done, in words.
+    """`git init` in a new project (its .gitignore keeps .mlm/ out) and a first commit of
+    the code as mlm wrote it, so that an edit can be undone (`git checkout fit.py`); what
+    was done, in words.
 
-    Nothing is done inside an existing repository's work tree (the project is a folder of
-    it) or without git; the words say so.
+    The data are not committed: they may be private, and whether they belong in the
+    repository is the user's call (`git add data`). Nothing is done inside an existing
+    repository's work tree (the project is a folder of it) or without git; without a git
+    identity (user.name, user.email) the repository is made but not committed to. The
+    words say which.
     """
     import subprocess
 
@@ -693,4 +698,25 @@ def init_git(root: Path) -> str:
     )
     if done.returncode != 0:
         return f"git init failed: {done.stderr.strip()}"
-    return "initialised a git repository (.mlm/ is git-ignored)"
+    code = [p.name for p in sorted(root.iterdir()) if p.name not in (".git", "data")]
+    failed = None
+    for command in (
+        ["add", "--", *code],
+        ["commit", "--quiet", "-m", "mlm new: the project as mlm wrote it"],
+    ):
+        step = subprocess.run(
+            [git, *command], cwd=root, capture_output=True, text=True, check=False
+        )
+        if step.returncode != 0:
+            lines = (step.stderr or step.stdout).strip().splitlines()
+            failed = lines[-1] if lines else f"git {command[0]} failed"
+            break
+    if failed is not None:
+        return (
+            f"initialised a git repository (.mlm/ is git-ignored); no first commit ({failed}): "
+            "commit the code yourself"
+        )
+    data = ""
+    if (root / "data").exists():
+        data = " (data/ is not committed: `git add data` if it belongs there)"
+    return f"initialised a git repository with a first commit of the code{data}"

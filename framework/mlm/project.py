@@ -155,18 +155,19 @@ class Project:
         variant: str | None = None,
         var_names: list[str] | tuple[str, ...] | None = None,
         show_all: bool = False,
+        prob: float = 0.95,
     ):
-        """The ArviZ summary of a variant's cached trace, its record, and its freshness.
+        """The posterior summary of a variant's cached trace, its record, and its freshness.
 
-        `var_names` picks variables by name (each must exist). Unless `show_all`, or named
-        there, auxiliary variables are left out: the non-centred standard normals `z_*`,
-        `chol_*`, names starting or ending with `_`, and `a_g` beside `u_g` (the same
-        effects plus the intercept); and so are cells whose draws are
-        all equal (a correlation matrix's diagonal), which have no posterior to summarize.
+        As lme4's summary: the population-level effects, the group-level SDs and
+        correlations, the residual and family parameters, with `prob` equal-tailed
+        intervals (columns `eti95_lb`, `eti95_ub`). `var_names` picks variables by name
+        (each must exist); without it the group effects (`u_*`) and auxiliaries (`z_*`,
+        `Intercept_centred`, ...) are left out unless `show_all`, as are a correlation
+        matrix's constant diagonal and mirror cells: `table.attrs["hidden"]` names them.
+        `mlm.summary` decides (its docstring has the rules).
         """
-        import warnings
-
-        from mlm.check import summary_table
+        from mlm.summary import summary_of
 
         variant = self._variant(variant)
         fit = self.session().fit(variant)
@@ -193,32 +194,7 @@ class Project:
                     + (f" (did you mean {close[0]}?)" if close else "")
                     + f"; it has: {', '.join(names)}"
                 )
-            chosen = list(dict.fromkeys(var_names))
-        else:
-            # Machinery, not parameters to report: the non-centred standard normals z_*, a
-            # Cholesky factor, names starting or ending with '_', and a group's intercepts
-            # centred on the intercept (a_g = Intercept + u_g) where u_g is reported too.
-            auxiliary = [
-                n
-                for n in names
-                if n.startswith(("z_", "chol_", "_"))
-                or n.endswith("_")
-                or (n.startswith("a_") and "u_" + n[2:] in names)
-            ]
-            chosen = [n for n in names if show_all or n not in auxiliary]
-        with warnings.catch_warnings():
-            # A constant cell (a correlation's diagonal) has no R-hat or ESS: NumPy warns
-            # while ArviZ computes them; those cells are dropped below.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            table = summary_table(idata, chosen)
-        if not show_all and "sd" in table.columns:
-            # Constant cells (to rounding: a correlation's diagonal), and a symmetric
-            # matrix's mirror cells (corr[b, a] repeats corr[a, b]).
-            constant = table["sd"] <= 1e-9 * table["mean"].abs().clip(lower=1)
-            variable = table.index.str.replace(r"\[.*", "", regex=True)
-            mirror = table.assign(variable=variable).duplicated(keep="first")
-            table = table[~(constant | mirror)]
-        return table, record, fresh
+        return summary_of(idata, var_names, show_all, prob), record, fresh
 
     def failing_checks(self, variant: str, key: str) -> list[str]:
         """The checks of `mlm check` that the trace `key` of `variant` fails, from the

@@ -78,12 +78,14 @@ def render(session: Session, checks: list[Check]) -> str:
 
 
 def _variant_section(session: Session, variant: str, checks) -> list[str]:
-    from mlm.check import summary_table
+    from mlm.summary import hidden_note, summary_of
 
     e = html.escape
     model_file = session.layout.model_file(variant)
     source = (session.layout.root / model_file).read_text(encoding="utf-8")
-    summary = summary_table(session.fit(variant).value())
+    # What `mlm summary` shows, in its order (mlm.summary decides for both).
+    summary = summary_of(session.fit(variant).value())
+    note = hidden_note(summary)
     parts = [
         f"<h2>Model: {e(variant)} <small>({e(model_file)})</small></h2>",
         "<h3>Code</h3>",
@@ -91,7 +93,8 @@ def _variant_section(session: Session, variant: str, checks) -> list[str]:
         "<h3>Graph</h3>",
         _graph(session.model(variant).value()),
         "<h3>Posterior summary</h3>",
-        _table(summary.reset_index(names="parameter"), digits=3),
+        _table(summary.drop(columns="role").reset_index(names="parameter"), digits=3),
+        f"<p>{e(note).replace('--', 'mlm summary --')}</p>" if note else "",
         "<h3>Diagnostics</h3>",
         _checks_table(checks),
     ]

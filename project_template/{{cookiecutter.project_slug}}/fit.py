@@ -33,8 +33,9 @@ def sample(model, project):
         # Posterior predictive draws for 100 of the 8,000 posterior draws (every 80th draw of
         # each chain): plenty for predictive checks, and each is one value per row, so all
         # 8,000 would be 64 GB at a million rows. Draw them for every posterior draw (or
-        # a finer thinning) if you need more.
-        thinned = idata["posterior"].to_dataset().isel(draw=slice(None, None, 80))
+        # a finer thinning) if you need more. The whole trace is thinned, not only the
+        # posterior, so that PyMC sees the data it was fitted on (constant_data) unchanged.
+        thinned = idata.isel(draw=slice(None, None, 80), missing_dims="ignore")
         predictive = pm.sample_posterior_predictive(thinned, random_seed=project.seed)
         idata["posterior_predictive"] = predictive["posterior_predictive"]
         # No pointwise log-likelihood is stored (draws x rows again): `mlm run compare`

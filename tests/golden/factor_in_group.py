@@ -97,11 +97,11 @@ def build(data):
         # (1 + a | g): an intercept and the effects of a per level of g, correlated, centred:
         # each level's data say more about its effect than the population distribution does
         # (expected information per level, n sigma_g^2 / sigma^2: intercept 9.3, at least 5.6;
-        # the lower end of its 90 % interval is >= 1; from a one-way ANOVA of the response by g
-        # (24 levels, median 20 rows), F = 10.3 on 23 and 446 df), so the centred form samples
-        # best: u ~ MvNormal(0, chol). The covariance is an LKJ(2) correlation (mildly favouring
-        # small correlations) and half-normal SDs on the scale of the outcome's SD per SD of
-        # each column.
+        # the lower end of its 90 % interval is >= 1; from a one-way ANOVA by g (24 levels,
+        # median 20 rows) of the response adjusted for x, a and h, F = 10.3 on 23 and 446 df),
+        # so the centred form samples best: u ~ MvNormal(0, chol). The covariance is an LKJ(2)
+        # correlation (mildly favouring small correlations) and half-normal SDs on the scale of
+        # the outcome's SD per SD of each column.
         # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims=("g",
         # "g_effect")) and u_g = z_g @ chol_g.T, in place of the MvNormal.
         chol_g, corr_g, sd_g = pm.LKJCholeskyCov(
@@ -121,10 +121,10 @@ def build(data):
         # (0 + b || h): each column of X_h_b has an effect per level of h, independent of the
         # others, centred: each level's data say more about its effect than the population
         # distribution does (expected information per level, n sigma_g^2 / sigma^2: intercept
-        # 9.1, at least 4; the lower end of its 90 % interval is >= 1; from a one-way ANOVA of
-        # the response by h (8 levels, median 60.5 rows), F = 10 on 7 and 446 df), so the
-        # centred form samples best. Half-normal SDs on the scale of the outcome's SD (per SD of
-        # a numeric column).
+        # 9.1, at least 4; the lower end of its 90 % interval is >= 1; from a one-way ANOVA by h
+        # (8 levels, median 60.5 rows) of the response adjusted for x, a and g, F = 10 on 7 and
+        # 446 df), so the centred form samples best. Half-normal SDs on the scale of the
+        # outcome's SD (per SD of a numeric column).
         sigma_h_b = pm.HalfNormal(
             "sigma_h_b", sigma=np.array([y_sd] * (len(b_levels))), dims="h_b_effect"
         )

@@ -59,7 +59,7 @@ def build(data):
         rows = data.index[g_idx < 0].tolist()
         raise ValueError(f"column 'g' is empty at rows {rows}; drop or fill them in data.py")
     # scale(x), the data's mean and SD as numbers: new rows scale alike
-    scale_x = (x - -0.04699208333) / 0.9563775409  # scale(x)
+    scale_x = (x + 0.04699208333) / 0.9563775409  # scale(x)
     # Centred predictors, as brms and rstanarm centre them: the model samples the intercept
     # at these values (the means, rounded, of the data this file was written for), where it
     # does not trade off against the slopes, and reports Intercept at 0 as lme4 does. They
@@ -133,9 +133,10 @@ def build(data):
         # Normal(intercept_c, sigma_g)): each level's data say more about its effect than the
         # population distribution does (expected information per level, n sigma_g^2 / sigma^2:
         # intercept 9, at least 5.4; the lower end of its 90 % interval is >= 1; from a one-way
-        # ANOVA of the response by g (24 levels, median 20 rows), F = 9.98 on 23 and 449 df), so
-        # the centred form samples best; on the intercept, it does not trade off against the
-        # mean of u_g. The SD's half-normal prior has the scale of the outcome's SD.
+        # ANOVA by g (24 levels, median 20 rows) of the response adjusted for I(x^2), I(x - 10),
+        # log(tx + 1), k and a, F = 9.98 on 23 and 449 df), so the centred form samples best; on
+        # the intercept, it does not trade off against the mean of u_g. The SD's half-normal
+        # prior has the scale of the outcome's SD.
         # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g") and
         # u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the two lines
         # below.
@@ -146,10 +147,11 @@ def build(data):
         # (0 + scale(x) || g): a slope on scale(x) per level of g, non-centred: a level's data
         # may say less about its effect than the population distribution does (expected
         # information per level, n sigma_g^2 / sigma^2: slope on scale(x) 1.6, at least 0.68; a
-        # lower end of a 90 % interval is below 1; from a one-way ANOVA of the response by g (24
-        # levels, median 20 rows), F = 9.98 on 23 and 449 df), so sigma's posterior reaches
-        # where the centred form funnels; the non-centred form samples well there. The SD's
-        # half-normal prior has the scale of the outcome's SD per SD of scale(x).
+        # lower end of a 90 % interval is below 1; from a one-way ANOVA by g (24 levels, median
+        # 20 rows) of the response adjusted for I(x^2), I(x - 10), log(tx + 1), k and a, F =
+        # 9.98 on 23 and 449 df), so sigma's posterior reaches where the centred form funnels;
+        # the non-centred form samples well there. The SD's half-normal prior has the scale of
+        # the outcome's SD per SD of scale(x).
         # Where each level's data are informative, centre it: u_g_scale_x =
         # pm.Normal("u_g_scale_x", mu=0, sigma=sigma_g_scale_x, dims="g"), in place of the two
         # lines below.

@@ -87,9 +87,9 @@ def build(data):
         # (1 | g): an intercept per level of g, centred: each level's data say more about its
         # effect than the population distribution does (expected information per level, n
         # sigma_g^2 / sigma^2: intercept 4.2, at least 2; the lower end of its 90 % interval is
-        # >= 1; from a one-way ANOVA of the response by g (24 levels, median 20 rows, 3 means of
-        # g:k), F = 5.24 on 23 and 48 df), so the centred form samples best. The SD's half-
-        # normal prior has the scale of the outcome's SD.
+        # >= 1; from a one-way ANOVA by g (24 levels, median 20 rows, 3 means of g:k) of the
+        # response adjusted for a, x and h, F = 5.24 on 23 and 48 df), so the centred form
+        # samples best. The SD's half-normal prior has the scale of the outcome's SD.
         # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g") and
         # u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the line below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
@@ -98,10 +98,10 @@ def build(data):
         # (0 + x || g): a slope on x per level of g, non-centred: a level's data may say less
         # about its effect than the population distribution does (expected information per
         # level, n sigma_g^2 / sigma^2: slope on x 1.8, at least 0.78; a lower end of a 90 %
-        # interval is below 1; from a one-way ANOVA of the response by g (24 levels, median 20
-        # rows, 3 means of g:k), F = 5.24 on 23 and 48 df), so sigma's posterior reaches where
-        # the centred form funnels; the non-centred form samples well there. The SD's half-
-        # normal prior has the scale of the outcome's SD per SD of x.
+        # interval is below 1; from a one-way ANOVA by g (24 levels, median 20 rows, 3 means of
+        # g:k) of the response adjusted for a, x and h, F = 5.24 on 23 and 48 df), so sigma's
+        # posterior reaches where the centred form funnels; the non-centred form samples well
+        # there. The SD's half-normal prior has the scale of the outcome's SD per SD of x.
         # Where each level's data are informative, centre it: u_g_x = pm.Normal("u_g_x", mu=0,
         # sigma=sigma_g_x, dims="g"), in place of the two lines below.
         sigma_g_x = pm.HalfNormal("sigma_g_x", sigma=y_sd / x_sd)
@@ -111,10 +111,10 @@ def build(data):
         # (1 | g:k): an intercept per level of g:k, non-centred: a level's data may say less
         # about its effect than the population distribution does (expected information per
         # level, n sigma_g^2 / sigma^2: intercept 0.79, at least 0.37; a lower end of a 90 %
-        # interval is below 1; from a one-way ANOVA of the response by g:k (72 levels, median 7
-        # rows), F = 2.11 on 48 and 398 df), so sigma's posterior reaches where the centred form
-        # funnels; the non-centred form samples well there. The SD's half-normal prior has the
-        # scale of the outcome's SD.
+        # interval is below 1; from a one-way ANOVA by g:k (72 levels, median 7 rows) of the
+        # response adjusted for a, x, g and h, F = 2.11 on 48 and 398 df), so sigma's posterior
+        # reaches where the centred form funnels; the non-centred form samples well there. The
+        # SD's half-normal prior has the scale of the outcome's SD.
         # Where each level's data are informative, centre it: u_g_by_k = pm.Normal("u_g_by_k",
         # mu=0, sigma=sigma_g_by_k, dims="g_by_k"), in place of the two lines below.
         sigma_g_by_k = pm.HalfNormal("sigma_g_by_k", sigma=y_sd)
@@ -124,9 +124,9 @@ def build(data):
         # (1 | h): an intercept per level of h, centred: each level's data say more about its
         # effect than the population distribution does (expected information per level, n
         # sigma_g^2 / sigma^2: intercept 4.6, at least 1.7; the lower end of its 90 % interval
-        # is >= 1; from a one-way ANOVA of the response by h (8 levels, median 60.5 rows), F =
-        # 5.54 on 7 and 375 df), so the centred form samples best. The SD's half-normal prior
-        # has the scale of the outcome's SD.
+        # is >= 1; from a one-way ANOVA by h (8 levels, median 60.5 rows) of the response
+        # adjusted for a, x, g and g:k, F = 5.54 on 7 and 375 df), so the centred form samples
+        # best. The SD's half-normal prior has the scale of the outcome's SD.
         # Where they are not, non-centre it: z_h = pm.Normal("z_h", mu=0, sigma=1, dims="h") and
         # u_h = pm.Deterministic("u_h", z_h * sigma_h, dims="h"), in place of the line below.
         sigma_h = pm.HalfNormal("sigma_h", sigma=y_sd)

@@ -57,9 +57,9 @@ def build(data):
         # Normal(intercept, sigma_g)): each level's data say more about its effect than the
         # population distribution does (expected information per level, n sigma_g^2 / sigma^2:
         # intercept 7, at least 4.2; the lower end of its 90 % interval is >= 1; from a one-way
-        # ANOVA of the response by g (24 levels, median 20 rows), F = 8 on 23 and 455 df), so
-        # the centred form samples best; on the intercept, it does not trade off against the
-        # mean of u_g. The SD's half-normal prior has the scale of the outcome's SD.
+        # ANOVA by g (24 levels, median 20 rows) of the response adjusted for x, F = 8 on 23 and
+        # 455 df), so the centred form samples best; on the intercept, it does not trade off
+        # against the mean of u_g. The SD's half-normal prior has the scale of the outcome's SD.
         # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g") and
         # u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the two lines
         # below.

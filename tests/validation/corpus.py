@@ -56,6 +56,15 @@ MASS_OATS = (
     "lme(Y ~ N + V, random = ~1 | B/V, data = oats), REML"
 )
 
+LME4_PASTES = (
+    "Bates (2010), lme4: Mixed-effects modeling with R, ch. 2, fm04 (Pastes, nested), REML; "
+    "the balanced nested ANOVA's estimates, the same to the digits shown"
+)
+PB_MACHINES = (
+    "Pinheiro & Bates (2000), sec. 1.3, fm2Machine: lme(score ~ Machine, random = "
+    "~1 | Worker/Machine), REML; the balanced ANOVA's estimates, the same to the digits shown"
+)
+
 CASES = (
     Case(
         "sleepstudy",
@@ -168,6 +177,32 @@ CASES = (
         },
         residual_sd=(12.750, MASS_OATS),
         group_sds={"sigma_B": (14.645, MASS_OATS), "sigma_B_by_V": (10.473, MASS_OATS)},
+    ),
+    Case(
+        "pastes",
+        "pastes.csv",
+        "strength ~ 1 + (1 | batch/cask)",
+        {"Intercept": (60.0533, LME4_PASTES)},
+        residual_sd=(0.8234, LME4_PASTES),
+        group_sds={
+            "sigma_batch": (1.2874, LME4_PASTES),
+            "sigma_batch_by_cask": (2.9041, LME4_PASTES),
+        },
+    ),
+    Case(
+        "machines",
+        "machines.csv",
+        "score ~ Machine + (1 | Worker/Machine)",
+        {
+            "Intercept": (52.3556, PB_MACHINES),
+            "b_Machine[B]": (7.9667, PB_MACHINES),
+            "b_Machine[C]": (13.9167, PB_MACHINES),
+        },
+        residual_sd=(0.96158, PB_MACHINES),
+        group_sds={
+            "sigma_Worker": (4.7811, PB_MACHINES),
+            "sigma_Worker_by_Machine": (3.7295, PB_MACHINES),
+        },
     ),
 )
 BY_NAME = {c.name: c for c in CASES}

@@ -69,6 +69,14 @@ def frames() -> dict[str, pd.DataFrame]:
     # plots) x 4 nitrogen levels (N, the sub-plots); taken as it is.
     oats = r("MASS", "oats")[["Y", "N", "V", "B"]]
 
+    # lme4's Pastes (Davies & Goldsmith 1972): 10 batches x 3 casks x 2 analyses; the
+    # cask labels a-c repeat across batches, so casks are batch:cask, as (1 | batch/cask)
+    # writes them. nlme's Machines (Milliken & Johnson 1992): 6 workers x 3 machines x 3
+    # repeats, with workers written w1-w6 so that they read as text.
+    pastes = r("lme4", "Pastes")[["strength", "batch", "cask"]]
+    machines = r("nlme", "Machines")[["score", "Machine", "Worker"]]
+    machines["Worker"] = "w" + machines["Worker"].astype(str)
+
     return {
         "sleepstudy": sleep,
         "radon": radon,
@@ -78,6 +86,8 @@ def frames() -> dict[str, pd.DataFrame]:
         "orthodont": orthodont,
         "epil": epil,
         "oats": oats,
+        "pastes": pastes,
+        "machines": machines,
     }
 
 

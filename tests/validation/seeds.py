@@ -2,10 +2,12 @@
 how often the verdict of `mlm check` holds (docs/validation.md; Orthodont's xfail).
 
     python tests/validation/seeds.py NAME SEED [SEED ...] [--adaptation diag|low_rank]
+                                     [--target-accept X]
 
 For each seed: `mlm new NAME ...` (the case's formula and data), the seed written into
 mlm.toml, `mlm run fit`, and the numbers `mlm check` judged: one row per seed. With
---adaptation, fit.py's choice of nutpie's mass matrix is replaced by that one.
+--adaptation, fit.py's choice of nutpie's mass matrix is replaced by that one; with
+--target-accept, its target_accept.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,7 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from validation.corpus import BY_NAME, DATA, mlm
 
 
-def main(name: str, seeds: list[int], adaptation: str | None = None) -> None:
+def edit_line(path: Path, pattern: str, replacement: str) -> None:
+    """Replace the one line of `path` that `pattern` matches (after its indentation)."""
+    text, count = re.subn(rf"(?m)^(\s*){pattern}$", rf"\g<1>{replacement}", path.read_text())
+    assert count == 1, f"{path.name}: not one line matches {pattern!r}"
+    path.write_text(text)
+
+
+def main(
+    name: str, seeds: list[int], adaptation: str | None = None, target: str | None = None
+) -> None:
     from mlm import Project
     from mlm.check import explain
 
@@ -36,15 +48,12 @@ def main(name: str, seeds: list[int], adaptation: str | None = None) -> None:
             toml = root / "mlm.toml"
             toml.write_text(re.sub(r"(?m)^seed = \d+", f"seed = {seed}", toml.read_text()))
             if adaptation:
-                fit = root / "fit.py"
-                text, count = re.subn(
-                    r"(?m)^(\s*)adaptation = .*$",
-                    rf'\1adaptation = "{adaptation}"',
-                    fit.read_text(),
-                )
-                assert count == 1, "fit.py does not choose the adaptation on one line"
-                fit.write_text(text)
+                edit_line(root / "fit.py", r"adaptation = .*", f'adaptation = "{adaptation}"')
+            if target:
+                edit_line(root / "fit.py", r"target_accept=[0-9.]+,", f"target_accept={target},")
+            start = time.perf_counter()
             fitted = mlm("run", "fit", cwd=root)
+            seconds = time.perf_counter() - start
             assert fitted.returncode == 0, fitted.stderr
             project = Project(root)
             rows = explain(project.check(), project.idata, root / "model.py", root / "fit.py")
@@ -53,7 +62,8 @@ def main(name: str, seeds: list[int], adaptation: str | None = None) -> None:
             print(
                 f"| {name} | {seed} | {numbers['divergences'].value:.0f} | "
                 f"{numbers['ess_bulk'].value:.0f} ({numbers['ess_bulk'].detail}) | "
-                f"{numbers['r_hat'].value:.3f} | {verdict} | {adaptation or 'fit.py'} |",
+                f"{numbers['r_hat'].value:.3f} | {verdict} | {adaptation or 'fit.py'} | "
+                f"{target or 'fit.py'} | {seconds:.0f} s |",
                 flush=True,
             )
 
@@ -65,4 +75,9 @@ if __name__ == "__main__":
         at = args.index("--adaptation")
         chosen = args[at + 1]
         del args[at : at + 2]
-    main(args[0], [int(s) for s in args[1:]], chosen)
+    target = None
+    if "--target-accept" in args:
+        at = args.index("--target-accept")
+        target = args[at + 1]
+        del args[at : at + 2]
+    main(args[0], [int(s) for s in args[1:]], chosen, target)

@@ -7,12 +7,20 @@ the writer puts its pieces together into model.py.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from mlm.codegen.columns import Columns
 from mlm.codegen.names import joined, python_name
 from mlm.codegen.priors import prior_arguments
 from mlm.formula import INTERCEPT, ModelSpec, Term
+
+# A population effect whose prior SD is below this is sampled on the unit scale
+# (`BuildBody.normal`): samplers start each parameter at a point jittered by up to +-1 on
+# the scale they sample it on (nutpie, PyMC and Stan alike), which for a slope per metre
+# with a prior SD of 0.07 is 14 prior SDs out; under a log link exp() of that overflows and
+# the chain never moves (lme4's grouseticks: 3 of 4 chains stuck).
+UNIT_SCALE = 1.0
 
 
 def comment(text: str, width: int = 88) -> list[str]:
@@ -28,14 +36,19 @@ def call(distribution: str, *arguments: str) -> str:
 class BuildBody:
     """Lines of build()'s body, before and inside the `with pm.Model` block."""
 
-    def __init__(self, spec: ModelSpec, columns: Columns):
+    def __init__(self, spec: ModelSpec, columns: Columns, data=None):
         self.spec = spec
         self.columns = columns
+        self.data = data  # the data model.py is written for (`value`)
+        self._namespace: tuple[int, dict] | None = None
         self.prep: list[str] = []
         self.coords: list[str] = ['"obs": data.index.to_numpy(),']
         self.data_lines: list[str] = []
         self.priors: list[str] = []
-        self.intercept_group = None  # the group term centred on the intercept (groups.py)
+        # Centred group term -> the parts of the linear predictor it is centred on
+        # (groups.centring), and each term's part of the linear predictor, by row.
+        self.means: dict = {}
+        self.rows: dict = {}
         self.centre_lines: list[str] = []  # `age_centre = 11.0`: constants of the centring
         self._data_vars: dict[tuple, str] = {}  # column or factor key -> tensor name
         self._coords: set[str] = set()
@@ -67,6 +80,47 @@ class BuildBody:
             return self.given_prior(name, var or name, dims, kind, f"{dist}({args})", label)
         dims = f"dims={dims}" if dims else ""
         return [*comment(why), f"{var or name} = {call(dist, f'"{label}"', args, dims)}"]
+
+    def normal(self, name: str, mu: str, scale: str, why: str, dims: str = "") -> list[str]:
+        """A population effect's Normal(mu, scale) prior; sampled on the unit scale, as
+        `z_NAME ~ Normal(0, 1)` and `NAME = mu + z_NAME * scale`, when its prior SD is below
+        UNIT_SCALE on the data it is written for (the same prior, another starting point)."""
+        sd = self.value(scale) if name not in self.given else float("nan")
+        if not sd < UNIT_SCALE:
+            return self.rv(name, "Normal", f"mu={mu}, sigma={scale}", why, dims=dims)
+        self.names.append(name)
+        on = f", dims={dims}" if dims else ""
+        shift = "" if mu == "0" else f"{mu} + "
+        why += (
+            f" Sampled on the unit scale, as z_{name}: its prior SD ({sd:.2g}) is small beside "
+            f"the +-1 by which samplers jitter their starting point, which would start it up to "
+            f"{1 / sd:.0f} prior SDs out, where a chain can stick."
+        )
+        return [
+            *comment(why),
+            f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1{on})',
+            f'{name} = pm.Deterministic("{name}", {shift}z_{name} * {scale}{on})',
+        ]
+
+    def value(self, expression: str) -> float:
+        """What `expression`, over build()'s arrays and the statistics in `stats`, comes to
+        on the data model.py is written for (NaN without data)."""
+        import numpy as np
+        import pandas as pd
+
+        if self.data is None:
+            return float("nan")
+        if self._namespace is None or self._namespace[0] != len(self.prep):
+            namespace = {"np": np, "pd": pd, "data": self.data}
+            with np.errstate(all="ignore"):
+                exec("\n".join(self.prep), namespace)
+            self._namespace = (len(self.prep), namespace)
+        namespace = self._namespace[1]
+        with np.errstate(all="ignore"):
+            for name, statistic in self.stats.items():
+                if name not in namespace:
+                    namespace[name] = eval(statistic, namespace)
+            return float(eval(expression, namespace))
 
     def given_prior(
         self, name: str, var: str, dims: str, kind: str, default: str, label: str | None = None
@@ -227,6 +281,32 @@ class BuildBody:
         ]
         return name
 
+    def level_rows(self, factor: tuple[str, ...]) -> str:
+        """The pm.Data of a row of each level of a grouping (its first), to read what is
+        constant within a level."""
+        name = joined(factor)
+        key = ("rows", factor)
+        if key not in self._data_vars:
+            self.levels(factor)
+            self.prep += comment(
+                f"A row of each level of {':'.join(factor)} (its first), to read there what is "
+                "constant within a level."
+            )
+            self.prep.append(f"{name}_row = np.unique({name}_idx, return_index=True)[1]")
+            coord = self.level_coord(name)
+            self.data_lines.append(
+                f'{name}_row_ = pm.Data("{name}_row", {name}_row, dims="{coord}")'
+            )
+            self._data_vars[key] = f"{name}_row_"
+        return self._data_vars[key]
+
+    def at_levels(self, expression: str, factor: tuple[str, ...]) -> str:
+        """A by-row expression of the linear predictor, at a row of each level of `factor`."""
+        row = self.level_rows(factor)
+        tensors = [v for k, v in self._data_vars.items() if k[0] in ("num", "idx")]
+        pattern = r"\b(" + "|".join(map(re.escape, tensors)) + r")(?!\w)"
+        return re.sub(pattern, rf"\1[{row}]", expression)
+
     def product(self, variables: tuple[str, ...]) -> tuple[str, str]:
         """(tensor product of the numeric columns, numpy expression of the same) or ('', '')."""
         numeric = [v for v in variables if v in self.columns.numeric]
@@ -268,5 +348,19 @@ def _renamed(expression: str, names: dict[str, str]) -> str:
     class Rename(ast.NodeTransformer):
         def visit_Name(self, node):
             return ast.copy_location(ast.Name(names.get(node.id, node.id), node.ctx), node)
+
+        def visit_BinOp(self, node):
+            # x - (-0.047) as a person writes it, x + 0.047 (a mean frozen by `frozen`)
+            self.generic_visit(node)
+            right = node.right
+            if (
+                isinstance(node.op, (ast.Add, ast.Sub))
+                and isinstance(right, ast.UnaryOp)
+                and isinstance(right.op, ast.USub)
+                and isinstance(right.operand, ast.Constant)
+            ):
+                op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+                return ast.copy_location(ast.BinOp(node.left, op, right.operand), node)
+            return node
 
     return ast.unparse(Rename().visit(ast.parse(expression, mode="eval")))

@@ -38,6 +38,12 @@ class Columns:
     # variables) -> (info, info_low) of that slope (set by writer.py from
     # mlm/codegen/information.py).
     information: dict = field(default_factory=dict)
+    # Grouping -> the groupings it nests in: each of its levels lies within one level of
+    # theirs, and they have fewer levels (batch:cask in batch; a pupil's class in school).
+    nests_in: dict = field(default_factory=dict)
+    # Grouping -> the population terms (not the intercept) that are constant within each of
+    # its levels (a subject's treatment arm, within subject).
+    constant_within: dict = field(default_factory=dict)
 
 
 def centre_of(values) -> float | None:
@@ -228,7 +234,37 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
         counts = _factor_values(data, group.factor).value_counts()
         columns.rows_per_level[group.factor] = float(counts.median())
         columns.group_levels[group.factor] = int(counts.size)
+    _nesting(spec, columns, data)
     return columns
+
+
+def _nesting(spec: ModelSpec, columns: Columns, data) -> None:
+    """Fill `columns.nests_in` and `columns.constant_within` from the data."""
+    import pandas as pd
+
+    factors = list(dict.fromkeys(g.factor for g in spec.groups))
+    keys = {f: _factor_values(data, f) for f in factors}
+    for factor in factors:
+        # One value per level of `factor` (nunique counts no missing values; there are none).
+        def constant(values, key=keys[factor]) -> bool:
+            return bool(pd.Series(values, index=data.index).groupby(key).nunique().max() <= 1)
+
+        columns.nests_in[factor] = {
+            other
+            for other in factors
+            if other != factor
+            and columns.group_levels[other] < columns.group_levels[factor]
+            and constant(keys[other])
+        }
+        columns.constant_within[factor] = {
+            term
+            for term in spec.terms
+            if not term.is_intercept
+            and all(
+                constant(evaluate(columns.derived[v], data) if v in columns.derived else data[v])
+                for v in term.variables
+            )
+        }
 
 
 def _reference_level(reference: Reference, column, levels: list):

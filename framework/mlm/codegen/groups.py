@@ -2,7 +2,8 @@
 or correlated through an LKJ Cholesky covariance; centred (u ~ Normal(0, sigma)) when each
 level's data are informative about its effect, non-centred (u = z * sigma) when they may
 not be (`centred`, from the numbers of mlm/codegen/information.py),
-one centred group intercept on the intercept (`intercept_group`), and a correlated term's
+a centred group intercept on the parts of the model constant within its levels
+(`centring`: the intercept, a nesting grouping's effects), and a correlated term's
 slopes sampled at their predictors' centres (reported on the data's scale).
 
 A categorical column in a group term varies as lme4 codes it: by treatment contrasts
@@ -35,8 +36,10 @@ CENTRED_ROWS = 6
 # Switches that tests/validation/parameterisations.py flips to measure the alternatives:
 # MODE "auto" applies the rule above; "rows" the rows-per-level rule; "info_point" the
 # information's estimate instead of its lower end; "rows+levels" the rows rule and at least
-# MIN_LEVELS levels; "centred", "noncentred" force one form. ON_INTERCEPT centres one
-# centred group intercept on the intercept; CENTRE_SLOPES samples a correlated term's
+# MIN_LEVELS levels; "centred", "noncentred" force one form. ON_INTERCEPT centres the
+# centred group intercepts on the rest of the model (`centring`: the intercept, nesting
+# groupings' effects, population terms constant within a level; False: on nothing, u ~
+# Normal(0, sigma)); CENTRE_SLOPES samples a correlated term's
 # effects with its slopes' predictors centred as the population's are.
 MODE = "auto"
 MIN_LEVELS = 7
@@ -90,9 +93,16 @@ def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
         f"{what} {_fmt(info)}" + ("" if point else f", at least {_fmt(low)}")
         for what, info, low in parts
     )
+    adjusted = level.adjusted
+    of = (
+        "the response"
+        if not adjusted
+        else "the response adjusted for "
+        + (", ".join(adjusted[:-1]) + " and " + adjusted[-1] if len(adjusted) > 1 else adjusted[0])
+    )
     source = (
-        f"a one-way ANOVA of the response by {group.factor_label} ({levels} levels, median "
-        f"{units}), F = {level.f:.3g} on {level.df[0]} and {level.df[1]} df"
+        f"a one-way ANOVA by {group.factor_label} ({levels} levels, median {units}) of {of}, "
+        f"F = {level.f:.3g} on {level.df[0]} and {level.df[1]} df"
     )
     if point:
         verdict = ("all" if is_centred else "not all") + f" >= {CENTRED_INFO:g}"
@@ -135,7 +145,8 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
     if len(group.terms) == 1:
         (term,), (scale,), (tensors,) = group.terms, scales, products
         what = "an intercept" if term.is_intercept else f"a slope on {term.label}"
-        default_sd = f"The SD's half-normal prior has the scale of {unit}" + (
+        has = "scale 1 on the link scale" if body.glm else f"the scale of {unit}"
+        default_sd = f"The SD's half-normal prior has {has}" + (
             "." if term.is_intercept else f" per SD of {term.label}."
         )
         is_centred, why = centred(body, group)
@@ -150,13 +161,14 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
                 f"Where each level's data are informative, centre it: {u}, in place of the "
                 "two lines below."
             )
-        elif body.intercept_group == group:
-            on = _intercept_var(body)
+        elif group in body.means:
+            on, what_on, mean_lines = _mean(body, group, name)
             why = why.replace(
-                "centred:", f"centred on the intercept (a_{name} ~ Normal({on}, sigma_{name})):", 1
+                "centred:", f"centred on {what_on} (a_{name} ~ Normal({on}, sigma_{name})):", 1
             )
-            why += f"; on the intercept, it does not trade off against the mean of u_{name}"
+            why += f"; on {what_on}, it does not trade off against the mean of u_{name}"
             effects = [
+                *mean_lines,
                 f'a_{name} = pm.Normal("a_{name}", mu={on}, sigma=sigma_{name}, dims="{coord}")',
                 f'u_{name} = pm.Deterministic("u_{name}", a_{name} - {on}, dims="{coord}")',
             ]
@@ -334,12 +346,19 @@ def _correlated(
             f"Where each level's data are informative, centre it: {sampled} = {mv}, in place "
             f"of z_{name}."
         )
-    elif body.intercept_group == group:
-        on = _intercept_var(body)
-        why = why.replace("centred:", "centred, the intercepts on the intercept:", 1)
-        form = "a ~ MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...)"
+    elif group in body.means:
+        on, what_on, mean_lines = _mean(body, group, name)
+        why = why.replace("centred:", f"centred, the intercepts on {what_on}:", 1)
+        if on == _intercept_var(body):
+            form = "a ~ MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...)"
+            mean = f"pt.concatenate([pt.stack([{on}]), pt.zeros({int(n) - 1})])"
+        else:
+            form = f"a ~ MvNormal(({on}, 0, ...), chol), u = a - ({on}, 0, ...)"
+            zeros = f"pt.zeros(({on}.shape[0], {int(n) - 1}))"
+            mean = f"pt.concatenate([{on}[:, None], {zeros}], axis=1)"
         effects = [
-            f"mean_{name} = pt.concatenate([pt.stack([{on}]), pt.zeros({int(n) - 1})])",
+            *mean_lines,
+            f"mean_{name} = {mean}",
             f'a_{name} = pm.MvNormal("a_{name}", mu=mean_{name}, chol=chol_{name}, {dims})',
         ]
         value = f"a_{name} - mean_{name}"
@@ -423,20 +442,47 @@ def _correlated(
     ]
 
 
+def _mean(body: BuildBody, group: GroupTerm, name: str) -> tuple[str, str, list[str]]:
+    """What a centred group's effects are centred on (`centring`): (its Python expression,
+    its words, the lines that compute it). The intercept alone is a scalar; with other
+    parts, the mean is per level (`level_mean_NAME`), read at a row of each level."""
+    from mlm.formula import INTERCEPT
+
+    parts = body.means[group]
+    if parts == [INTERCEPT]:
+        return _intercept_var(body), "the intercept", []
+    words, code = [], []
+    for part in parts:
+        if part == INTERCEPT:
+            words.append("the intercept")
+            code.append(_intercept_var(body))
+        elif isinstance(part, GroupTerm):
+            words.append(f"the effect of its {part.factor_label}")
+            code.append(body.at_levels(body.rows[part], group.factor))
+        else:
+            words.append(f"{part.label}'s effect")
+            code.append(body.at_levels(body.rows[part], group.factor))
+    what = ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
+    lines = [
+        *comment(
+            f"What the rest of the model predicts at each level of {group.factor_label} "
+            f"({what}, constant within a level), read at a row of each level: "
+            f"{group.factor_label}'s effects are centred on it."
+        ),
+        f"level_mean_{name} = " + " + ".join(code),
+    ]
+    return f"level_mean_{name}", f"the rest of the model at each level ({what})", lines
+
+
 def _intercept_var(body: BuildBody) -> str:
     """The Python name of the intercept the model samples."""
     return "intercept_c" if body.columns.centres else "intercept"
 
 
-def intercept_group(body: BuildBody) -> GroupTerm | None:
-    """The group term whose effects are centred on the intercept: of the centred group
-    intercepts, the one with the fewest levels (the mean of its effects is the least
-    pinned down, so it trades off most with the intercept)."""
-    from mlm.formula import INTERCEPT
-
-    if not ON_INTERCEPT or INTERCEPT not in body.spec.terms:
-        return None
-    candidates = [
+def _candidates(body: BuildBody) -> list[GroupTerm]:
+    """The group terms that can be centred on a mean: centred group intercepts (alone, or
+    first in a correlated term) without a categorical column."""
+    return [
         g
         for g in body.spec.groups
         if g.terms[0].is_intercept
@@ -444,6 +490,70 @@ def intercept_group(body: BuildBody) -> GroupTerm | None:
         and not any(v in body.columns.categorical for t in g.terms for v in t.variables)
         and centred(body, g)[0]
     ]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda g: body.columns.group_levels.get(g.factor, 0))
+
+
+def centring(body: BuildBody) -> dict[GroupTerm, list]:
+    """Which parts of the linear predictor each centred group intercept is centred on
+    (hierarchical centring: a_g ~ Normal(mean_g, sigma_g), u_g = a_g - mean_g), in order:
+    `INTERCEPT`, population terms (`Term`) and the group terms it nests in (`GroupTerm`).
+
+    A part can be a group's mean only where it is constant within each of the group's
+    levels: the intercept everywhere, a population term where `columns.constant_within`
+    says so, the effect of a grouping the group nests in (batch's, for batch:cask). Of the
+    groups it could go to, a part goes to the one with the fewest levels (its effects'
+    mean is the least pinned down by the data, so it trades off most with the part) and
+    to the groups nested in that one, so that a nested chain of centred groups is centred
+    all the way down (a_cask ~ Normal(a_batch[batch of cask], sigma_cask)) and the
+    likelihood sees only the innermost. Crossed groups never share a part: the part would
+    then enter the likelihood, and trade off against both.
+    """
+    from mlm.formula import INTERCEPT
+
+    if not ON_INTERCEPT:
+        return {}
+    columns = body.columns
+    candidates = _candidates(body)
+    levels = columns.group_levels
+
+    def nested(g: GroupTerm, h: GroupTerm) -> bool:
+        return h.factor in columns.nests_in.get(g.factor, ())
+
+    parts: list = []
+    if INTERCEPT in body.spec.terms:
+        parts.append((INTERCEPT, candidates))
+    for term in body.spec.terms:
+        if not term.is_intercept:
+            within = [g for g in candidates if term in columns.constant_within.get(g.factor, ())]
+            parts.append((term, within))
+    for parent in body.spec.groups:
+        if parent.terms[0].is_intercept and not any(
+            v in columns.categorical for t in parent.terms for v in t.variables
+        ):
+            parts.append((parent, [g for g in candidates if nested(g, parent)]))
+    means: dict[GroupTerm, list] = {}
+    for part, groups in parts:
+        if not groups:
+            continue
+        top = min(groups, key=lambda g: levels.get(g.factor, 0))
+        for g in groups:
+            if g == top or nested(g, top):
+                means.setdefault(g, []).append(part)
+    return means
+
+
+def written_order(body: BuildBody) -> list[GroupTerm]:
+    """The group terms in the formula's order, but each after the groups it is centred on
+    (their effects must be defined first)."""
+    means = body.means
+    order: list[GroupTerm] = []
+    waiting = list(body.spec.groups)
+    while waiting:
+        for g in waiting:
+            parents = [p for p in means.get(g, ()) if isinstance(p, GroupTerm)]
+            if all(p in order for p in parents):
+                order.append(g)
+                waiting.remove(g)
+                break
+        else:  # nesting is a strict order (fewer levels), so this cannot happen
+            raise MlmError("the group terms' centring is circular")
+    return order

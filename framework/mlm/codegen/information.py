@@ -41,7 +41,8 @@ QUANTILE = 0.95
 
 @dataclass(frozen=True)
 class Information:
-    """A grouping's one-way ANOVA and what it says about a level's information."""
+    """A grouping's one-way ANOVA (of the response adjusted for the population terms and
+    the other groupings) and what it says about a level's information."""
 
     levels: int
     rows: float  # the median level's rows
@@ -51,6 +52,9 @@ class Information:
     info_low: float  # the same at the lower end of a 90 % interval for the variance ratio
     units: str = "rows"  # what the ANOVA compared: rows, or the means of a finer grouping
     size: float = 0.0  # the median level's n: rows, units, or a binomial's trials
+    # What the response was adjusted for before the ANOVA: the population terms' and the
+    # other groupings' labels (empty: a one-way ANOVA of the response itself).
+    adjusted: tuple[str, ...] = ()
 
 
 def response_scale(spec, columns, data):
@@ -206,6 +210,8 @@ def group_information(spec, columns, data) -> dict:
             pass
     if design.size > MAX_CELLS:
         design = np.ones((len(y), 1))
+    population = [t.label for t in spec.terms if not t.is_intercept] if design.shape[1] > 1 else []
+    labels = {g.factor: g.factor_label for g in spec.groups}
     root = np.sqrt(w)
     try:
         rank = int(np.linalg.matrix_rank(design * root[:, None]))
@@ -244,7 +250,10 @@ def group_information(spec, columns, data) -> dict:
             for f, other in codes.items()
             if f != factor and count < counts[f] < len(key) and _nested(other, key)
         ]
-        others = [f for f in codes if f != factor and f not in finer]
+        # A grouping with a level per row (an observation-level effect, as lme4's
+        # grouseticks example has for overdispersion) is part of the residual: taken out as
+        # a fixed effect it would leave no residual at all to compare the levels with.
+        others = [f for f in codes if f != factor and f not in finer and counts[f] < len(key)]
         residuals = project(y.astype(float), others)
         unit = min(finer, key=lambda f: counts[f]) if finer else None
         units = codes[unit] if unit else None
@@ -279,6 +288,7 @@ def group_information(spec, columns, data) -> dict:
             info_low=float(max(size * low, 0.0)),
             units="rows" if unit is None else "means of " + ":".join(unit),
             size=size,
+            adjusted=(*population, *(labels[f] for f in others)),
         )
         for group in spec.groups:
             if group.factor != factor:

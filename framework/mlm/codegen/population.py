@@ -97,7 +97,7 @@ def population_term(body: BuildBody, term: Term) -> str:
             f"2.5 {'units of the link' if glm else body.outcome_sds}."
         )
     if not cats:
-        body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why)
+        body.priors += body.normal(name, "0", scale, why)
         if term in body.columns.centres:
             centre = body.centre(term)
             return f"{name} * ({tensors} - {centre})"
@@ -109,8 +109,8 @@ def population_term(body: BuildBody, term: Term) -> str:
         mean = "the mean of log(y)" if spec.family == "lognormal" else "the mean outcome"
         why = f"{name}: {mean} at each level of {cats[0]}, weakly informative."
         centre = "0" if glm else body.y_mean
-        args = f"mu={centre}, sigma={scale.replace('2.5', '5')}"
-        body.priors += body.rv(name, "Normal", args, why, dims=f'"{body.level_coord(cats[0])}"')
+        wide = scale.replace("2.5", "5")
+        body.priors += body.normal(name, centre, wide, why, dims=f'"{body.level_coord(cats[0])}"')
         return f"{name}[{index}]"
     if len(cats) == 1 and not code[cats[0]]:
         # A slope at every level (x:a without x), as lme4 codes it.
@@ -118,9 +118,7 @@ def population_term(body: BuildBody, term: Term) -> str:
         why = why.replace(
             f"per SD of {term.label}", f"per SD of {arrays} at each level of {cats[0]}"
         )
-        body.priors += body.rv(
-            name, "Normal", f"mu=0, sigma={scale}", why, dims=f'"{body.level_coord(cats[0])}"'
-        )
+        body.priors += body.normal(name, "0", scale, why, dims=f'"{body.level_coord(cats[0])}"')
         return f"{name}[{index}] * {tensors}"
     if len(cats) == 2 and not any(code.values()):
         # Every cell of a:b but the first, which the intercept holds (Stata's a#b): as one
@@ -135,7 +133,7 @@ def population_term(body: BuildBody, term: Term) -> str:
         why = f"{name}: each cell of {term.label}" + (
             " but the first, which the intercept holds." if first else "."
         )
-        body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why, dims=f'"{cells}"')
+        body.priors += body.normal(name, "0", scale, why, dims=f'"{cells}"')
         effect = f"{name}[{ia} * len({lb}_levels) + {ib}]"
         if first:
             effect = f"pt.concatenate([pt.zeros(1), {name}])[{ia} * len({lb}_levels) + {ib}]"
@@ -148,7 +146,7 @@ def population_term(body: BuildBody, term: Term) -> str:
     indices = [body.factor((c,), code[c]) for c in cats]
     dims = ", ".join(f'"{c}_effect"' if code[c] else f'"{body.level_coord(c)}"' for c in cats)
     dims = f"({dims})" if len(cats) > 1 else dims
-    body.priors += body.rv(name, "Normal", f"mu=0, sigma={scale}", why, dims=dims)
+    body.priors += body.normal(name, "0", scale, why, dims=dims)
     if len(cats) == 1:
         effect = f"pt.concatenate([pt.zeros(1), {name}])[{indices[0]}]"
     else:

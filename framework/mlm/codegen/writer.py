@@ -22,7 +22,7 @@ import textwrap
 from mlm.codegen.body import BuildBody, comment
 from mlm.codegen.columns import Columns, classify_columns
 from mlm.codegen.formatting import formatted
-from mlm.codegen.groups import group_term, intercept_group
+from mlm.codegen.groups import centring, group_term, written_order
 from mlm.codegen.information import group_information
 from mlm.codegen.names import group_names
 from mlm.codegen.population import population_term, reported_intercept
@@ -38,13 +38,19 @@ def model_source(spec: ModelSpec, data) -> str:
     columns.information = group_information(spec, columns, data)
     if not spec.terms and not spec.groups:
         raise MlmError(f"{spec.source!r} has no terms: write at least 1, as in 'y ~ 1'")
-    body = BuildBody(spec, columns)
+    body = BuildBody(spec, columns, data)
     outcome(body)
-    linear = [population_term(body, t) for t in spec.terms]
+    for term in spec.terms:
+        body.rows[term] = population_term(body, term)
     body.priors += reported_intercept(body)
-    body.intercept_group = intercept_group(body)
-    for group, name in zip(spec.groups, group_names(spec.groups), strict=True):
-        linear += group_term(body, group, name)
+    body.means = centring(body)
+    names = dict(zip(spec.groups, group_names(spec.groups), strict=True))
+    group_rows = {}
+    for group in written_order(body):
+        group_rows[group] = group_term(body, group, names[group])
+        body.rows[group] = group_rows[group][0]
+    linear = [body.rows[t] for t in spec.terms]
+    linear += [row for group in spec.groups for row in group_rows[group]]
     log_sigma, sigma = varying_sigma(body)
 
     family = spec.family

@@ -197,13 +197,16 @@ def check_population(model, outputs, feed: Feed) -> None:
     if _scaled_by_fitted(rv, outputs, fitted):
         return
     labels = new_labels(model, feed)
-    where = "; ".join(f"{dim}: {', '.join(names)}" for dim, names in labels.items())
+    where = "; ".join(
+        f"{dim.removesuffix('_effect').removesuffix('_level')} = {', '.join(names)}"
+        for dim, names in labels.items()
+    )
     raise MlmError(
-        f"cannot predict for levels the fit never saw ({where}): {feed.name} is not a group "
-        "effect (its prior depends on no fitted parameter and it is not scaled by one), so a "
-        "new level could only be drawn from its fixed prior. Give newdata only levels of this "
-        "factor that are in the data (group effects, such as u = z * sigma_u, may have new "
-        "levels)."
+        f"cannot predict for a level the fit never saw ({where}): {feed.name} holds "
+        "population-level (fixed) effects, one per level in the data, so the fit says nothing "
+        "about a new one (lme4, brms and bambi refuse it too). Give newdata only levels that "
+        "are in the data; group effects (u_*) can take new levels, drawn from the population "
+        "the fit estimated."
     )
 
 
