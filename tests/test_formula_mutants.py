@@ -1171,6 +1171,23 @@ def test_a_grouping_needs_two_levels_and_fewer_levels_than_rows(data):
     )
 
 
+def test_groupings_nest_in_those_of_fewer_levels_and_terms_constant_within_them_are_found(data):
+    from mlm.codegen import classify_columns
+
+    # w is one value per level of g; the rows are labelled from 1000 (not 0, 1, ...)
+    frame = data.assign(w=data["g"] * 0.5 + 1, g2=[f"G{v}" for v in data["g"]])
+    frame.index = frame.index + 1000
+    columns = classify_columns(parse("y ~ x + log(w) + (1 | g) + (1 | g:k)"), frame)
+    assert columns.nests_in == {("g",): set(), ("g", "k"): {("g",)}}
+    assert {f: {t.label for t in terms} for f, terms in columns.constant_within.items()} == {
+        ("g",): {"log(w)"},
+        ("g", "k"): {"log(w)"},
+    }
+    # the same levels under two names: neither nests in the other
+    columns = classify_columns(parse("y ~ x + (1 | g) + (1 | g2)"), frame)
+    assert columns.nests_in == {("g",): set(), ("g2",): set()}
+
+
 # the code generator: --prior checked against PyMC (codegen/priors.py) -----------------------
 
 
