@@ -443,7 +443,7 @@ def test_a_factor_slope_in_a_correlated_glm_group_term_is_scaled_and_non_centred
     assert "MvNormal" not in written
     said = prose(formula, few, family="bernoulli")
     assert "the non-centred form samples well there: u = z @ chol.T." in said
-    assert "half-normal SDs on the scale of the link scale per SD of each column" in said
+    assert "half-normal SDs of scale 1 on the link scale per SD of each column" in said
     assert (
         'Where each level\'s data are informative, centre it: u_g = pm.MvNormal("u_g", mu=0, '
         "chol=chol_g, "
@@ -462,7 +462,7 @@ def test_two_factors_in_a_correlated_group_term_are_each_coded_by_contrasts(data
 
 def test_a_factor_in_an_independent_glm_group_term_has_link_scale_sds(few):
     said = prose("yb ~ x + (0 + x:tx:a || g)", few, family="bernoulli")
-    assert "Half-normal SDs on the scale of the link scale (per SD of a numeric column)" in said
+    assert "Half-normal SDs of scale 1 on the link scale (per SD of a numeric column)" in said
     written = code("yb ~ x + (0 + x:tx:a || g)", few, family="bernoulli")
     assert '"g_x_by_tx_by_a_effect": [*(f"x:tx:a[{v}]" for v in a_levels)],' in written
     assert "X_g_x_by_tx_by_a = (x * tx)[:, None] * np.eye(len(a_levels))[a_idx]" in written

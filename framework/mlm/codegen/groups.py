@@ -259,13 +259,12 @@ def _design(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         _correlated(body, group, name, ", ".join(labels), f"{matrix}.shape[1]", sd)
     else:
         body.coords.append(f'"{effect}": [{", ".join(labels)}],')
-        unit = "the link scale" if body.glm else body.outcome_sd
         body.priors += [
             "",
             *comment(
                 f"{group.label}: each column of {matrix} has an effect per level of "
                 f"{group.factor_label}, independent of the others, {centred(body, group)[1]}. "
-                f"Half-normal SDs on the scale of {unit} (per SD of a numeric column)."
+                f"Half-normal SDs {_sd_words(body)} (per SD of a numeric column)."
             ),
             *body.rv(f"sigma_{name}", "HalfNormal", f"sigma={sd}", dims=f'"{effect}"', kind="sd"),
             *(
@@ -304,7 +303,6 @@ def _correlated(
     predictors centred, and reports them on the data's scale.
     """
     coord = joined(group.factor)
-    unit = "the link scale" if body.glm else body.outcome_sd
     categorical = body.columns.categorical
 
     def what(term) -> str:
@@ -318,7 +316,7 @@ def _correlated(
     effect = f"{name}_effect"
     body.coords.append(f'"{effect}": [{labels}],')
     body.coords.append(f'"{effect}_corr": [{labels}],')
-    sds = f"and half-normal SDs on the scale of {unit} per SD of each column"
+    sds = f"and half-normal SDs {_sd_words(body)} per SD of each column"
     sd_dist = f"pm.HalfNormal.dist(sigma={sd_scales}, shape={n})"
     body.names.append(f"sigma_{name}")
     prior = body.given.get(f"sigma_{name}")
@@ -472,6 +470,11 @@ def _mean(body: BuildBody, group: GroupTerm, name: str) -> tuple[str, str, list[
         f"level_mean_{name} = " + " + ".join(code),
     ]
     return f"level_mean_{name}", f"the rest of the model at each level ({what})", lines
+
+
+def _sd_words(body: BuildBody) -> str:
+    """The scale of the group SDs' half-normal priors, in words."""
+    return "of scale 1 on the link scale" if body.glm else f"on the scale of {body.outcome_sd}"
 
 
 def _intercept_var(body: BuildBody) -> str:
