@@ -240,14 +240,15 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
 
 def _nesting(spec: ModelSpec, columns: Columns, data) -> None:
     """Fill `columns.nests_in` and `columns.constant_within` from the data."""
-    import pandas as pd
+    import numpy as np
 
     factors = list(dict.fromkeys(g.factor for g in spec.groups))
     keys = {f: _factor_values(data, f) for f in factors}
     for factor in factors:
-        # One value per level of `factor` (nunique counts no missing values; there are none).
+
         def constant(values, key=keys[factor]) -> bool:
-            return bool(pd.Series(values, index=data.index).groupby(key).nunique().max() <= 1)
+            """One value per level of `factor`."""
+            return nested(key.to_numpy(), np.asarray(values))
 
         columns.nests_in[factor] = {
             other
@@ -265,6 +266,15 @@ def _nesting(spec: ModelSpec, columns: Columns, data) -> None:
                 for v in term.variables
             )
         }
+
+
+def nested(finer, coarser) -> bool:
+    """Whether each level of `finer` lies within one level of `coarser` (one value of
+    `coarser` per level of `finer`)."""
+    import pandas as pd
+
+    pairs = pd.DataFrame({"f": finer, "c": coarser}).drop_duplicates()
+    return not pairs["f"].duplicated().any()
 
 
 def _reference_level(reference: Reference, column, levels: list):

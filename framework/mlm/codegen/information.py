@@ -191,7 +191,7 @@ def group_information(spec, columns, data) -> dict:
     import pandas as pd
     from scipy import stats
 
-    from mlm.codegen.columns import _factor_values, term_values
+    from mlm.codegen.columns import _factor_values, nested, term_values
 
     y = response_scale(spec, columns, data)
     if y is None or not spec.groups:
@@ -248,7 +248,7 @@ def group_information(spec, columns, data) -> dict:
         finer = [
             f
             for f, other in codes.items()
-            if f != factor and count < counts[f] < len(key) and _nested(other, key)
+            if f != factor and count < counts[f] < len(key) and nested(other, key)
         ]
         # A grouping with a level per row (an observation-level effect, as lme4's
         # grouseticks example has for overdispersion) is part of the residual: taken out as
@@ -264,9 +264,9 @@ def group_information(spec, columns, data) -> dict:
         inside = design if units is None else design[:, constant(design, units)]
         fixed_within = rank_of(inside) - fixed_between
         for f in others:
-            if _nested(key, codes[f]):  # the levels lie in f's: f's freedom is between
+            if nested(key, codes[f]):  # the levels lie in f's: f's freedom is between
                 fixed_between += counts[f] - 1
-            elif units is None or _nested(units, codes[f]):
+            elif units is None or nested(units, codes[f]):
                 fixed_within += counts[f] - 1
         spread = y * (1 - y) if weights is not None else None
         levels, msb, msw, df1, df2, n0, size = anova(
@@ -303,11 +303,3 @@ def group_information(spec, columns, data) -> dict:
                     out[(factor, term.variables)] = slope
     del rank
     return out
-
-
-def _nested(finer, coarser) -> bool:
-    """Whether each level of `finer` lies within one level of `coarser`."""
-    import pandas as pd
-
-    pairs = pd.DataFrame({"f": finer, "c": coarser}).drop_duplicates()
-    return not pairs["f"].duplicated().any()

@@ -135,8 +135,6 @@ def _statistics(
     comments, a statistic the code does not use (a default that --prior replaced) is shown
     as its expression.
     """
-    import numpy as np
-    import pandas as pd
 
     code = [line for line in inner if not line.lstrip().startswith("#")]
     used = {
@@ -152,10 +150,7 @@ def _statistics(
             ]
     if not used:
         return prep, inner
-    namespace = {"np": np, "pd": pd, "data": data}
-    with np.errstate(all="ignore"):
-        exec("\n".join(prep), namespace)
-        values = {name: float(eval(e, namespace)) for name, e in used.items()}
+    values = {name: body.value(name) for name in used}
     what = {"y_mean": body.outcome_mean, "y_sd": body.outcome_sd}
     lines = comment(
         "Prior scales from the data, as rstanarm's defaults: computed from the "
