@@ -499,51 +499,6 @@ def test_two_factors_interacted_in_a_group_term_are_refused_with_what_to_do(data
     )
 
 
-@pytest.mark.parametrize("rows", [200, 4])
-def test_centre_slopes_samples_a_correlated_term_at_the_predictors_centre(monkeypatch, rows):
-    """groups.CENTRE_SLOPES, the switch tests/validation/parameterisations.py flips."""
-    from test_formula import simulate
-
-    import mlm.codegen.groups as groups
-
-    monkeypatch.setattr(groups, "CENTRE_SLOPES", True)
-    frame = simulate(per_group=rows)
-    frame["x"] = frame["x"] + 10
-    formula = "y ~ x + (1 + x | g)"
-    written = code(formula, frame)
-    assert "chol_g, _, _ = pm.LKJCholeskyCov(" in written
-    assert "shift_g = np.array([[1, -x_centre], [0, 1]])" in written
-    assert 'u_g = pm.Deterministic("u_g", u_g_c @ shift_g.T, dims=("g", "g_effect"))' in written
-    assert "cov_g = shift_g @ chol_g @ chol_g.T @ shift_g.T" in written
-    assert "sd_g = pt.sqrt(pt.diag(cov_g))" in written
-    assert 'pm.Deterministic("sigma_g", sd_g, dims="g_effect")' in written
-    assert "pt.fill_diagonal(cov_g / pt.outer(sd_g, sd_g), 1)" in written
-    if rows == 200:  # informative levels: centred
-        assert "u_g_c = a_g - mean_g" in written
-    else:
-        assert "u_g_c = z_g @ chol_g.T" in written
-    assert (
-        "Sampled with x at its centre (u_g_c: the intercepts at the centres), which keeps "
-        "them from trading off against the slopes; reported on the data's scale, as lme4 "
-        "reports them (u_g, sigma_g and corr_g: the intercepts at 0)."
-    ) in prose(formula, frame)
-
-
-def test_centre_slopes_shifts_each_centred_slope_of_a_three_column_term(monkeypatch):
-    from test_formula import simulate
-
-    import mlm.codegen.groups as groups
-
-    monkeypatch.setattr(groups, "CENTRE_SLOPES", True)
-    frame = simulate()
-    frame["x"] = frame["x"] + 10
-    formula = "y ~ x + tx + (1 + x + tx | g)"
-    assert "shift_g = np.array([[1, -x_centre, -tx_centre], [0, 1, 0], [0, 0, 1]])" in code(
-        formula, frame
-    )
-    assert "Sampled with x at its centre, tx at its centre (u_g_c:" in prose(formula, frame)
-
-
 @pytest.mark.parametrize("mode", ["centred", "noncentred"])
 def test_the_parameterisation_switch_forces_one_form(monkeypatch, data, mode):
     """groups.MODE, the switch tests/validation/parameterisations.py flips."""
@@ -571,15 +526,6 @@ def test_a_non_centred_group_intercept_is_never_the_one_on_the_intercept(few):
     written = code("y ~ x + (1 | h) + (1 | q)", frame)
     assert 'a_h = pm.Normal("a_h", mu=intercept_c, sigma=sigma_h, dims="h")' in written
     assert 'z_q = pm.Normal("z_q", mu=0, sigma=1, dims="q")' in written
-
-
-def test_without_the_switch_a_correlated_term_is_not_shifted_to_the_centres(data):
-    frame = data.copy()
-    frame["x"] = frame["x"] + 10
-    written = code("y ~ x + (1 + x | g)", frame)
-    assert "x_centre = " in written
-    assert "shift_g" not in written
-    assert "chol_g, corr_g, sd_g = pm.LKJCholeskyCov(" in written
 
 
 def test_a_sigma_formula_is_read_with_or_without_space_and_intercept():

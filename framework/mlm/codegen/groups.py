@@ -2,9 +2,9 @@
 or correlated through an LKJ Cholesky covariance; centred (u ~ Normal(0, sigma)) when each
 level's data are informative about its effect, non-centred (u = z * sigma) when they may
 not be (`centred`, from the numbers of mlm/codegen/information.py),
-a centred group intercept on the parts of the model constant within its levels
-(`centring`: the intercept, a nesting grouping's effects), and a correlated term's
-slopes sampled at their predictors' centres (reported on the data's scale).
+partly centred (`form`) when a correlated term's intercepts are informed by their data and
+its slopes are not; a centred group intercept on the parts of the model constant within
+its levels (`centring`: the intercept, a nesting grouping's effects).
 
 A categorical column in a group term varies as lme4 codes it: by treatment contrasts
 beside the intercept, by every level without it; its columns are built in build() as a
@@ -39,12 +39,12 @@ CENTRED_ROWS = 6
 # MIN_LEVELS levels; "centred", "noncentred" force one form. ON_INTERCEPT centres the
 # centred group intercepts on the rest of the model (`centring`: the intercept, nesting
 # groupings' effects, population terms constant within a level; False: on nothing, u ~
-# Normal(0, sigma)); CENTRE_SLOPES samples a correlated term's
-# effects with its slopes' predictors centred as the population's are.
+# Normal(0, sigma)). PARTIAL writes a correlated term whose intercept passes the rule and a
+# slope does not partly centred (`form`); False writes it non-centred.
 MODE = "auto"
 MIN_LEVELS = 7
 ON_INTERCEPT = True
-CENTRE_SLOPES = False
+PARTIAL = True
 
 
 def _fmt(x: float) -> str:
@@ -53,21 +53,36 @@ def _fmt(x: float) -> str:
 
 def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
     """Whether `group`'s effects are written centred, and why, with the numbers."""
+    how, why = form(body, group)
+    return how == "centred", why
+
+
+def form(body: BuildBody, group: GroupTerm) -> tuple[str, str]:
+    """How `group`'s effects are written: "centred", "partial" or "noncentred", and why.
+
+    "partial" is for a correlated intercept and slope on a centred numeric column (one far
+    from 0, so that the intercepts at 0 are extrapolations) whose intercept passes the rule
+    and slope does not (Orthodont: 27 children of 4 rows, each child's distance at age 11
+    pinned down, its growth per year not): the intercepts, at the slope's centre, are
+    centred and the slopes non-centred given them (`_partial`). A slope near 0 is left to
+    the rule: its intercepts are already where the data are, and the form gained nothing
+    there (epil's Visit; docs/validation.md).
+    """
     columns = body.columns
     rows = columns.rows_per_level.get(group.factor, 0)
     levels = columns.group_levels.get(group.factor, 0)
     if MODE in ("centred", "noncentred"):
-        return MODE == "centred", f"{MODE} (forced)"
+        return MODE, f"{MODE} (forced)"
     level = columns.information.get(group.factor)
     if MODE in ("rows", "rows+levels") or level is None:
         enough = rows >= CENTRED_ROWS and (MODE != "rows+levels" or levels >= MIN_LEVELS)
         if enough:
-            return True, (
+            return "centred", (
                 f"centred: its levels hold many rows each ({rows:g}, the median; >= "
                 f"{CENTRED_ROWS}), so the data pin each effect down and the centred form "
                 "samples best"
             )
-        return False, (
+        return "noncentred", (
             f"non-centred: its levels hold few rows each ({rows:g}, the median; < "
             f"{CENTRED_ROWS}), so the effects lean on sigma and the non-centred form samples "
             "best, even when sigma is near 0"
@@ -113,15 +128,33 @@ def centred(body: BuildBody, group: GroupTerm) -> tuple[bool, str]:
     else:
         verdict = f"a lower end of a 90 % interval is below {CENTRED_INFO:g}"
     if is_centred:
-        return True, (
+        return "centred", (
             f"centred: each level's data say more about its effect than the population "
             f"distribution does (expected information per level, n sigma_g^2 / sigma^2: "
             f"{numbers}; {verdict}; from {source}), so the centred form samples best"
         )
-    return False, (
+    information = (
+        f"(expected information per level, n sigma_g^2 / sigma^2: {numbers}; {verdict}; "
+        f"from {source})"
+    )
+    intercept_low = parts[0][1 if point else 2] if parts[0][0] == "intercept" else 0.0
+    if (
+        PARTIAL
+        and len(parts) == 2
+        and len(group.terms) == 2
+        and intercept_low >= CENTRED_INFO
+        and group.correlated
+        and group.terms[1] in columns.centres
+    ):
+        return "partial", (
+            f"partly centred: each level's data say more about its intercept than the "
+            f"population distribution does, but may say less about its slope {information}, "
+            "so the intercepts are centred (at the slope's centre, where the data pin them "
+            "down) and the slopes non-centred given them"
+        )
+    return "noncentred", (
         f"non-centred: a level's data may say less about its effect than the population "
-        f"distribution does (expected information per level, n sigma_g^2 / sigma^2: "
-        f"{numbers}; {verdict}; from {source}), so sigma's posterior reaches where the "
+        f"distribution does {information}, so sigma's posterior reaches where the "
         "centred form funnels; the non-centred form samples well there"
     )
 
@@ -194,10 +227,7 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
         return [f"u_{name}[{index}]" + (f" * {tensors}" if tensors else "")]
     labels = ", ".join(f'"{"Intercept" if t.is_intercept else t.label}"' for t in group.terms)
     n = str(len(group.terms))
-    shifts = {}
-    if CENTRE_SLOPES and group.terms[0].is_intercept:
-        shifts = {k: body.centre(t) for k, t in enumerate(group.terms) if t in body.columns.centres}
-    _correlated(body, group, name, labels, n, f"np.array([{', '.join(scales)}])", shifts)
+    _correlated(body, group, name, labels, n, f"np.array([{', '.join(scales)}])")
     return [
         f"u_{name}[{index}, {k}]" + (f" * {tensors}" if tensors else "")
         for k, tensors in enumerate(products)
@@ -289,19 +319,10 @@ def _design(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
 
 
 def _correlated(
-    body: BuildBody,
-    group: GroupTerm,
-    name: str,
-    labels: str,
-    n: str,
-    sd_scales: str,
-    shifts: dict[int, str] | None = None,
+    body: BuildBody, group: GroupTerm, name: str, labels: str, n: str, sd_scales: str
 ) -> None:
-    """A correlated group term's priors: LKJ Cholesky covariance, centred or not.
-
-    `shifts` (column -> the name of its centre) samples the effects with those slopes'
-    predictors centred, and reports them on the data's scale.
-    """
+    """A correlated group term's priors: LKJ Cholesky covariance; centred, partly centred
+    or non-centred (`form`)."""
     coord = joined(group.factor)
     categorical = body.columns.categorical
 
@@ -331,113 +352,127 @@ def _correlated(
             f"HalfNormal(sigma={sd_scales.removeprefix('np.array(').removesuffix(')')}))"
         )
         sd_dist = call(f"{prior.distribution}.dist", prior_arguments(prior, "sd"), f"shape={n}")
-    is_centred, why = centred(body, group)
+    how, why = form(body, group)
     dims = f'dims=("{coord}", "{effect}")'
-    sampled = f"u_{name}" if not shifts else f"u_{name}_c"
-    mv = f'pm.MvNormal("{sampled}", mu=0, chol=chol_{name}, {dims})'
+    mv = f'pm.MvNormal("u_{name}", mu=0, chol=chol_{name}, {dims})'
     z = f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, {dims})'
-    if not is_centred:
-        form = "u = z @ chol.T"
-        effects = [z]
-        value = f"z_{name} @ chol_{name}.T"
+    non_centred = f"{z} and u_{name} = z_{name} @ chol_{name}.T"
+    if how == "partial":
+        form_words, effects, flip = _partial(body, group, name)
+    elif how != "centred":
+        form_words = "u = z @ chol.T"
+        effects = [z, f'u_{name} = pm.Deterministic("u_{name}", z_{name} @ chol_{name}.T, {dims})']
         flip = (
-            f"Where each level's data are informative, centre it: {sampled} = {mv}, in place "
+            f"Where each level's data are informative, centre it: u_{name} = {mv}, in place "
             f"of z_{name}."
         )
     elif group in body.means:
         on, what_on, mean_lines = _mean(body, group, name)
         why = why.replace("centred:", f"centred, the intercepts on {what_on}:", 1)
         if on == _intercept_var(body):
-            form = "a ~ MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...)"
+            form_words = "a ~ MvNormal((intercept, 0, ...), chol), u = a - (intercept, 0, ...)"
             mean = f"pt.concatenate([pt.stack([{on}]), pt.zeros({int(n) - 1})])"
         else:
-            form = f"a ~ MvNormal(({on}, 0, ...), chol), u = a - ({on}, 0, ...)"
+            form_words = f"a ~ MvNormal(({on}, 0, ...), chol), u = a - ({on}, 0, ...)"
             zeros = f"pt.zeros(({on}.shape[0], {int(n) - 1}))"
             mean = f"pt.concatenate([{on}[:, None], {zeros}], axis=1)"
         effects = [
             *mean_lines,
             f"mean_{name} = {mean}",
             f'a_{name} = pm.MvNormal("a_{name}", mu=mean_{name}, chol=chol_{name}, {dims})',
+            f'u_{name} = pm.Deterministic("u_{name}", a_{name} - mean_{name}, {dims})',
         ]
-        value = f"a_{name} - mean_{name}"
         flip = (
-            f"Where they are not, non-centre it: {z} and {sampled} = z_{name} @ "
-            f"chol_{name}.T, in place of mean_{name} and a_{name}."
+            f"Where they are not, non-centre it: {non_centred}, in place of mean_{name} and "
+            f"a_{name}."
         )
     else:
-        form = "u ~ MvNormal(0, chol)"
-        effects = []
-        value = None
-        flip = (
-            f"Where they are not, non-centre it: {z} and {sampled} = z_{name} @ "
-            f"chol_{name}.T, in place of the MvNormal."
-        )
-    if value is None:
-        effects.append(f"{sampled} = {mv}")
-    elif not shifts:
-        effects.append(f'u_{name} = pm.Deterministic("u_{name}", {value}, {dims})')
-    else:
-        effects.append(f"{sampled} = {value}")
-    reported = [
-        f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
-        f'pm.Deterministic("corr_{name}", corr_{name}, dims=("{effect}", "{effect}_corr"))',
-    ]
-    chol = f"chol_{name}, corr_{name}, sd_{name}"
-    if shifts:
-        chol = f"chol_{name}, _, _"
-        size = len(group.terms)
-        rows = [
-            "["
-            + ", ".join(
-                ("1" if i == j else f"-{shifts[j]}" if i == 0 and j in shifts else "0")
-                for j in range(size)
-            )
-            + "]"
-            for i in range(size)
-        ]
-        at = ", ".join(f"{group.terms[k].label} at its centre" for k in shifts)
-        shift = [
-            *comment(
-                f"Sampled with {at} (u_{name}_c: the intercepts at the centres), which "
-                "keeps them from trading off against the slopes; reported on the data's "
-                "scale, as lme4 reports them (u_"
-                + name
-                + ", sigma_"
-                + name
-                + " and corr_"
-                + name
-                + ": the intercepts at 0)."
-            ),
-            f"shift_{name} = np.array([{', '.join(rows)}])",
-        ]
-        reported = [
-            f"cov_{name} = shift_{name} @ chol_{name} @ chol_{name}.T @ shift_{name}.T",
-            f"sd_{name} = pt.sqrt(pt.diag(cov_{name}))",
-            f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
-            (
-                f'pm.Deterministic("corr_{name}", pt.fill_diagonal(cov_{name} / '
-                f'pt.outer(sd_{name}, sd_{name}), 1), dims=("{effect}", "{effect}_corr"))'
-            ),
-        ]
-        effects.append(
-            f'u_{name} = pm.Deterministic("u_{name}", {sampled} @ shift_{name}.T, {dims})'
-        )
+        form_words = "u ~ MvNormal(0, chol)"
+        effects = [f"u_{name} = {mv}"]
+        flip = f"Where they are not, non-centre it: {non_centred}, in place of the MvNormal."
     body.priors += [
         "",
         *comment(
             f"{group.label}: {lhs} per level of {group.factor_label}, correlated, {why}: "
-            f"{form}. The covariance is an LKJ(2) correlation (mildly favouring small "
+            f"{form_words}. The covariance is an LKJ(2) correlation (mildly favouring small "
             f"correlations) {sds}."
         ),
         *comment(flip),
         (
-            f'{chol} = pm.LKJCholeskyCov("chol_{name}", n={n}, '
+            f"chol_{name}, corr_{name}, sd_{name} = pm.LKJCholeskyCov(\"chol_{name}\", n={n}, "
             f"eta=2.0, sd_dist={sd_dist}, compute_corr=True, store_in_trace=False)"
         ),
-        *(shift if shifts else []),
         *effects,
-        *reported,
+        f'pm.Deterministic("sigma_{name}", sd_{name}, dims="{effect}")',
+        f'pm.Deterministic("corr_{name}", corr_{name}, dims=("{effect}", "{effect}_corr"))',
     ]
+
+
+def _partial(body: BuildBody, group: GroupTerm, name: str) -> tuple[str, list[str], str]:
+    """An intercept and a slope partly centred (`form`): (its form in words, its lines, how
+    to non-centre it).
+
+    The covariance's prior stays where lme4 reports it (the intercepts at 0). The effects
+    are sampled at the slope's centre c: there the intercepts are a - mean ~ Normal(0, s),
+    centred, and the slopes r (a - mean) / s + o z, non-centred, where (s, 0; r, o) is the
+    Cholesky factor of the covariance at c, S Sigma S' with S = (1, c; 0, 1). From Sigma's
+    factor L: S L's first row is L[0] + c L[1], so s is its length, r = L[1] . (L[0] + c
+    L[1]) / s and o = L[0, 0] L[1, 1] / s (det S = 1). In closed form, not through a
+    Cholesky decomposition, whose gradient is unstable where the slope SD nears 0. The
+    effects so drawn are MvNormal(0, Sigma): the same model as the other forms, whose
+    effects' log density differs only by the change of variables.
+    """
+    coord = joined(group.factor)
+    effect = f"{name}_effect"
+    slope = group.terms[1]
+    centre = body.centre(slope)
+    if group in body.means:
+        on, what_on, mean_lines = _mean(body, group, name)
+        deviation, centred_on = f"(a_{name} - {on})", f" on {what_on}"
+    else:
+        on, mean_lines, deviation, centred_on = "0", [], f"a_{name}", ""
+    chol = f"chol_{name}"
+    sd, along, own = f"sd_a_{name}", f"along_{name}", f"own_{name}"
+    value = body.columns.centres[slope]
+    lines = [
+        *comment(
+            f"The effects at {slope.label} = {value!r}, where the data pin each level's "
+            f"intercept down: at_{name} is the intercepts' row of the covariance's Cholesky "
+            f"factor there; {sd} is their SD, {along} the slope's part that goes with them, "
+            f"{own} the slope's own (that factor, in closed form)."
+        ),
+        f"at_{name} = {chol}[0] + {centre} * {chol}[1]",
+        f"{sd} = pt.sqrt((at_{name} ** 2).sum())",
+        f"{along} = ({chol}[1] * at_{name}).sum() / {sd}",
+        f"{own} = {chol}[0, 0] * {chol}[1, 1] / {sd}",
+    ]
+    intercepts = f"{deviation.strip('()')} - {centre} * slope_{name}"
+    lines += [
+        *mean_lines,
+        *comment(f"The intercepts (at the centre), centred{centred_on}."),
+        f'a_{name} = pm.Normal("a_{name}", mu={on}, sigma={sd}, dims="{coord}")',
+        *comment(
+            "The slopes, non-centred: the part that goes with the intercept and their own (z)."
+        ),
+        f'z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, dims="{coord}")',
+        f"slope_{name} = {along} * {deviation} / {sd} + {own} * z_{name}",
+        (
+            f'u_{name} = pm.Deterministic("u_{name}", pt.stack([{intercepts}, slope_{name}], '
+            f'axis=1), dims=("{coord}", "{effect}"))'
+        ),
+    ]
+    a = "a" if on == "0" else "(a - mean)"
+    form_words = (
+        f"a ~ Normal({'0' if on == '0' else 'mean'}, s), slope = r {a} / s + o z, with (s, 0; "
+        "r, o) the Cholesky factor of the covariance at the centre"
+    )
+    dims = f'dims=("{coord}", "{effect}")'
+    flip = (
+        f'To non-centre it all: z_{name} = pm.Normal("z_{name}", mu=0, sigma=1, {dims}) and '
+        f"u_{name} = z_{name} @ chol_{name}.T, in place of the lines from at_{name} to "
+        f"u_{name}."
+    )
+    return form_words, lines, flip
 
 
 def _mean(body: BuildBody, group: GroupTerm, name: str) -> tuple[str, str, list[str]]:
@@ -484,14 +519,14 @@ def _intercept_var(body: BuildBody) -> str:
 
 def _candidates(body: BuildBody) -> list[GroupTerm]:
     """The group terms that can be centred on a mean: centred group intercepts (alone, or
-    first in a correlated term) without a categorical column."""
+    first in a correlated term, centred or partly centred) without a categorical column."""
     return [
         g
         for g in body.spec.groups
         if g.terms[0].is_intercept
         and (len(g.terms) == 1 or g.correlated)
         and not any(v in body.columns.categorical for t in g.terms for v in t.variables)
-        and centred(body, g)[0]
+        and form(body, g)[0] != "noncentred"
     ]
 
 
