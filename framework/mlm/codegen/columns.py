@@ -22,7 +22,6 @@ class Columns:
     numeric: set[str] = field(default_factory=set)
     categorical: dict[str, str] = field(default_factory=dict)  # column -> reference level
     distinct: dict[str, int] = field(default_factory=dict)  # numeric column -> distinct values
-    levels: dict[str, int] = field(default_factory=dict)  # categorical column -> its levels
     # Reference levels the formula chose (C(x, Treatment("b")), Stata's ib2.x), as values.
     references: dict[str, object] = field(default_factory=dict)
     derived: dict[str, Derived] = field(default_factory=dict)  # computed column by label
@@ -192,7 +191,6 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
         if reference is not None:
             columns.references[name] = level.item() if hasattr(level, "item") else level
         columns.categorical[name] = str(level)
-        columns.levels[name] = len(levels)
     for name in sorted(columns.numeric):
         values = (
             evaluate(columns.derived[name], data)
