@@ -68,7 +68,10 @@ def test_orthodonts_term_is_written_partly_centred():
     assert "sd_a_Subject = pt.sqrt((at_Subject**2).sum())" in text
     assert "along_Subject = (chol_Subject[1] * at_Subject).sum() / sd_a_Subject" in text
     assert "own_Subject = chol_Subject[0, 0] * chol_Subject[1, 1] / sd_a_Subject" in text
-    assert 'a_Subject = pm.Normal("a_Subject", mu=intercept_c, sigma=sd_a_Subject, dims="Subject")' in text
+    assert (
+        'a_Subject = pm.Normal("a_Subject", mu=intercept_c, sigma=sd_a_Subject, dims="Subject")'
+        in text
+    )
     assert "# The intercepts (at the centre), centred on the intercept.\n" in text
     assert 'z_Subject = pm.Normal("z_Subject", mu=0, sigma=1, dims="Subject")' in text
     assert "[a_Subject - intercept_c - age_centre * slope_Subject, slope_Subject]" in text
@@ -107,7 +110,9 @@ def test_without_a_mean_the_intercepts_are_centred_on_zero(monkeypatch):
     monkeypatch.setattr(groups, "ON_INTERCEPT", False)
     text = model_source(parse(ORTHODONT), orthodont())
     assert 'a_Subject = pm.Normal("a_Subject", mu=0, sigma=sd_a_Subject, dims="Subject")' in text
-    assert "slope_Subject = along_Subject * a_Subject / sd_a_Subject + own_Subject * z_Subject" in text
+    assert (
+        "slope_Subject = along_Subject * a_Subject / sd_a_Subject + own_Subject * z_Subject" in text
+    )
     assert "[a_Subject - age_centre * slope_Subject, slope_Subject]" in text
     assert "a ~ Normal(0, s), slope = r a / s + o z" in prose(text)
     assert "# The intercepts (at the centre), centred.\n" in text

@@ -399,7 +399,7 @@ def _correlated(
         ),
         *comment(flip),
         (
-            f"chol_{name}, corr_{name}, sd_{name} = pm.LKJCholeskyCov(\"chol_{name}\", n={n}, "
+            f'chol_{name}, corr_{name}, sd_{name} = pm.LKJCholeskyCov("chol_{name}", n={n}, '
             f"eta=2.0, sd_dist={sd_dist}, compute_corr=True, store_in_trace=False)"
         ),
         *effects,
