@@ -332,9 +332,10 @@ def _validate_response(spec: ModelSpec, data, columns: Columns) -> None:
             if len(rows) and len(rows) < len(y)
             else ""
         )
+        # (a bernoulli response returned or raised above)
         raise MlmError(
-            f"the response {name!r} must be numeric{found}"
-            + (" (or, for family bernoulli, have two levels)" if spec.family != "bernoulli" else "")
+            f"the response {name!r} must be numeric{found} (or, for family bernoulli, have "
+            "two levels)"
         )
     values = y.to_numpy(dtype=float)
     if spec.family == "bernoulli" and not np.isin(values, (0, 1)).all():
