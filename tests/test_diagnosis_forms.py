@@ -156,3 +156,80 @@ def test_chains_stuck_at_their_start_are_named_with_the_fix_that_frees_them(
     numbers = measure(idata)
     assert numbers["max_r_hat"] < 1.2 and numbers["divergences"] == 0, numbers
     assert all(f.kind != "stuck" for f in diagnose(idata, ["r_hat"], path))
+
+
+def partly_centred(tmp_path: Path) -> ModelSource:
+    # Orthodont: each child's intercept informed, its age slope not: partly centred
+    return source(tmp_path, "distance ~ age + (age | Subject)", "orthodont.csv")
+
+
+def test_a_partly_centred_term_is_one_group_term_with_its_intercepts(tmp_path: Path):
+    model = partly_centred(tmp_path)
+    (term,) = model.group_terms()
+    assert (term.effect, term.partial, term.chol) == ("u_Subject", "a_Subject", "chol_Subject")
+    assert term.centred and term.sds == ["chol_Subject", "sigma_Subject"]
+    assert term.line == model.line_of("a_Subject")
+    assert term.centred_words("sigma_Subject") == (
+        "u_Subject's intercepts (a_Subject) are centred, with SDs from sigma_Subject"
+    )
+
+
+def test_a_partly_centred_terms_advice_is_code_that_builds(tmp_path: Path):
+    """The advice to non-centre the term, pasted in place of the partly centred lines, gives
+    a model that builds (it once named a_Subject's dims with the 2 x 2 factor's scale)."""
+    model = partly_centred(tmp_path)
+    (term,) = model.group_terms()
+    advice = term.non_centred_form("intercept_c", "sigma_Subject")
+    code, _, where = advice.partition(", in place of ")
+    assert where == "the partly centred lines from the comment above a_Subject to u_Subject"
+    z, _, u = code.partition(" and ")
+    assert z == 'z_u_Subject = pm.Normal("z_u_Subject", 0, 1, dims=("Subject", "Subject_effect"))'
+    text = model.path.read_text()
+    start = text.index("        # The effects at age = 11.0")
+    end = text.index('dims=("Subject", "Subject_effect"),\n        )\n', start)
+    end = text.index("\n", end + 40) + 1
+    edited = text[:start] + f"        {z}\n        {u}\n" + text[end:]
+    namespace: dict = {}
+    exec(compile(edited, "model.py", "exec"), namespace)
+    built = namespace["build"](read("orthodont.csv"))
+    free = {rv.name for rv in built.free_RVs}
+    assert "z_u_Subject" in free and "a_Subject" not in free and "z_Subject" not in free
+    assert built["u_Subject"].type.ndim == 2
+
+
+def funnel_draws(at: str):
+    """200 draws of sigma_Subject whose 5 divergent ones sit at the smallest values of the
+    Intercept's or the age slope's SD."""
+    import numpy as np
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    sd = rng.lognormal(0, 0.5, (1, 200, 2))
+    column = 0 if at == "Intercept" else 1
+    diverging = np.zeros((1, 200), bool)
+    diverging[0, np.argsort(sd[0, :, column])[:5]] = True
+    posterior = xr.Dataset(
+        {"sigma_Subject": (("chain", "draw", "Subject_effect"), sd)},
+        coords={"Subject_effect": ["Intercept", "age"]},
+    )
+    stats = xr.Dataset({"diverging": (("chain", "draw"), diverging)})
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+
+
+@pytest.mark.parametrize("at", ["Intercept", "age"])
+def test_a_funnel_in_a_partly_centred_term_gets_the_fix_for_its_side(tmp_path: Path, at):
+    from mlm.diagnosis import Draws, FitSource, _funnel
+
+    model = partly_centred(tmp_path)
+    fit = FitSource(None)
+    finding = _funnel(Draws(funnel_draws(at)), model, fit)
+    assert finding.parameters == (f"sigma_Subject[{at}]", "u_Subject")
+    if at == "Intercept":  # the centred intercepts: non-centre the term
+        assert finding.fix.startswith(
+            "reparameterize: u_Subject's intercepts (a_Subject) are centred, with SDs from "
+            "sigma_Subject"
+        )
+        assert "z_u_Subject @ chol_Subject.T" in finding.fix
+    else:  # the slopes are non-centred already: smaller steps
+        assert finding.fix.startswith("u_Subject's slopes are non-centred already")
+        assert "raise target_accept" in finding.fix and "z_u_Subject" not in finding.fix

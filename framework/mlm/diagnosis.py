@@ -222,7 +222,34 @@ class ModelSource:
         `pm.Deterministic(name, z * sd)` or `z @ chol.T` with z a standard normal."""
         terms = []
         scales = {n for n, v in self.variables.items() if self._is_scale(v)}
+        lkj = {n for n, v in self.variables.items() if v.dist.startswith("LKJ")}
+        # A partly centred intercept and slope: centred intercepts whose SD comes from an
+        # LKJ factor, and the effects u computed from them and the slopes' z.
+        partial = {
+            var.name: u
+            for var in self.variables.values()
+            if var.dist == "Normal" and var.dims and var.sigma_deps & lkj
+            for u in self.variables.values()
+            if u.dist == "Deterministic" and var.name in u.deps and u.name.startswith("u_")
+        }
+        for a, u in partial.items():
+            chol = self._chol(u)
+            terms.append(
+                GroupTerm(
+                    u.name,
+                    sorted(self._chol_sds(u) | {chol}),
+                    centred=True,
+                    line=self.variables[a].line,
+                    z=None,
+                    chol=chol,
+                    dims=u.dims_text,
+                    partial=a,
+                )
+            )
+        done = set(partial) | {u.name for u in partial.values()}
         for var in self.variables.values():
+            if var.name in done:
+                continue
             if var.dist in ("Normal", "StudentT") and var.dims and var.sigma_deps & scales:
                 sds = sorted(var.sigma_deps & scales)
                 terms.append(
@@ -316,6 +343,14 @@ class GroupTerm:
     z: str | None
     chol: str | None = None  # correlated effects: the Cholesky factor's Python name
     dims: str = ""  # the effects' dims as model.py writes them ('"school"')
+    # partly centred (an intercept and a slope): the centred intercepts' variable (a_g)
+    partial: str | None = None
+
+    def centred_words(self, sd: str) -> str:
+        """What is centred, for advice: the effects, or a partly centred term's intercepts."""
+        if self.partial:
+            return f"{self.effect}'s intercepts ({self.partial}) are centred, with SDs from {sd}"
+        return f"{self.effect} is centred on {sd}"
 
     def _dims(self) -> str:
         return f"dims={self.dims}" if self.dims else "dims=..."
@@ -328,6 +363,12 @@ class GroupTerm:
                 f'z_{self.effect} = pm.Normal("z_{self.effect}", 0, 1, {dims}) and '
                 f'{self.effect} = pm.Deterministic("{self.effect}", z_{self.effect} @ '
                 f"{self.chol}.T, {dims})"
+                + (
+                    f", in place of the partly centred lines from the comment above "
+                    f"{self.partial} to {self.effect}"
+                    if self.partial
+                    else ""
+                )
             )
         shift = "" if mu in ("", "0") else f"{mu} + "
         return (
@@ -818,11 +859,19 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
             numbers,
         )
     parameters = (label, term.effect)
+    if term.partial and not label.endswith(("[Intercept]", "[0]")):
+        # the funnel is at the slope's SD, and the slopes are non-centred already
+        fix = (
+            f"{term.effect}'s slopes are non-centred already ({model.label} line {term.line}; "
+            f"its intercepts, {term.partial}, are centred); {_target_accept(fit)} "
+            f"({_sample_line(fit)})"
+        )
+        return _funnel_finding(parameters, evidence, fix, fit.label, fit.line, numbers)
     if term.centred:
-        var = model.variables[term.effect]
+        var = model.variables[term.partial or term.effect]
         mu = var.mu_text or " + ".join(_py(model, d) for d in sorted(var.mu_deps)) or "0"
         fix = (
-            f"reparameterize: {term.effect} is centred on {_base(label)} "
+            f"reparameterize: {term.centred_words(_base(label))} "
             f"({model.label} line {term.line}); non-centre it: "
             f"{term.non_centred_form(mu, _base(label))}; then, if a few remain, "
             f"{_target_accept(fit)} ({_sample_line(fit)})"
@@ -1172,7 +1221,7 @@ def _few_draws(
         )
     elif centred is not None:
         fix = (
-            f"reparameterize: {centred.effect} is centred on {', '.join(centred.sds)} "
+            f"reparameterize: {centred.centred_words(', '.join(centred.sds))} "
             f"({model.label} line {centred.line}), which mixes slowly when the groups say "
             f"little: non-centre it, {centred.non_centred_form('mean', centred.sds[0])}; or "
             f"{more} in {_sample_line(fit)}"
