@@ -166,3 +166,20 @@ def test_the_partly_centred_model_is_the_centred_model(
         same[effects] = u
         assert set(same) == set(centred.initial_point())
         np.testing.assert_allclose(logp_centred(same), logp_partial(point) - jacobian, rtol=1e-9)
+
+
+def test_a_slope_whose_zero_is_far_from_the_data_says_where_the_prior_sits(monkeypatch):
+    # Orthodont's age (8-14) has its 0 4.9 SDs from its mean; sleepstudy's Days (0-9) 1.6
+    note = "That prior is at age = 0, where lme4 reports the intercepts' SD and correlation"
+    words = prose(model_source(parse(ORTHODONT), orthodont()))
+    assert f"{note}, 4.9 SDs of age from the data's mean;" in words
+    assert "centre age in data.py and write this file anew" in words
+    sleep = pd.read_csv(DATA / "sleepstudy.csv")
+    assert "That prior is at" not in model_source(
+        parse("Reaction ~ Days + (Days | Subject)"), sleep
+    )
+    # the same in the non-centred form, and not at all at FAR = 5
+    monkeypatch.setattr(groups, "PARTIAL", False)
+    assert note in prose(model_source(parse(ORTHODONT), orthodont()))
+    monkeypatch.setattr(groups, "FAR", 5.0)
+    assert "That prior is at" not in model_source(parse(ORTHODONT), orthodont())
