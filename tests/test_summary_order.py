@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mlm.summary import hidden_note, summary_of
+from mlm.summary import hidden_note, ordered, summary_of
 
 
 def _generated_trace() -> xr.DataTree:
@@ -117,3 +117,10 @@ def test_a_hand_written_model_keeps_its_own_names_shown_in_its_order():
     )
     table = summary_of(xr.DataTree.from_dict({"posterior": posterior}))
     assert list(table.index) == ["intercept", "slope", "effect", "sigma_school", "sigma"]
+
+
+def test_an_effect_sampled_on_the_unit_scale_keeps_its_place_in_the_model():
+    # b_Time = z_b_Time * scale is a Deterministic, which the trace stores after the
+    # sampled b_treat; the summary shows it where the model has it (MASS's Sitka)
+    names = ["Intercept_centred", "z_b_Time", "b_treat", "sigma", "Intercept", "b_Time"]
+    assert ordered(names)[:3] == ["Intercept", "b_Time", "b_treat"]

@@ -59,9 +59,13 @@ def ordered(names: list[str]) -> list[str]:
     a group's SDs beside its correlations, otherwise the model's order."""
     roles = {n: role(n, names) for n in names}
     groups = list(dict.fromkeys(n.split("_", 1)[1] for n in names if roles[n] == GROUP))
+    # The trace holds the sampled variables first and the Deterministics after them; an
+    # effect sampled on the unit scale (b = z_b * scale, a Deterministic) takes z_b's place.
+    place = {n: i for i, n in enumerate(names)}
 
     def key(item: tuple[int, str]) -> tuple:
-        position, name = item
+        _, name = item
+        position = place.get(f"z_{name}", place[name])
         kind = roles[name]
         if kind == POPULATION:
             return (0, name not in ("Intercept", "intercept"), position)
