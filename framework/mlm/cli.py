@@ -30,8 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Piped or redirected, a line is written whole (rich would cut it at 80 columns, inside
+# a hash or a line of code); on a terminal it wraps at the terminal's width.
+out = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 SUMMARY_COLUMNS = ("mean", "sd", "ess_bulk", "ess_tail", "r_hat")  # and the interval's eti*
 STATE_STYLE = {"fresh": "green", "stale": "yellow", "missing": "red"}
