@@ -64,6 +64,20 @@ def test_run_fit_for_one_model_only(variants_dir: Path):
     assert cli.returncode == 1 and "no model variant named nope" in cli.stderr
 
 
+def test_summary_says_which_variant_it_shows(variants_dir: Path):
+    first = run_mlm("summary", cwd=variants_dir)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == (
+        "variant model (model.py); the others: wide (--model NAME)"
+    )
+    wide = run_mlm("summary", "--model", "wide", cwd=variants_dir)
+    assert wide.stdout.splitlines()[0] == (
+        "variant wide (models/wide.py); the others: model (--model NAME)"
+    )
+    # the two tables are the two fits
+    assert first.stdout.splitlines()[1:] != wide.stdout.splitlines()[1:]
+
+
 def test_generate_model_copies_a_variant_and_never_overwrites(variants_dir: Path):
     done = run_mlm("generate", "model", "narrow", "--from", "wide", cwd=variants_dir)
     assert done.returncode == 0, done.stderr

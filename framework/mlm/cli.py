@@ -407,7 +407,8 @@ def summary(
     parameters (sigma, nu, ...); any other variable of a hand-written model after the
     population-level effects. The group effects (u_*; lme4's ranef) and the auxiliaries are
     left out, and the line under the table says which: --var NAME shows one, --all all. A
-    constant cell (a correlation's diagonal) has sd 0 and no ESS or r_hat ("-").
+    constant cell (a correlation's diagonal) has sd 0 and no ESS or r_hat ("-"). With
+    several model variants, a first line names the one shown (--model picks another).
 
     Numbers have 4 significant figures and are never cut short: on a terminal the table
     fits its width by folding parameter names after "[" or ", "; piped, or when it cannot
@@ -417,10 +418,20 @@ def summary(
     role (population, group, residual, other, group_effect, auxiliary) to filter on.
     """
     with handled():
-        table_df, record, fresh = _project(ctx).summary(model, var, show_all or as_json, prob)
+        project = _project(ctx)
+        table_df, record, fresh = project.summary(model, var, show_all or as_json, prob)
         if as_json:
             _print_json(summary_json(table_df, record, fresh))
             return
+        if not project.single_variant:
+            variants = project.variants()
+            shown = model or variants[0]
+            others = ", ".join(v for v in variants if v != shown)
+            out.print(
+                f"variant {shown} ({project.model_file(shown)}); the others: {others} "
+                "(--model NAME)",
+                highlight=False,
+            )
         if not fresh:
             err.print(
                 "[yellow]warning:[/] the trace is stale; showing the latest one "
