@@ -123,3 +123,32 @@ def test_sigint_at_many_moments_stops_fast_and_keeps_nothing_partial(fitted_dir)
         if state == "fresh":
             complete.add(Project(fitted_dir).fit_key())
     assert max(waits) < INTERRUPT_BOUND_S, waits
+
+
+def test_a_ctrl_c_before_a_command_starts_still_says_interrupted(monkeypatch, capsys):
+    """typer turns a KeyboardInterrupt outside a command's handled() (while it parses the
+    command line, as a command starts) into exit 130 without a word; mlm says why. The
+    sigint test above met it on a loaded machine: exit 130 and an empty stderr."""
+    import sys
+
+    import typer
+
+    import mlm.cli as cli
+
+    app = typer.Typer()
+
+    @app.command()
+    def status() -> None:  # a Ctrl-C outside handled(), as typer meets it
+        raise KeyboardInterrupt
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    monkeypatch.setattr(cli, "app", app)
+    monkeypatch.setattr(cli, "_interrupted_said", False)
+    monkeypatch.setattr(sys, "argv", ["mlm", "status"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -52,9 +52,7 @@ def handled() -> Iterator[None]:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err.print(
-            "[bold red]interrupted[/]: nothing half-written was kept; earlier results are intact"
-        )
+        _say_interrupted()
         raise typer.Exit(130) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
@@ -74,6 +72,18 @@ def handled() -> Iterator[None]:
             highlight=False,
         )
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+_interrupted_said = False
+
+
+def _say_interrupted() -> None:
+    global _interrupted_said
+    if not _interrupted_said:
+        _interrupted_said = True
+        err.print(
+            "[bold red]interrupted[/]: nothing half-written was kept; earlier results are intact"
+        )
 
 
 def _project(ctx: typer.Context, progress: bool = False):
@@ -1377,9 +1387,15 @@ def reflow_help(typer_app: typer.Typer) -> None:
 
 
 def main() -> None:
-    reflow_help(app)
     try:
+        reflow_help(app)
         app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
+    except SystemExit as exc:
+        # typer turns a Ctrl-C outside a command's handled() (while it parses the command
+        # line, or a command starts) into exit 130 without a word
+        if exc.code == 130:
+            _say_interrupted()
+        raise
     finally:
         # Everything is written and closed by now: a Ctrl-C from here on would only turn
         # the exit status into a signal death while the interpreter shuts down.
