@@ -1263,3 +1263,120 @@ def test_a_whole_number_of_trials_is_the_same_in_every_row(data):
     assert "trials = np.full(len(data), 10)" in written
     assert 'trials_ = pm.Data("trials", trials, dims="obs")' in written
     assert 'pm.Binomial("yc", n=trials_, logit_p=eta, observed=y_, dims="obs")' in written
+
+
+# the code generator: population-level terms (codegen/population.py) ------------------------
+
+
+@pytest.fixture(scope="module")
+def cells(data):
+    """simulate()'s data with a third text column, c (three levels)."""
+    return data.assign(c=data["k"].map({0: "c0", 1: "c1", 2: "c2"}))
+
+
+def test_a_glm_intercept_at_the_centres_is_on_the_link_scale_and_reported_at_0(few):
+    # few's x is centred at -0.2
+    said = prose("yb ~ x", few, family="bernoulli")
+    assert (
+        "Intercept_centred: the log-odds at the centres (x = -0.2), where the intercept does "
+        "not trade off against the slopes. A prior given for Intercept replaces this one (as "
+        "in brms)."
+    ) in said
+    assert (
+        "Intercept: the log-odds when every predictor is 0 (and at reference levels), as lme4 "
+        "reports it."
+    ) in said
+    written = code("yb ~ x", few, family="bernoulli")
+    assert 'intercept_c = pm.Normal("Intercept_centred", mu=0, sigma=2.5)' in written
+    assert 'pm.Deterministic("Intercept", intercept_c - b_x * x_centre)' in written
+
+
+@pytest.mark.parametrize(
+    ("family", "response", "mu", "mean"),
+    [
+        ("lognormal", "y", "y_mean", "the mean of log(y)"),
+        ("poisson", "yc", "0", "the log mean count"),
+        ("bernoulli", "yb", "0", "the log-odds"),
+    ],
+)
+def test_a_factor_without_the_intercept_has_a_mean_at_each_level(
+    data, family, response, mu, mean
+):
+    frame = data.assign(y=data["y"].abs() + 0.1)
+    formula = f"{response} ~ 0 + a"
+    written = code(formula, frame, family=family)
+    scale = "5 * y_sd" if family == "lognormal" else "5"
+    assert f'b_a = pm.Normal("b_a", mu={mu}, sigma={scale}, dims="a")' in written
+    assert f"b_a: {mean} at each level of a, weakly informative." in prose(
+        formula, frame, family=family
+    )
+
+
+def test_a_factor_coded_by_every_level_after_a_slope_keeps_the_slopes_prior(data):
+    written = code("y ~ 0 + x + a", data)
+    assert 'b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x_sd)' in written
+    assert 'b_a = pm.Normal("b_a", mu=y_mean, sigma=5 * y_sd, dims="a")' in written
+    assert "mu = b_x * x_ + b_a[a_]" in written
+
+
+def test_an_interaction_of_two_factors_alone_is_one_factor_of_their_cells(data):
+    """a:b without a and b (Stata's a#b): every cell but the first, which the intercept
+    holds; without the intercept, every cell."""
+    from mlm.codegen import model_source
+
+    source = model_source(parse("y ~ a:b"), data)
+    assert (
+        "coords = {\n"
+        '        "obs": data.index.to_numpy(),\n'
+        '        "a": [str(v) for v in a_levels],\n'
+        '        "b": [str(v) for v in b_levels],\n'
+        '        "b_a_by_b_cell": [f"{u}:{v}" for u in a_levels for v in b_levels][1:],\n'
+        "    }"
+    ) in source
+    # no level of a or b is a reference: build() says none is
+    assert "treatment coding" not in source.split("def build", 1)[1]
+    written = code("y ~ a:b", data)
+    assert (
+        'b_a_by_b = pm.Normal("b_a_by_b", mu=0, sigma=2.5 * y_sd, dims="b_a_by_b_cell")'
+    ) in written
+    assert (
+        "mu = intercept + pt.concatenate([pt.zeros(1), b_a_by_b])[a_ * len(b_levels) + b_]"
+    ) in written
+    assert "b_a_by_b: each cell of a:b but the first, which the intercept holds." in prose(
+        "y ~ a:b", data
+    )
+
+    written = code("y ~ 0 + a:b", data)
+    assert '"b_a_by_b_cell": [f"{u}:{v}" for u in a_levels for v in b_levels], }' in written
+    assert "mu = b_a_by_b[a_ * len(b_levels) + b_]" in written
+    said = prose("y ~ 0 + a:b", data)
+    assert "b_a_by_b: each cell of a:b. " in said
+    assert "the intercept holds" not in said
+
+
+def test_a_slope_by_the_cells_of_two_factors_multiplies_the_cells_effect(data):
+    written = code("y ~ x:a:b", data)
+    assert (
+        "mu = intercept + pt.concatenate([pt.zeros(1), b_x_by_a_by_b])"
+        "[a_ * len(b_levels) + b_] * x_"
+    ) in written
+
+
+def test_three_factors_interact_with_their_lower_order_terms_by_contrasts(cells):
+    written = code("y ~ a*b*c", cells)
+    assert (
+        'b_a_by_b_by_c = pm.Normal( "b_a_by_b_by_c", mu=0, sigma=2.5 * y_sd, '
+        'dims=("a_effect", "b_effect", "c_effect") )'
+    ) in written
+    assert (
+        "pt.set_subtensor( pt.zeros((len(a_levels), len(b_levels), len(c_levels)))[1:, 1:, 1:], "
+        "b_a_by_b_by_c )[a_, b_, c_]"
+    ) in written
+
+
+@pytest.mark.parametrize("formula", ["y ~ a:b:c", "y ~ a + a:b:c"])
+def test_three_factors_interacted_without_their_lower_order_terms_are_refused(cells, formula):
+    assert model_error(formula, cells) == (
+        "a:b:c: an interaction of 3 categorical columns without their lower-order terms is "
+        "not supported; write them out (a*b*c)"
+    )
