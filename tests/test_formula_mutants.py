@@ -1380,3 +1380,99 @@ def test_three_factors_interacted_without_their_lower_order_terms_are_refused(ce
         "a:b:c: an interaction of 3 categorical columns without their lower-order terms is "
         "not supported; write them out (a*b*c)"
     )
+
+
+# the code generator: model.py's docstring and statistics (codegen/writer.py) ---------------
+
+
+def docstring(formula: str, frame, **options) -> str:
+    """model.py's module docstring."""
+    from mlm.codegen import model_source
+
+    return model_source(parse(formula, **options), frame).split('"""')[1]
+
+
+def test_the_docstring_writes_the_sigma_formula_under_the_formula(data):
+    said = docstring("y ~ x", data, sigma="~ x + b", priors=["Intercept=Normal(0, 100)"])
+    assert "\n    y ~ x\n    log(sigma) ~ x + b\n\nfamily gaussian." in said
+    assert "\n    y ~ x\n    log(sigma) ~ 0 + b\n\nfamily gaussian." in docstring(
+        "y ~ x", data, sigma="~ 0 + b"
+    )
+
+
+def test_the_docstring_says_sigma_is_one_per_level_only_for_a_sigma_per_level(data):
+    one = ["sigma=HalfNormal(1)"]
+    said = docstring("y ~ x", data, sigma="~ b", priors=one)
+    assert "\n    y ~ x\n    sigma: one per level of b\n\nfamily gaussian." in said
+    # --sigma "~ 1" with a prior on sigma is the one residual SD: nothing to add
+    assert "\n    y ~ x\n\nfamily gaussian." in docstring("y ~ x", data, sigma="~ 1", priors=one)
+
+
+def test_the_family_is_read_back_from_a_model_py_mlm_wrote_and_only_from_one(data):
+    from mlm.codegen import model_source, written_family
+
+    written = model_source(parse("yb ~ x + (1 | g)", family="bernoulli"), data)
+    assert written_family(written) == "bernoulli"
+    assert written_family(model_source(parse("y ~ x"), data)) == "gaussian"
+    assert written_family('"""A model written by hand.\n\nfamily poisson\n"""\n') is None
+    assert written_family("# family poisson\n" + written) is None  # not its docstring
+
+
+def test_the_docstring_wraps_a_stata_note_at_88_characters(data):
+    said = docstring("mixed y x || g:, mle", data)
+    assert (
+        "\n\nStata's mle option is noted and set aside: mlm's fit is Bayesian (the posterior, "
+        "with\nthe priors written in model.py), not a point estimate.\n\n"
+    ) in said
+
+
+def test_a_computed_column_in_the_only_term_is_explained(data):
+    assert "\n\nComputed columns, as the formula writes them: I(x^2) is x_pow_2.\n" in docstring(
+        "y ~ 0 + I(x^2)", data
+    )
+
+
+def test_a_long_formula_is_wrapped_at_spaces_within_84_characters(data):
+    """Never inside a column's name or a level's text, however long."""
+    frame = data.assign(dose=data["b"].map({"hi": "high-dose", "lo": "low-dose"}))
+
+    def formula_lines(formula: str, **columns) -> list[str]:
+        said = docstring(formula, frame.assign(**columns))
+        return said.split("(lme4 syntax)\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+    name = "v" * 72  # "y ~ x + NAME +" is 82 characters, "y ~ x + NAME + tx" 85
+    assert formula_lines(f"y ~ x + {name} + tx", **{name: data["x"]}) == [
+        f"    y ~ x + {name} +",
+        "        tx",
+    ]
+    name = "w" * 90
+    assert formula_lines(f"y ~ x + {name}", **{name: data["x"]}) == [
+        "    y ~ x +",
+        f"        {name}",
+    ]
+    name = "v" * 39
+    assert formula_lines(f'y ~ {name} + C(dose, Treatment("low-dose"))', **{name: data["x"]}) == [
+        f"    y ~ {name} + relevel(factor(dose), ref =",
+        '        "low-dose")',
+    ]
+
+
+def test_the_summary_of_a_model_of_group_effects_alone_names_no_predictors(data):
+    from mlm.codegen import model_source
+
+    source = model_source(parse("y ~ 0 + (1 | g)"), data)
+    assert '    """The model of y, with effects varying by g."""' in source
+    assert "mu = u_g[g_]" in " ".join(source.split())
+    assert model_error("y ~ 0", data) == "'y ~ 0' has no terms: write at least 1, as in 'y ~ 1'"
+
+
+def test_a_module_only_a_comment_names_is_not_imported(data):
+    # the default prior --prior replaced is shown with y_mean's expression, np.log(y).mean()
+    from mlm.codegen import model_source
+
+    frame = data.assign(y=data["y"].abs() + 0.1)
+    spec = parse("y ~ 1", family="lognormal", priors=["Intercept=Normal(0, 1)"])
+    source = model_source(spec, frame)
+    assert "# (mlm's default: Normal(mu=np.log(y).mean(), sigma=5 * y_sd).)" in source
+    assert "y_sd = 0.8055  # np.log(y).std(): the SD of log(y)" in source
+    assert '"""\n\nimport pymc as pm\n\n\ndef build(data):' in source
