@@ -1476,3 +1476,127 @@ def test_a_module_only_a_comment_names_is_not_imported(data):
     assert "# (mlm's default: Normal(mu=np.log(y).mean(), sigma=5 * y_sd).)" in source
     assert "y_sd = 0.8055  # np.log(y).std(): the SD of log(y)" in source
     assert '"""\n\nimport pymc as pm\n\n\ndef build(data):' in source
+
+
+# the code generator: build()'s body (codegen/body.py, codegen/names.py) ---------------------
+
+
+def test_a_negative_number_added_in_a_computed_column_is_subtracted(data):
+    written = code("y ~ I(x + -10) + I(x - -10)", data)
+    assert "x_plus_minus_10 = x - 10 # I(x + -10)" in written
+    assert "x_minus_minus_10 = x + 10 # I(x - -10)" in written
+
+
+def test_writing_a_model_of_a_computed_column_that_overflows_on_the_way_warns_of_nothing(data):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = code("y ~ I(1 / (1 + exp(1000 * x)))", data)
+    assert "= 1 / (1 + np.exp(1000 * x)) # I(1 / (1 + exp(1000 * x)))" in written
+
+
+def test_a_variance_prior_renames_only_the_sigma_of_the_sds_name(data):
+    frame = data.assign(sigmas=data["g"])
+    written = code("y ~ x + (1 | sigmas)", frame, priors=["sigma_sigmas^2=Gamma(1, 1)"])
+    assert 'sigma2_sigmas = pm.Gamma("sigma2_sigmas", alpha=1, beta=1)' in written
+    assert (
+        'sigma_sigmas = pm.Deterministic("sigma_sigmas", pm.math.sqrt(sigma2_sigmas))'
+    ) in written
+    assert "sigma_sigmas: set by --prior 'sigma_sigmas^2=Gamma(1, 1)', on the variance " in prose(
+        "y ~ x + (1 | sigmas)", frame, priors=["sigma_sigmas^2=Gamma(1, 1)"]
+    )
+
+
+def test_a_row_of_each_level_is_read_with_a_comment_naming_the_grouping():
+    import pandas as pd
+    from test_hierarchical_centring import DATA
+
+    pastes = pd.read_csv(DATA / "pastes.csv")  # batch:cask is centred on its batch's effect
+    assert (
+        "A row of each level of batch:cask (its first), to read there what is constant within "
+        "a level."
+    ) in prose("strength ~ 1 + (1 | batch/cask)", pastes)
+
+
+@pytest.mark.parametrize(
+    ("column", "family", "renamed"),
+    [
+        ("sigma", None, "sigma_col"),
+        ("nu", "student_t", "nu_col"),
+        ("Intercept", None, "Intercept_col"),
+        ("data", None, "data_col"),
+        ("class", None, "class_col"),  # a Python keyword
+    ],
+)
+def test_a_predictor_named_as_a_name_build_takes_is_renamed_and_the_model_builds(
+    data, column, family, renamed
+):
+    """A pm.Data named "sigma" (or "nu", "Intercept") would clash with the parameter."""
+    from mlm.codegen import model_source
+
+    frame = data.assign(**{column: data["x"]})
+    source = model_source(parse(f"y ~ {column}", family=family), frame)
+    written = " ".join(source.split())
+    assert f'{renamed} = data["{column}"].to_numpy(dtype=float)' in written
+    assert f'{renamed}_ = pm.Data("{renamed}", {renamed}, dims="obs")' in written
+    namespace: dict = {}
+    exec(source, namespace)
+    model = namespace["build"](frame)
+    assert renamed in model.named_vars
+
+
+def test_a_predictors_sd_is_named_after_its_columns(data):
+    written = code("y ~ Xv + x:tx", data.assign(Xv=data["x"]))
+    assert "Xv_sd = 0.9554 # Xv.std()" in written
+    assert "x_by_tx_sd = 0.6923 # (x * tx).std()" in written
+
+
+def test_scale_standardize_and_center_say_their_numbers_are_the_datas(data):
+    said = prose("y ~ scale(x) + standardize(tx) + center(x)", data)
+    for column in ("scale(x)", "standardize(tx)", "center(x)"):
+        assert f"{column}, the data's mean and SD as numbers: new rows scale alike" in said
+
+
+def test_a_grouping_of_two_columns_ignores_the_reference_level_of_its_first(data):
+    written = code('y ~ C(a, Treatment("a2")) + (1 | a:g)', data)
+    assert 'a_cat = pd.Categorical(data["a"])' in written
+    assert (
+        'a_by_g_idx, a_by_g_levels = pd.factorize( (data["a"].astype(str) + ":" + '
+        'data["g"].astype(str)).where( data[["a", "g"]].notna().all(axis=1) ), sort=True, )'
+    ) in written
+
+
+def test_a_slope_sampled_on_the_unit_scale_is_a_parameter_a_prior_may_name(data):
+    frame = data.assign(z=data["x"] * 100)  # prior SD 2.5 * y_sd / z_sd: 0.04
+    assert 'z_b_z = pm.Normal("z_b_z", mu=0, sigma=1)' in code("y ~ z", frame)
+    assert parameters("y ~ z", frame) == "Intercept, b_z, sigma"
+
+
+def test_a_prior_sd_of_exactly_1_is_sampled_as_it_is(data):
+    frame = data.assign(z=[2.5, -2.5] * (len(data) // 2))  # z_sd = 2.5: prior SD 2.5 / 2.5
+    written = code("yb ~ z", frame, family="bernoulli")
+    assert 'b_z = pm.Normal("b_z", mu=0, sigma=2.5 / z_sd)' in written
+    assert "z_b_z" not in written
+
+
+def test_a_statistic_is_named_apart_from_the_columns_and_their_tensors(data):
+    """x's SD is not x_sd when a column is called x_sd, nor x_sd_, its pm.Data tensor."""
+    from mlm.codegen import model_source
+
+    frame = data.assign(x_sd=data["x"] * 2 + 1)
+    source = model_source(parse("y ~ x + x_sd"), frame)
+    written = " ".join(source.split())
+    assert "x_sd__ = 0.9554 # x.std() x_sd_sd = 1.911 # x_sd.std()" in written
+    assert 'x_sd_ = pm.Data("x_sd", x_sd, dims="obs")' in written
+    assert 'b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x_sd__)' in written
+    namespace: dict = {}
+    exec(source, namespace)
+    model = namespace["build"](frame)
+    assert model["b_x"].ndim == 0
+
+
+def test_group_terms_of_one_grouping_with_the_same_name_are_told_apart_by_their_terms(data):
+    assert parameters("y ~ x + (0 + x + tx | g) + (1 + b | g)", data) == (
+        "Intercept, b_x, sigma_g, sigma_g_Intercept_b, sigma"
+    )
