@@ -1571,6 +1571,12 @@ def test_a_slope_sampled_on_the_unit_scale_is_a_parameter_a_prior_may_name(data)
     frame = data.assign(z=data["x"] * 100)  # prior SD 2.5 * y_sd / z_sd: 0.04
     assert 'z_b_z = pm.Normal("z_b_z", mu=0, sigma=1)' in code("y ~ z", frame)
     assert parameters("y ~ z", frame) == "Intercept, b_z, sigma"
+    assert (
+        "b_z: weakly informative, 2.5 outcome SDs per SD of z (rstanarm's default scale). "
+        "Sampled on the unit scale, as z_b_z: its prior SD (0.037) is small beside the +-1 by "
+        "which samplers jitter their starting point, which would start it up to 27 prior SDs "
+        "out, where a chain can stick."
+    ) in prose("y ~ z", frame)
 
 
 def test_a_prior_sd_of_exactly_1_is_sampled_as_it_is(data):
@@ -1600,3 +1606,10 @@ def test_group_terms_of_one_grouping_with_the_same_name_are_told_apart_by_their_
     assert parameters("y ~ x + (0 + x + tx | g) + (1 + b | g)", data) == (
         "Intercept, b_x, sigma_g, sigma_g_Intercept_b, sigma"
     )
+
+
+def test_without_the_intercept_only_the_first_factor_is_coded_by_every_level(data):
+    written = code("y ~ 0 + a + b", data)
+    assert 'b_a = pm.Normal("b_a", mu=y_mean, sigma=5 * y_sd, dims="a")' in written
+    assert 'b_b = pm.Normal("b_b", mu=0, sigma=2.5 * y_sd, dims="b_effect")' in written
+    assert "mu = b_a[a_] + pt.concatenate([pt.zeros(1), b_b])[b_]" in written
