@@ -1613,3 +1613,90 @@ def test_without_the_intercept_only_the_first_factor_is_coded_by_every_level(dat
     assert 'b_a = pm.Normal("b_a", mu=y_mean, sigma=5 * y_sd, dims="a")' in written
     assert 'b_b = pm.Normal("b_b", mu=0, sigma=2.5 * y_sd, dims="b_effect")' in written
     assert "mu = b_a[a_] + pt.concatenate([pt.zeros(1), b_b])[b_]" in written
+
+
+# the code generator: group terms centred on the rest of the model (codegen/groups.py) -------
+
+
+def test_a_correlated_term_centred_on_the_intercept_samples_its_intercepts_around_it():
+    from test_formula import simulate
+
+    frame = simulate(per_group=200)
+    written = code("y ~ x + (1 + x | g)", frame)
+    assert "mean_g = pt.concatenate([pt.stack([intercept]), pt.zeros(1)])" in written
+    assert 'a_g = pm.MvNormal("a_g", mu=mean_g, chol=chol_g, dims=("g", "g_effect"))' in written
+    assert 'u_g = pm.Deterministic("u_g", a_g - mean_g, dims=("g", "g_effect"))' in written
+    said = prose("y ~ x + (1 + x | g)", frame)
+    assert (
+        "(1 + x | g): an intercept and a slope on x per level of g, correlated, centred, the "
+        "intercepts on the intercept: each level's data say more"
+    ) in said
+    assert (
+        "so the centred form samples best: a ~ MvNormal((intercept, 0, ...), chol), "
+        "u = a - (intercept, 0, ...). The covariance"
+    ) in said
+
+
+def test_a_correlated_term_centred_per_level_says_on_what():
+    from test_hierarchical_centring import trial
+
+    said = prose("y ~ time * arm + (1 + time | subject)", trial())
+    assert (
+        "centred, the intercepts on the rest of the model at each level (the intercept and "
+        "arm's effect): each level's data"
+    ) in said
+    assert (
+        "a ~ MvNormal((level_mean_subject, 0, ...), chol), u = a - (level_mean_subject, 0, ...)."
+    ) in said
+
+
+@pytest.mark.parametrize(
+    ("formula", "what"),
+    [
+        ("y ~ time + arm + dose + (1 | subject)", "the intercept, arm's effect and dose's effect"),
+        ("y ~ 0 + arm + time + (1 | subject)", "arm's effect"),
+    ],
+)
+def test_a_group_term_centred_per_level_names_each_part_of_its_mean(formula, what):
+    from test_hierarchical_centring import trial
+
+    frame = trial()
+    frame["dose"] = (frame["subject"] % 3) * 10.0 + frame["subject"] % 5  # constant per subject
+    assert (
+        f"(1 | subject): an intercept per level of subject, centred on the rest of the model at "
+        f"each level ({what}) (a_subject ~ Normal(level_mean_subject, sigma_subject)):"
+    ) in prose(formula, frame)
+
+
+def test_information_of_100_or_more_is_written_as_a_whole_number():
+    from test_formula import simulate
+
+    said = prose("y ~ x + (1 | g)", simulate(per_group=400))
+    assert "n sigma_g^2 / sigma^2: intercept 131, at least 85;" in said
+
+
+@pytest.mark.parametrize("mode", ["rows", "rows+levels"])
+def test_the_rows_switch_centres_by_the_rows_per_level(monkeypatch, mode):
+    """groups.MODE "rows" and "rows+levels" (tests/validation/parameterisations.py): the
+    decision by the median rows per level (>= 6), and for "rows+levels" at least 7 levels."""
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "MODE", mode)
+    said = prose("y ~ x + (1 | g)", simulate())
+    assert (
+        "(1 | g): an intercept per level of g, centred on the intercept (a_g ~ Normal(intercept, "
+        "sigma_g)): its levels hold many rows each (20, the median; >= 6), so the data pin each "
+        "effect down and the centred form samples best;"
+    ) in said
+    said = prose("y ~ x + (1 | g)", simulate(per_group=4))
+    assert (
+        "(1 | g): an intercept per level of g, non-centred: its levels hold few rows each (4, the "
+        "median; < 6), so the effects lean on sigma and the non-centred form samples best, even "
+        "when sigma is near 0."
+    ) in said
+    written = code("y ~ x + (1 | g)", simulate(n_groups=4, per_group=100))  # 4 levels
+    assert ('z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")' in written) == (mode != "rows")
+    written = code("y ~ x + (1 | g)", simulate(n_groups=7, per_group=6))  # at both bounds
+    assert 'a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")' in written
