@@ -1632,6 +1632,10 @@ def test_a_correlated_term_centred_on_the_intercept_samples_its_intercepts_aroun
         "intercepts on the intercept: each level's data say more"
     ) in said
     assert (
+        "intercept 70, at least 45; slope on x 45, at least 29; the lower ends of their 90 % "
+        "intervals are all >= 1; from"
+    ) in said
+    assert (
         "so the centred form samples best: a ~ MvNormal((intercept, 0, ...), chol), "
         "u = a - (intercept, 0, ...). The covariance"
     ) in said
@@ -1700,3 +1704,52 @@ def test_the_rows_switch_centres_by_the_rows_per_level(monkeypatch, mode):
     assert ('z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")' in written) == (mode != "rows")
     written = code("y ~ x + (1 | g)", simulate(n_groups=7, per_group=6))  # at both bounds
     assert 'a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")' in written
+
+
+def test_the_information_point_switch_centres_by_the_estimates_alone(monkeypatch):
+    """groups.MODE "info_point" (tests/validation/parameterisations.py): each estimate of the
+    information per level >= 1, without the lower ends of their intervals."""
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "MODE", "info_point")
+    said = prose("y ~ x + (1 | g)", simulate(per_group=200))
+    assert (
+        "(1 | g): an intercept per level of g, centred on the intercept (a_g ~ Normal(intercept, "
+        "sigma_g)): each level's data say more about its effect than the population distribution "
+        "does (expected information per level, n sigma_g^2 / sigma^2: intercept 70; all >= 1; "
+        "from a one-way ANOVA"
+    ) in said
+    # 3 rows per level: 1.9, at least 0.67; centred by the estimate, not by its lower end
+    written = code("y ~ x + (1 | g)", simulate(per_group=3))
+    assert 'a_g = pm.Normal("a_g", mu=intercept_c, sigma=sigma_g, dims="g")' in written
+    said = prose("y ~ x + (1 + x | g)", simulate())
+    assert (
+        "correlated, non-centred: a level's data may say less about its effect than the "
+        "population distribution does (expected information per level, n sigma_g^2 / sigma^2: "
+        "intercept 7; slope on x 0.93; not all >= 1; from a one-way ANOVA"
+    ) in said
+
+
+def test_the_anova_of_a_model_without_predictors_is_of_the_response(data):
+    assert (
+        "ANOVA by g (24 levels, median 20 rows) of the response, F = 7.41 on 23 and 456 df), so "
+        "the centred form samples best"
+    ) in prose("y ~ 1 + (1 | g)", data)
+
+
+def test_a_nested_grouping_is_centred_on_its_parents_intercepts_only():
+    import numpy as np
+    import pandas as pd
+    from test_hierarchical_centring import DATA
+
+    pastes = pd.read_csv(DATA / "pastes.csv")  # batch:cask is centred; it nests in batch
+    pastes["x"] = np.random.default_rng(1).normal(size=len(pastes))
+    written = code("strength ~ 1 + (1 + x | batch) + (1 | batch:cask)", pastes)
+    assert (
+        "level_mean_batch_by_cask = intercept + u_batch[batch_[batch_by_cask_row_], 0]"
+    ) in written
+    written = code("strength ~ 1 + (0 + x | batch) + (1 | batch:cask)", pastes)
+    assert "level_mean" not in written  # batch's slopes vary within a cask
+    assert "a_batch_by_cask = pm.Normal( \"a_batch_by_cask\", mu=intercept," in written
