@@ -1209,3 +1209,493 @@ def test_a_whole_number_of_trials_is_the_same_in_every_row(data):
     assert "trials = np.full(len(data), 10)" in written
     assert 'trials_ = pm.Data("trials", trials, dims="obs")' in written
     assert 'pm.Binomial("yc", n=trials_, logit_p=eta, observed=y_, dims="obs")' in written
+
+
+# the code generator: population-level terms (codegen/population.py) ------------------------
+
+
+@pytest.fixture(scope="module")
+def cells(data):
+    """simulate()'s data with a third text column, c (three levels)."""
+    return data.assign(c=data["k"].map({0: "c0", 1: "c1", 2: "c2"}))
+
+
+def test_a_glm_intercept_at_the_centres_is_on_the_link_scale_and_reported_at_0(few):
+    # few's x is centred at -0.2
+    said = prose("yb ~ x", few, family="bernoulli")
+    assert (
+        "Intercept_centred: the log-odds at the centres (x = -0.2), where the intercept does "
+        "not trade off against the slopes. A prior given for Intercept replaces this one (as "
+        "in brms)."
+    ) in said
+    assert (
+        "Intercept: the log-odds when every predictor is 0 (and at reference levels), as lme4 "
+        "reports it."
+    ) in said
+    written = code("yb ~ x", few, family="bernoulli")
+    assert 'intercept_c = pm.Normal("Intercept_centred", mu=0, sigma=2.5)' in written
+    assert 'pm.Deterministic("Intercept", intercept_c - b_x * x_centre)' in written
+
+
+@pytest.mark.parametrize(
+    ("family", "response", "mu", "mean"),
+    [
+        ("lognormal", "y", "y_mean", "the mean of log(y)"),
+        ("poisson", "yc", "0", "the log mean count"),
+        ("bernoulli", "yb", "0", "the log-odds"),
+    ],
+)
+def test_a_factor_without_the_intercept_has_a_mean_at_each_level(
+    data, family, response, mu, mean
+):
+    frame = data.assign(y=data["y"].abs() + 0.1)
+    formula = f"{response} ~ 0 + a"
+    written = code(formula, frame, family=family)
+    scale = "5 * y_sd" if family == "lognormal" else "5"
+    assert f'b_a = pm.Normal("b_a", mu={mu}, sigma={scale}, dims="a")' in written
+    assert f"b_a: {mean} at each level of a, weakly informative." in prose(
+        formula, frame, family=family
+    )
+
+
+def test_a_factor_coded_by_every_level_after_a_slope_keeps_the_slopes_prior(data):
+    written = code("y ~ 0 + x + a", data)
+    assert 'b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x_sd)' in written
+    assert 'b_a = pm.Normal("b_a", mu=y_mean, sigma=5 * y_sd, dims="a")' in written
+    assert "mu = b_x * x_ + b_a[a_]" in written
+
+
+def test_an_interaction_of_two_factors_alone_is_one_factor_of_their_cells(data):
+    """a:b without a and b (Stata's a#b): every cell but the first, which the intercept
+    holds; without the intercept, every cell."""
+    from mlm.codegen import model_source
+
+    source = model_source(parse("y ~ a:b"), data)
+    assert (
+        "coords = {\n"
+        '        "obs": data.index.to_numpy(),\n'
+        '        "a": [str(v) for v in a_levels],\n'
+        '        "b": [str(v) for v in b_levels],\n'
+        '        "b_a_by_b_cell": [f"{u}:{v}" for u in a_levels for v in b_levels][1:],\n'
+        "    }"
+    ) in source
+    # no level of a or b is a reference: build() says none is
+    assert "treatment coding" not in source.split("def build", 1)[1]
+    written = code("y ~ a:b", data)
+    assert (
+        'b_a_by_b = pm.Normal("b_a_by_b", mu=0, sigma=2.5 * y_sd, dims="b_a_by_b_cell")'
+    ) in written
+    assert (
+        "mu = intercept + pt.concatenate([pt.zeros(1), b_a_by_b])[a_ * len(b_levels) + b_]"
+    ) in written
+    assert "b_a_by_b: each cell of a:b but the first, which the intercept holds." in prose(
+        "y ~ a:b", data
+    )
+
+    written = code("y ~ 0 + a:b", data)
+    assert '"b_a_by_b_cell": [f"{u}:{v}" for u in a_levels for v in b_levels], }' in written
+    assert "mu = b_a_by_b[a_ * len(b_levels) + b_]" in written
+    said = prose("y ~ 0 + a:b", data)
+    assert "b_a_by_b: each cell of a:b. " in said
+    assert "the intercept holds" not in said
+
+
+def test_a_slope_by_the_cells_of_two_factors_multiplies_the_cells_effect(data):
+    written = code("y ~ x:a:b", data)
+    assert (
+        "mu = intercept + pt.concatenate([pt.zeros(1), b_x_by_a_by_b])"
+        "[a_ * len(b_levels) + b_] * x_"
+    ) in written
+
+
+def test_three_factors_interact_with_their_lower_order_terms_by_contrasts(cells):
+    written = code("y ~ a*b*c", cells)
+    assert (
+        'b_a_by_b_by_c = pm.Normal( "b_a_by_b_by_c", mu=0, sigma=2.5 * y_sd, '
+        'dims=("a_effect", "b_effect", "c_effect") )'
+    ) in written
+    assert (
+        "pt.set_subtensor( pt.zeros((len(a_levels), len(b_levels), len(c_levels)))[1:, 1:, 1:], "
+        "b_a_by_b_by_c )[a_, b_, c_]"
+    ) in written
+
+
+@pytest.mark.parametrize("formula", ["y ~ a:b:c", "y ~ a + a:b:c"])
+def test_three_factors_interacted_without_their_lower_order_terms_are_refused(cells, formula):
+    assert model_error(formula, cells) == (
+        "a:b:c: an interaction of 3 categorical columns without their lower-order terms is "
+        "not supported; write them out (a*b*c)"
+    )
+
+
+# the code generator: model.py's docstring and statistics (codegen/writer.py) ---------------
+
+
+def docstring(formula: str, frame, **options) -> str:
+    """model.py's module docstring."""
+    from mlm.codegen import model_source
+
+    return model_source(parse(formula, **options), frame).split('"""')[1]
+
+
+def test_the_docstring_writes_the_sigma_formula_under_the_formula(data):
+    said = docstring("y ~ x", data, sigma="~ x + b", priors=["Intercept=Normal(0, 100)"])
+    assert "\n    y ~ x\n    log(sigma) ~ x + b\n\nfamily gaussian." in said
+    assert "\n    y ~ x\n    log(sigma) ~ 0 + b\n\nfamily gaussian." in docstring(
+        "y ~ x", data, sigma="~ 0 + b"
+    )
+
+
+def test_the_docstring_says_sigma_is_one_per_level_only_for_a_sigma_per_level(data):
+    one = ["sigma=HalfNormal(1)"]
+    said = docstring("y ~ x", data, sigma="~ b", priors=one)
+    assert "\n    y ~ x\n    sigma: one per level of b\n\nfamily gaussian." in said
+    # --sigma "~ 1" with a prior on sigma is the one residual SD: nothing to add
+    assert "\n    y ~ x\n\nfamily gaussian." in docstring("y ~ x", data, sigma="~ 1", priors=one)
+
+
+def test_the_family_is_read_back_from_a_model_py_mlm_wrote_and_only_from_one(data):
+    from mlm.codegen import model_source, written_family
+
+    written = model_source(parse("yb ~ x + (1 | g)", family="bernoulli"), data)
+    assert written_family(written) == "bernoulli"
+    assert written_family(model_source(parse("y ~ x"), data)) == "gaussian"
+    assert written_family('"""A model written by hand.\n\nfamily poisson\n"""\n') is None
+    assert written_family("# family poisson\n" + written) is None  # not its docstring
+
+
+def test_the_docstring_wraps_a_stata_note_at_88_characters(data):
+    said = docstring("mixed y x || g:, mle", data)
+    assert (
+        "\n\nStata's mle option is noted and set aside: mlm's fit is Bayesian (the posterior, "
+        "with\nthe priors written in model.py), not a point estimate.\n\n"
+    ) in said
+
+
+def test_a_computed_column_in_the_only_term_is_explained(data):
+    assert "\n\nComputed columns, as the formula writes them: I(x^2) is x_pow_2.\n" in docstring(
+        "y ~ 0 + I(x^2)", data
+    )
+
+
+def test_a_long_formula_is_wrapped_at_spaces_within_84_characters(data):
+    """Never inside a column's name or a level's text, however long."""
+    frame = data.assign(dose=data["b"].map({"hi": "high-dose", "lo": "low-dose"}))
+
+    def formula_lines(formula: str, **columns) -> list[str]:
+        said = docstring(formula, frame.assign(**columns))
+        return said.split("(lme4 syntax)\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+    name = "v" * 72  # "y ~ x + NAME +" is 82 characters, "y ~ x + NAME + tx" 85
+    assert formula_lines(f"y ~ x + {name} + tx", **{name: data["x"]}) == [
+        f"    y ~ x + {name} +",
+        "        tx",
+    ]
+    name = "w" * 90
+    assert formula_lines(f"y ~ x + {name}", **{name: data["x"]}) == [
+        "    y ~ x +",
+        f"        {name}",
+    ]
+    name = "v" * 39
+    assert formula_lines(f'y ~ {name} + C(dose, Treatment("low-dose"))', **{name: data["x"]}) == [
+        f"    y ~ {name} + relevel(factor(dose), ref =",
+        '        "low-dose")',
+    ]
+
+
+def test_the_summary_of_a_model_of_group_effects_alone_names_no_predictors(data):
+    from mlm.codegen import model_source
+
+    source = model_source(parse("y ~ 0 + (1 | g)"), data)
+    assert '    """The model of y, with effects varying by g."""' in source
+    assert "mu = u_g[g_]" in " ".join(source.split())
+    assert model_error("y ~ 0", data) == "'y ~ 0' has no terms: write at least 1, as in 'y ~ 1'"
+
+
+def test_a_module_only_a_comment_names_is_not_imported(data):
+    # the default prior --prior replaced is shown with y_mean's expression, np.log(y).mean()
+    from mlm.codegen import model_source
+
+    frame = data.assign(y=data["y"].abs() + 0.1)
+    spec = parse("y ~ 1", family="lognormal", priors=["Intercept=Normal(0, 1)"])
+    source = model_source(spec, frame)
+    assert "# (mlm's default: Normal(mu=np.log(y).mean(), sigma=5 * y_sd).)" in source
+    assert "y_sd = 0.8055  # np.log(y).std(): the SD of log(y)" in source
+    assert '"""\n\nimport pymc as pm\n\n\ndef build(data):' in source
+
+
+# the code generator: build()'s body (codegen/body.py, codegen/names.py) ---------------------
+
+
+def test_a_negative_number_added_in_a_computed_column_is_subtracted(data):
+    written = code("y ~ I(x + -10) + I(x - -10)", data)
+    assert "x_plus_minus_10 = x - 10 # I(x + -10)" in written
+    assert "x_minus_minus_10 = x + 10 # I(x - -10)" in written
+
+
+def test_writing_a_model_of_a_computed_column_that_overflows_on_the_way_warns_of_nothing(data):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = code("y ~ I(1 / (1 + exp(1000 * x)))", data)
+    assert "= 1 / (1 + np.exp(1000 * x)) # I(1 / (1 + exp(1000 * x)))" in written
+
+
+def test_a_variance_prior_renames_only_the_sigma_of_the_sds_name(data):
+    frame = data.assign(sigmas=data["g"])
+    written = code("y ~ x + (1 | sigmas)", frame, priors=["sigma_sigmas^2=Gamma(1, 1)"])
+    assert 'sigma2_sigmas = pm.Gamma("sigma2_sigmas", alpha=1, beta=1)' in written
+    assert (
+        'sigma_sigmas = pm.Deterministic("sigma_sigmas", pm.math.sqrt(sigma2_sigmas))'
+    ) in written
+    assert "sigma_sigmas: set by --prior 'sigma_sigmas^2=Gamma(1, 1)', on the variance " in prose(
+        "y ~ x + (1 | sigmas)", frame, priors=["sigma_sigmas^2=Gamma(1, 1)"]
+    )
+
+
+def test_a_row_of_each_level_is_read_with_a_comment_naming_the_grouping():
+    import pandas as pd
+    from test_hierarchical_centring import DATA
+
+    pastes = pd.read_csv(DATA / "pastes.csv")  # batch:cask is centred on its batch's effect
+    assert (
+        "A row of each level of batch:cask (its first), to read there what is constant within "
+        "a level."
+    ) in prose("strength ~ 1 + (1 | batch/cask)", pastes)
+
+
+@pytest.mark.parametrize(
+    ("column", "family", "renamed"),
+    [
+        ("sigma", None, "sigma_col"),
+        ("nu", "student_t", "nu_col"),
+        ("Intercept", None, "Intercept_col"),
+        ("data", None, "data_col"),
+        ("class", None, "class_col"),  # a Python keyword
+    ],
+)
+def test_a_predictor_named_as_a_name_build_takes_is_renamed_and_the_model_builds(
+    data, column, family, renamed
+):
+    """A pm.Data named "sigma" (or "nu", "Intercept") would clash with the parameter."""
+    from mlm.codegen import model_source
+
+    frame = data.assign(**{column: data["x"]})
+    source = model_source(parse(f"y ~ {column}", family=family), frame)
+    written = " ".join(source.split())
+    assert f'{renamed} = data["{column}"].to_numpy(dtype=float)' in written
+    assert f'{renamed}_ = pm.Data("{renamed}", {renamed}, dims="obs")' in written
+    namespace: dict = {}
+    exec(source, namespace)
+    model = namespace["build"](frame)
+    assert renamed in model.named_vars
+
+
+def test_a_predictors_sd_is_named_after_its_columns(data):
+    written = code("y ~ Xv + x:tx", data.assign(Xv=data["x"]))
+    assert "Xv_sd = 0.9554 # Xv.std()" in written
+    assert "x_by_tx_sd = 0.6923 # (x * tx).std()" in written
+
+
+def test_scale_standardize_and_center_say_their_numbers_are_the_datas(data):
+    said = prose("y ~ scale(x) + standardize(tx) + center(x)", data)
+    for column in ("scale(x)", "standardize(tx)", "center(x)"):
+        assert f"{column}, the data's mean and SD as numbers: new rows scale alike" in said
+
+
+def test_a_grouping_of_two_columns_ignores_the_reference_level_of_its_first(data):
+    written = code('y ~ C(a, Treatment("a2")) + (1 | a:g)', data)
+    assert 'a_cat = pd.Categorical(data["a"])' in written
+    assert (
+        'a_by_g_idx, a_by_g_levels = pd.factorize( (data["a"].astype(str) + ":" + '
+        'data["g"].astype(str)).where( data[["a", "g"]].notna().all(axis=1) ), sort=True, )'
+    ) in written
+
+
+def test_a_slope_sampled_on_the_unit_scale_is_a_parameter_a_prior_may_name(data):
+    frame = data.assign(z=data["x"] * 100)  # prior SD 2.5 * y_sd / z_sd: 0.04
+    assert 'z_b_z = pm.Normal("z_b_z", mu=0, sigma=1)' in code("y ~ z", frame)
+    assert parameters("y ~ z", frame) == "Intercept, b_z, sigma"
+    assert (
+        "b_z: weakly informative, 2.5 outcome SDs per SD of z (rstanarm's default scale). "
+        "Sampled on the unit scale, as z_b_z: its prior SD (0.037) is small beside the +-1 by "
+        "which samplers jitter their starting point, which would start it up to 27 prior SDs "
+        "out, where a chain can stick."
+    ) in prose("y ~ z", frame)
+
+
+def test_a_prior_sd_of_exactly_1_is_sampled_as_it_is(data):
+    frame = data.assign(z=[2.5, -2.5] * (len(data) // 2))  # z_sd = 2.5: prior SD 2.5 / 2.5
+    written = code("yb ~ z", frame, family="bernoulli")
+    assert 'b_z = pm.Normal("b_z", mu=0, sigma=2.5 / z_sd)' in written
+    assert "z_b_z" not in written
+
+
+def test_a_statistic_is_named_apart_from_the_columns_and_their_tensors(data):
+    """x's SD is not x_sd when a column is called x_sd, nor x_sd_, its pm.Data tensor."""
+    from mlm.codegen import model_source
+
+    frame = data.assign(x_sd=data["x"] * 2 + 1)
+    source = model_source(parse("y ~ x + x_sd"), frame)
+    written = " ".join(source.split())
+    assert "x_sd__ = 0.9554 # x.std() x_sd_sd = 1.911 # x_sd.std()" in written
+    assert 'x_sd_ = pm.Data("x_sd", x_sd, dims="obs")' in written
+    assert 'b_x = pm.Normal("b_x", mu=0, sigma=2.5 * y_sd / x_sd__)' in written
+    namespace: dict = {}
+    exec(source, namespace)
+    model = namespace["build"](frame)
+    assert model["b_x"].ndim == 0
+
+
+def test_group_terms_of_one_grouping_with_the_same_name_are_told_apart_by_their_terms(data):
+    assert parameters("y ~ x + (0 + x + tx | g) + (1 + b | g)", data) == (
+        "Intercept, b_x, sigma_g, sigma_g_Intercept_b, sigma"
+    )
+
+
+def test_without_the_intercept_only_the_first_factor_is_coded_by_every_level(data):
+    written = code("y ~ 0 + a + b", data)
+    assert 'b_a = pm.Normal("b_a", mu=y_mean, sigma=5 * y_sd, dims="a")' in written
+    assert 'b_b = pm.Normal("b_b", mu=0, sigma=2.5 * y_sd, dims="b_effect")' in written
+    assert "mu = b_a[a_] + pt.concatenate([pt.zeros(1), b_b])[b_]" in written
+
+
+# the code generator: group terms centred on the rest of the model (codegen/groups.py) -------
+
+
+def test_a_correlated_term_centred_on_the_intercept_samples_its_intercepts_around_it():
+    from test_formula import simulate
+
+    frame = simulate(per_group=200)
+    written = code("y ~ x + (1 + x | g)", frame)
+    assert "mean_g = pt.concatenate([pt.stack([intercept]), pt.zeros(1)])" in written
+    assert 'a_g = pm.MvNormal("a_g", mu=mean_g, chol=chol_g, dims=("g", "g_effect"))' in written
+    assert 'u_g = pm.Deterministic("u_g", a_g - mean_g, dims=("g", "g_effect"))' in written
+    said = prose("y ~ x + (1 + x | g)", frame)
+    assert (
+        "(1 + x | g): an intercept and a slope on x per level of g, correlated, centred, the "
+        "intercepts on the intercept: each level's data say more"
+    ) in said
+    assert (
+        "intercept 70, at least 45; slope on x 45, at least 29; the lower ends of their 90 % "
+        "intervals are all >= 1; from"
+    ) in said
+    assert (
+        "so the centred form samples best: a ~ MvNormal((intercept, 0, ...), chol), "
+        "u = a - (intercept, 0, ...). The covariance"
+    ) in said
+
+
+def test_a_correlated_term_centred_per_level_says_on_what():
+    from test_hierarchical_centring import trial
+
+    said = prose("y ~ time * arm + (1 + time | subject)", trial())
+    assert (
+        "centred, the intercepts on the rest of the model at each level (the intercept and "
+        "arm's effect): each level's data"
+    ) in said
+    assert (
+        "a ~ MvNormal((level_mean_subject, 0, ...), chol), u = a - (level_mean_subject, 0, ...)."
+    ) in said
+
+
+@pytest.mark.parametrize(
+    ("formula", "what"),
+    [
+        ("y ~ time + arm + dose + (1 | subject)", "the intercept, arm's effect and dose's effect"),
+        ("y ~ 0 + arm + time + (1 | subject)", "arm's effect"),
+    ],
+)
+def test_a_group_term_centred_per_level_names_each_part_of_its_mean(formula, what):
+    from test_hierarchical_centring import trial
+
+    frame = trial()
+    frame["dose"] = (frame["subject"] % 3) * 10.0 + frame["subject"] % 5  # constant per subject
+    assert (
+        f"(1 | subject): an intercept per level of subject, centred on the rest of the model at "
+        f"each level ({what}) (a_subject ~ Normal(level_mean_subject, sigma_subject)):"
+    ) in prose(formula, frame)
+
+
+def test_information_of_100_or_more_is_written_as_a_whole_number():
+    from test_formula import simulate
+
+    said = prose("y ~ x + (1 | g)", simulate(per_group=400))
+    assert "n sigma_g^2 / sigma^2: intercept 131, at least 85;" in said
+
+
+@pytest.mark.parametrize("mode", ["rows", "rows+levels"])
+def test_the_rows_switch_centres_by_the_rows_per_level(monkeypatch, mode):
+    """groups.MODE "rows" and "rows+levels" (tests/validation/parameterisations.py): the
+    decision by the median rows per level (>= 6), and for "rows+levels" at least 7 levels."""
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "MODE", mode)
+    said = prose("y ~ x + (1 | g)", simulate())
+    assert (
+        "(1 | g): an intercept per level of g, centred on the intercept (a_g ~ Normal(intercept, "
+        "sigma_g)): its levels hold many rows each (20, the median; >= 6), so the data pin each "
+        "effect down and the centred form samples best;"
+    ) in said
+    said = prose("y ~ x + (1 | g)", simulate(per_group=4))
+    assert (
+        "(1 | g): an intercept per level of g, non-centred: its levels hold few rows each (4, the "
+        "median; < 6), so the effects lean on sigma and the non-centred form samples best, even "
+        "when sigma is near 0."
+    ) in said
+    written = code("y ~ x + (1 | g)", simulate(n_groups=4, per_group=100))  # 4 levels
+    assert ('z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g")' in written) == (mode != "rows")
+    written = code("y ~ x + (1 | g)", simulate(n_groups=7, per_group=6))  # at both bounds
+    assert 'a_g = pm.Normal("a_g", mu=intercept, sigma=sigma_g, dims="g")' in written
+
+
+def test_the_information_point_switch_centres_by_the_estimates_alone(monkeypatch):
+    """groups.MODE "info_point" (tests/validation/parameterisations.py): each estimate of the
+    information per level >= 1, without the lower ends of their intervals."""
+    from test_formula import simulate
+
+    import mlm.codegen.groups as groups
+
+    monkeypatch.setattr(groups, "MODE", "info_point")
+    said = prose("y ~ x + (1 | g)", simulate(per_group=200))
+    assert (
+        "(1 | g): an intercept per level of g, centred on the intercept (a_g ~ Normal(intercept, "
+        "sigma_g)): each level's data say more about its effect than the population distribution "
+        "does (expected information per level, n sigma_g^2 / sigma^2: intercept 70; all >= 1; "
+        "from a one-way ANOVA"
+    ) in said
+    # 3 rows per level: 1.9, at least 0.67; centred by the estimate, not by its lower end
+    written = code("y ~ x + (1 | g)", simulate(per_group=3))
+    assert 'a_g = pm.Normal("a_g", mu=intercept_c, sigma=sigma_g, dims="g")' in written
+    said = prose("y ~ x + (1 + x | g)", simulate())
+    assert (
+        "correlated, non-centred: a level's data may say less about its effect than the "
+        "population distribution does (expected information per level, n sigma_g^2 / sigma^2: "
+        "intercept 7; slope on x 0.93; not all >= 1; from a one-way ANOVA"
+    ) in said
+
+
+def test_the_anova_of_a_model_without_predictors_is_of_the_response(data):
+    assert (
+        "ANOVA by g (24 levels, median 20 rows) of the response, F = 7.41 on 23 and 456 df), so "
+        "the centred form samples best"
+    ) in prose("y ~ 1 + (1 | g)", data)
+
+
+def test_a_nested_grouping_is_centred_on_its_parents_intercepts_only():
+    import numpy as np
+    import pandas as pd
+    from test_hierarchical_centring import DATA
+
+    pastes = pd.read_csv(DATA / "pastes.csv")  # batch:cask is centred; it nests in batch
+    pastes["x"] = np.random.default_rng(1).normal(size=len(pastes))
+    written = code("strength ~ 1 + (1 + x | batch) + (1 | batch:cask)", pastes)
+    assert (
+        "level_mean_batch_by_cask = intercept + u_batch[batch_[batch_by_cask_row_], 0]"
+    ) in written
+    written = code("strength ~ 1 + (0 + x | batch) + (1 | batch:cask)", pastes)
+    assert "level_mean" not in written  # batch's slopes vary within a cask
+    assert "a_batch_by_cask = pm.Normal( \"a_batch_by_cask\", mu=intercept," in written

@@ -150,6 +150,7 @@ class BuildBody:
             if written == expression:
                 return known
         taken = {python_name(c) for c in self.columns.numeric} | set(self.columns.derived)
+        taken |= {f"{t}_" for t in taken}  # and their pm.Data tensors (`x_sd_` of column x_sd)
         while name in taken or name in self.stats:
             name += "_"
         self.stats[name] = expression
@@ -210,7 +211,10 @@ class BuildBody:
         key = ("num", column)
         if key not in self._data_vars:
             name = self.array(column)
-            label = name if column in self.columns.derived else column
+            # Named by the column, unless its Python name differs: a computed column's
+            # (`x_pow_2` for I(x^2)), or a name build() takes itself (`sigma_col`: a pm.Data
+            # named "sigma" would clash with the parameter sigma).
+            label = column if name == column else name
             self.data_lines.append(f'{name}_ = pm.Data("{label}", {name}, dims="obs")')
             self._data_vars[key] = f"{name}_"
         return self._data_vars[key]

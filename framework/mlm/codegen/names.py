@@ -6,7 +6,8 @@ import keyword
 
 from mlm.formula import GroupTerm, slug
 
-# Names the generated build() uses itself; a column with one of them gets a suffix.
+# Names the generated build() uses itself, for its Python variables or its parameters
+# (`theta`, `Intercept`); a column with one of them gets a suffix, in Python and in pm.Data.
 RESERVED = {
     "data",
     "model",
@@ -16,6 +17,11 @@ RESERVED = {
     "sigma",
     "sigma2",
     "nu",
+    "theta",
+    "shape",
+    "phi",
+    "zi",
+    "Intercept",
     "y_sd",
     "y_mean",
     "np",

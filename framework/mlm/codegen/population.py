@@ -106,7 +106,10 @@ def population_term(body: BuildBody, term: Term) -> str:
     if len(cats) == 1 and not code[cats[0]] and not tensors:
         # Coded by every level (no intercept): the levels' means, as in lme4.
         index = body.factor((cats[0],), False)
-        mean = "the mean of log(y)" if spec.family == "lognormal" else "the mean outcome"
+        # On the link scale for a GLM (its prior is centred on 0 there, not on the mean).
+        mean = LINK_SCALE.get(spec.family) or (
+            "the mean of log(y)" if spec.family == "lognormal" else "the mean outcome"
+        )
         why = f"{name}: {mean} at each level of {cats[0]}, weakly informative."
         centre = "0" if glm else body.y_mean
         wide = scale.replace("2.5", "5")
