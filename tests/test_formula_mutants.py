@@ -1245,9 +1245,7 @@ def test_a_glm_intercept_at_the_centres_is_on_the_link_scale_and_reported_at_0(f
         ("bernoulli", "yb", "0", "the log-odds"),
     ],
 )
-def test_a_factor_without_the_intercept_has_a_mean_at_each_level(
-    data, family, response, mu, mean
-):
+def test_a_factor_without_the_intercept_has_a_mean_at_each_level(data, family, response, mu, mean):
     frame = data.assign(y=data["y"].abs() + 0.1)
     formula = f"{response} ~ 0 + a"
     written = code(formula, frame, family=family)
@@ -1492,6 +1490,22 @@ def test_a_predictor_named_as_a_name_build_takes_is_renamed_and_the_model_builds
     assert renamed in model.named_vars
 
 
+@pytest.mark.parametrize("form", ["(1 | sigma)", "(1 + x | sigma)"])
+def test_a_grouping_named_as_a_parameter_gets_its_own_dimension_and_the_model_builds(data, form):
+    """A dimension named "sigma" clashed with the residual SD: build() failed with
+    "Variable name 'sigma' conflicts with an existing dimension name"."""
+    from mlm.codegen import model_source
+
+    frame = data.assign(sigma=data["g"])
+    source = model_source(parse(f"y ~ x + {form}"), frame)
+    assert '"sigma_level": [str(v) for v in sigma_levels],' in source
+    namespace: dict = {}
+    exec(source, namespace)
+    model = namespace["build"](frame)
+    assert "sigma" in model.named_vars and "sigma_level" in model.coords
+    assert model.named_vars_to_dims["u_sigma"][0] == "sigma_level"
+
+
 def test_a_predictors_sd_is_named_after_its_columns(data):
     written = code("y ~ Xv + x:tx", data.assign(Xv=data["x"]))
     assert "Xv_sd = 0.9554 # Xv.std()" in written
@@ -1698,4 +1712,4 @@ def test_a_nested_grouping_is_centred_on_its_parents_intercepts_only():
     ) in written
     written = code("strength ~ 1 + (0 + x | batch) + (1 | batch:cask)", pastes)
     assert "level_mean" not in written  # batch's slopes vary within a cask
-    assert "a_batch_by_cask = pm.Normal( \"a_batch_by_cask\", mu=intercept," in written
+    assert 'a_batch_by_cask = pm.Normal( "a_batch_by_cask", mu=intercept,' in written

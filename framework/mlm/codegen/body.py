@@ -11,7 +11,7 @@ import re
 import textwrap
 
 from mlm.codegen.columns import Columns
-from mlm.codegen.names import joined, python_name
+from mlm.codegen.names import RESERVED, joined, python_name
 from mlm.codegen.priors import prior_arguments
 from mlm.formula import INTERCEPT, ModelSpec, Term
 
@@ -185,8 +185,9 @@ class BuildBody:
 
     def level_coord(self, name: str) -> str:
         """The coords of a factor's levels: its name, unless pm.Data holds its values by
-        that name (a numeric column), as a dimension may not share a variable's name."""
-        return f"{name}_level" if name in self.columns.numeric else name
+        that name (a numeric column) or a parameter has it (a grouping named `sigma`), as
+        a dimension may not share a variable's name."""
+        return f"{name}_level" if name in self.columns.numeric or name in RESERVED else name
 
     def array(self, column: str) -> str:
         """The numpy array of a numeric or computed column, computed once in build()."""

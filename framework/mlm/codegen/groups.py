@@ -170,7 +170,7 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
     if any(v in body.columns.categorical for t in group.terms for v in t.variables):
         return _design(body, group, name)
     index = body.factor(group.factor, False)
-    coord = joined(group.factor)
+    coord = body.level_coord(joined(group.factor))
     scales, products = [], []
     for term in group.terms:
         tensors, arrays = body.product(term.variables)
@@ -240,7 +240,7 @@ def group_term(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
 def _design(body: BuildBody, group: GroupTerm, name: str) -> list[str]:
     """A group term with a categorical column: its effects' columns as a design matrix."""
     index = body.factor(group.factor, False)
-    coord = joined(group.factor)
+    coord = body.level_coord(joined(group.factor))
     codes = codings(group.siblings, body.columns.categorical)
     base = "1" if body.glm else body.y_sd
     blocks, labels, scales, how = [], [], [], []
@@ -326,7 +326,7 @@ def _correlated(
 ) -> None:
     """A correlated group term's priors: LKJ Cholesky covariance; centred, partly centred
     or non-centred (`form`)."""
-    coord = joined(group.factor)
+    coord = body.level_coord(joined(group.factor))
     categorical = body.columns.categorical
 
     def what(term) -> str:
@@ -449,7 +449,7 @@ def _partial(body: BuildBody, group: GroupTerm, name: str) -> tuple[str, list[st
     effects so drawn are MvNormal(0, Sigma): the same model as the other forms, whose
     effects' log density differs only by the change of variables.
     """
-    coord = joined(group.factor)
+    coord = body.level_coord(joined(group.factor))
     effect = f"{name}_effect"
     slope = group.terms[1]
     centre = body.centre(slope)
