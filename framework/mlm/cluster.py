@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,8 @@ def dask_client(
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR if quiet else logging.WARNING,
+                preload=["mlm.cluster"],  # dask_setup, below
+                preload_nanny=["mlm.cluster"],
             )
         finally:
             if main:
@@ -80,6 +83,24 @@ def dask_client(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def dask_setup(server: Any = None) -> None:
+    """Run by Dask in each local worker and nanny process mlm starts (`preload`): a Dask
+    Client that is garbage-collected after its event loop closed, as a worker torn down
+    by Ctrl-C has it, no longer prints distributed's "Exception ignored in Client.__del__
+    ... RuntimeError: IOLoop is closed" (there is nothing left to close)."""
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        closed = isinstance(unraisable.exc_value, RuntimeError) and "IOLoop is closed" in str(
+            unraisable.exc_value
+        )
+        if closed and "Client.__del__" in repr(unraisable.object):
+            return
+        default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def describe(workers: int | None, scheduler: str | None) -> str:
