@@ -213,7 +213,13 @@ def test_a_worker_with_other_inputs_names_what_differs(fitted_template):
 
 def test_ctrl_c_stops_the_workers_exits_130_and_keeps_the_cache(two_variant_template, tmp_path):
     root = fresh_copy(two_variant_template, tmp_path / "demo")
-    (root / "fit.py").write_text(SLOW_FIT)
+    # The handshake: fit.py marks that it runs on a worker, so the local workers are up.
+    # They start with SIGINT ignored (a Ctrl-C at a terminal reaches the whole process
+    # group and must stop this process, not them), and a Ctrl-C sent while they start,
+    # which the relayed "sampling" line did not rule out, was lost (exit 0).
+    started = tmp_path / "started"
+    marked = f"    open({str(started)!r}, 'a').close()\n    time.sleep(2)\n"
+    (root / "fit.py").write_text(SLOW_FIT.replace("    time.sleep(2)\n", marked))
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(sys.path)}
     command = [sys.executable, "-m", "mlm", "run", "fit", "--workers", "2"]
     run = subprocess.Popen(
@@ -225,11 +231,10 @@ def test_ctrl_c_stops_the_workers_exits_130_and_keeps_the_cache(two_variant_temp
         text=True,
         start_new_session=True,
     )
-    said = ""
-    while "sampling" not in said:
-        line = run.stderr.readline()
-        assert line, f"mlm ended before sampling:\n{said}"
-        said += line
+    deadline = time.monotonic() + 300
+    while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), run.communicate()[1] if run.poll() is not None else "timed out"
     os.killpg(run.pid, signal.SIGINT)  # as Ctrl-C at a terminal: the whole process group
     _, err = run.communicate(timeout=60)
     assert run.returncode == 130, err
