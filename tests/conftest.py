@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,25 @@ def needs_module(name: str):
     except ImportError as exc:
         problem = str(exc)
     missing(f"the Python package {name!r} ({problem})")
+
+
+def pytest_configure(config):
+    """Tests send Ctrl-C (SIGINT) to the mlm processes they start, which inherit this
+    process's SIGINT: started with it ignored (`pytest &` in a script), they would keep
+    ignoring it, as mlm means them to, and those tests would fail for nothing."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _sigint_left_as_found():
+    """A test that leaves this process's SIGINT handler changed fails: every later
+    subprocess would inherit it (SIGINT ignored made a Ctrl-C test lose its interrupt in
+    CI, far from the test that ignored it)."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    assert after is before, f"the test left SIGINT's handler changed: {before!r} -> {after!r}"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -4,6 +4,7 @@ way, that the earlier traces are served intact, and that no partial trace is eve
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 from pathlib import Path
@@ -148,7 +149,15 @@ def test_a_ctrl_c_before_a_command_starts_still_says_interrupted(monkeypatch, ca
     monkeypatch.setattr(cli, "app", app)
     monkeypatch.setattr(cli, "_interrupted_said", False)
     monkeypatch.setattr(sys, "argv", ["mlm", "status"])
-    with pytest.raises(SystemExit) as exit_:
-        cli.main()
+    # main() ends the process: it ignores SIGINT and freezes the GC on its way out. Both
+    # are undone here, or every later subprocess of this test run would inherit SIGINT
+    # ignored (a Ctrl-C test of `mlm run --workers` lost its interrupt that way in CI).
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        gc.unfreeze()
     assert exit_.value.code == 130
     assert "interrupted" in capsys.readouterr().err

@@ -81,6 +81,37 @@ def test_ctrl_c_during_sampling_exits_130_and_caches_nothing(fitted_dir: Path):
     assert Project(fitted_dir).status()[2].state == "stale"
 
 
+@pytest.mark.slow
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(fitted_dir: Path):
+    """`mlm run fit &` in a script starts with SIGINT ignored, so that the script's Ctrl-C
+    leaves it be; the fit must not take SIGINT back during sampling (the Dask path and
+    Python itself keep it ignored)."""
+    marker = fitted_dir / "started"
+    fit = fitted_dir / "fit.py"
+    fit.write_text(
+        fit.read_text()
+        .replace(
+            "    with model:\n",
+            f"    open({str(marker)!r}, 'w').close()\n    with model:\n",
+            1,
+        )
+        .replace("draws=200, tune=200", "draws=100_000, tune=500")
+    )
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child
+    try:
+        proc = start_mlm(fitted_dir, "run", "fit")
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    wait_for(marker, proc)
+    time.sleep(3)  # compile, then sample for a while
+    assert proc.poll() is None, "the fit ended before the SIGINT: sample for longer"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr
+    assert "interrupted" not in stderr and "sampled in" in stderr, stderr
+    assert Project(fitted_dir).status()[2].state == "fresh"
+
+
 def test_corrupted_trace_is_detected_reported_and_refitted(fitted_dir: Path):
     folder = trace_folder(fitted_dir)
     nc = folder / "trace.nc"

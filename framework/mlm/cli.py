@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mlm import interrupts
 from mlm.errors import MlmError
 from mlm.words import plural
 
@@ -52,6 +53,7 @@ def handled() -> Iterator[None]:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
+        interrupts.settle()
         _say_interrupted()
         raise typer.Exit(130) from None
     except OSError as exc:
@@ -1387,6 +1389,7 @@ def reflow_help(typer_app: typer.Typer) -> None:
 
 
 def main() -> None:
+    interrupts.install()  # Ctrl-C never raised inside compiled model code (it crashed)
     try:
         reflow_help(app)
         app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
@@ -1400,6 +1403,7 @@ def main() -> None:
         # Everything is written and closed by now: a Ctrl-C from here on would only turn
         # the exit status into a signal death while the interpreter shuts down.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        interrupts.settle()
         # Once PyMC has been imported, the interpreter's final garbage collection takes
         # about a second; frozen objects are skipped by it, and the process exits at once.
         gc.freeze()

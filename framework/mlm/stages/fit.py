@@ -9,7 +9,7 @@ import signal
 import time
 from typing import TYPE_CHECKING, NoReturn
 
-from mlm import compiled, progress
+from mlm import compiled, interrupts, progress
 from mlm.errors import MlmError
 from mlm.fingerprint import code_fingerprints
 from mlm.stages.base import SAMPLER_LIBRARIES, Stage, StageStatus, explain, library_versions
@@ -230,9 +230,13 @@ class _InterruptGuard:
 
     def _handle(self, signum, frame):
         self.interrupted = True
-        signal.default_int_handler(signum, frame)
+        interrupts.handle(signum, frame)
 
     def __enter__(self):
+        # A process started with SIGINT ignored (`mlm run fit &` in a script, or under a
+        # parent that means it) keeps ignoring it, as Python and the Dask path do.
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            return self
         try:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread: leave signals alone
@@ -240,6 +244,9 @@ class _InterruptGuard:
         return self
 
     def __exit__(self, *exc):
+        # A Ctrl-C put off while compiled code ran is raised by the caller, which sees
+        # `interrupted`, and not again later.
+        interrupts.settle()
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
@@ -300,9 +307,11 @@ class _SampleCapture:
                     idata = real(*args, **kwargs)
                 except Exception:
                     if guard.interrupted:  # nutpie stopped by Ctrl-C before any draw
+                        interrupts.settle()
                         raise KeyboardInterrupt from None
                     raise
                 if guard.interrupted:
+                    interrupts.settle()
                     raise KeyboardInterrupt
             self.sampled, self.call = idata, call
             return idata
