@@ -4,6 +4,8 @@
 #   bash scripts/mutation.sh fingerprint          one target (see TARGETS below)
 #   bash scripts/mutation.sh all                  every target, one after the other
 #   bash scripts/mutation.sh fingerprint results  list the surviving mutants again
+#   bash scripts/mutation.sh formula run 'mlm.formula.x_parse__mutmut_*'
+#                                                 only the mutants named (mutmut's globs)
 #
 # mutmut imports the package from mutants/src/, so the run happens in a scratch copy laid
 # out that way (.mutation/<target>/, git-ignored): src/mlm (from framework/mlm), tests/,
@@ -47,6 +49,8 @@ usage() { echo "usage: bash scripts/mutation.sh all|${!TARGETS[*]} [results]" >&
 
 run_target() {
     local target=$1 action=${2:-run}
+    shift $(( $# < 2 ? $# : 2 ))
+    local names=("$@")
     local spec=${TARGETS[$target]:-}
     [ -n "$spec" ] || usage
     local modules=${spec%%|*} rest=${spec#*|}
@@ -71,7 +75,7 @@ run_target() {
             echo ""
             sed -n '/^\[tool.pytest.ini_options\]/,/^\[/p' pyproject.toml | sed '$d'
         } > "$work/pyproject.toml"
-        (cd "$work" && env -u PYTHONPATH "$python" -m mutmut run --max-children "${MLM_MUTATION_CHILDREN:-2}") || true
+        (cd "$work" && env -u PYTHONPATH "$python" -m mutmut run --max-children "${MLM_MUTATION_CHILDREN:-2}" "${names[@]}") || true
     fi
     (cd "$work" && env -u PYTHONPATH "$python" -m mutmut results --all true 2>/dev/null \
         || env -u PYTHONPATH "$python" -m mutmut results)
@@ -83,5 +87,5 @@ if [ "$1" = all ]; then
         run_target "$target" "${2:-run}"
     done
 else
-    run_target "$1" "${2:-run}"
+    run_target "$@"
 fi
