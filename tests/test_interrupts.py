@@ -90,6 +90,9 @@ def test_a_ctrl_c_put_off_is_raised_once_python_runs_again_and_settled_after():
     inner = _frame_called_from_the_runner()
     assert interrupts._in_compiled_code(inner)
     assert not interrupts._in_compiled_code(sys._getframe())
+    # PyTensor compiling a function (numba's compiler under pytensor/link/numba/) is
+    # Python all the way: a Ctrl-C stops it at once.
+    assert not interrupts._in_compiled_code(_frame_called_from_the_runner("make_thunk"))
     try:
         interrupts.handle(signal.SIGINT, inner)  # put off: no KeyboardInterrupt here
         assert interrupts._pending
@@ -107,14 +110,14 @@ def test_a_ctrl_c_put_off_is_raised_once_python_runs_again_and_settled_after():
         interrupts.handle(signal.SIGINT, sys._getframe())
 
 
-def _frame_called_from_the_runner():
-    """A frame whose caller's code is in pytensor/link/, as numba's type dispatch is
-    when compiled code calls back into Python."""
+def _frame_called_from_the_runner(name: str = "thunk"):
+    """A frame called from a thunk of pytensor/link/, as numba's type dispatch is when
+    compiled code calls back into Python (or from another function `name` there)."""
     runner = compile(
-        "def thunk(inner):\n    return inner()\n",
+        f"def {name}(inner):\n    return inner()\n",
         os.path.join(os.sep, "x", "pytensor", "link", "basic.py"),
         "exec",
     )
     scope: dict = {}
     exec(runner, scope)
-    return scope["thunk"](lambda: sys._getframe())
+    return scope[name](lambda: sys._getframe())

@@ -4,10 +4,10 @@ Python turns SIGINT into KeyboardInterrupt at the next point where it runs signa
 handlers. Inside a PyTensor function compiled by numba that point can be a call from the
 compiled code back into Python (numba's type dispatch), which does not expect an
 exception there: raising KeyboardInterrupt then crashed the process with a segmentation
-fault (about one Ctrl-C in eight during pm.sample_posterior_predictive; the same in plain
-PyMC). A handler that only takes note never crashed it (1,600 signals). So `handle` takes
-note while a compiled function runs and raises KeyboardInterrupt once it has returned,
-looking again every RETRY_S (SIGALRM).
+fault (a few Ctrl-Cs in a hundred during pm.sample_posterior_predictive after nutpie
+sampled; the same in plain PyMC). A handler that only takes note never crashed it (1,600
+signals). So `handle` takes note while a compiled function runs and raises
+KeyboardInterrupt once it has returned, looking again every RETRY_S (SIGALRM).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import signal
 import threading
 
 RETRY_S = 0.02
-# Where PyTensor calls its compiled functions (numba's JIT thunks, the C virtual machine).
+# Where PyTensor's thunks, which call its compiled functions, are defined.
 COMPILED_CALLERS = f"{os.sep}pytensor{os.sep}link{os.sep}"
 
 _pending = False
@@ -67,15 +67,20 @@ def _retry(signum, frame) -> None:
 
 
 def _in_compiled_code(frame) -> bool:
-    """Whether the signal came in during a call from PyTensor's runner of compiled
-    functions: in the compiled code, or in Python it calls back (numba's type dispatch,
-    its unpickling of constants), which does not expect an exception. In the runner's
-    own Python code, the call has returned and raising is safe."""
-    if frame is None or COMPILED_CALLERS in frame.f_code.co_filename:
+    """Whether the signal came in during a call from one of PyTensor's thunks (the Python
+    function that calls a compiled function): in the compiled code, or in Python it calls
+    back (numba's type dispatch, its unpickling of constants), which does not expect an
+    exception. In the thunk's own code the call has returned, and raising is safe; so it
+    is outside thunks (PyTensor compiling a function, nutpie waiting for its draws)."""
+    if frame is None or _is_thunk(frame):
         return False
     outer = frame.f_back
     while outer is not None:
-        if COMPILED_CALLERS in outer.f_code.co_filename:
+        if _is_thunk(outer):
             return True
         outer = outer.f_back
     return False
+
+
+def _is_thunk(frame) -> bool:
+    return frame.f_code.co_name == "thunk" and COMPILED_CALLERS in frame.f_code.co_filename
