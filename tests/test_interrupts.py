@@ -45,9 +45,9 @@ with pm.Model(coords={"school": range(8), "obs": range(n)}):
         delay = moments.uniform(0, whole)
         timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
         start = time.perf_counter()
-        timer.start()
         try:
             try:  # PyMC stops on KeyboardInterrupt and returns what it drew
+                timer.start()  # (on a busy machine, the Ctrl-C may come in here already)
                 pm.sample_posterior_predictive(posterior, random_seed=i, progressbar=False)
             finally:
                 timer.join()
