@@ -233,3 +233,48 @@ def test_a_funnel_in_a_partly_centred_term_gets_the_fix_for_its_side(tmp_path: P
     else:  # the slopes are non-centred already: smaller steps
         assert finding.fix.startswith("u_Subject's slopes are non-centred already")
         assert "raise target_accept" in finding.fix and "z_u_Subject" not in finding.fix
+
+
+def test_a_ridge_behind_r_hat_alone_is_shown_with_its_fix():
+    """r_hat fails while the ESS passes: the ridge that slows the chains belongs to no
+    failed ESS row, so r_hat's finding must carry the ridge's fix itself (a new user's
+    Assay fit was told "the ridge's fix cures the cause" with no ridge fix anywhere)."""
+    import numpy as np
+    import xarray as xr
+
+    from mlm.diagnosis import diagnose
+
+    rng = np.random.default_rng(3)
+    walk = np.cumsum(rng.normal(0, 0.05, (4, 1000)), axis=1) + rng.normal(0, 0.3, (4, 1))
+    posterior = xr.Dataset(
+        {
+            "Intercept": (("chain", "draw"), walk + rng.normal(0, 0.02, (4, 1000))),
+            "u_g": (
+                ("chain", "draw", "g"),
+                np.stack([rng.normal(0, 1, (4, 1000)), -walk + rng.normal(0, 0.02, (4, 1000))], -1),
+            ),
+            "sigma": (("chain", "draw"), np.exp(rng.normal(0, 0.2, (4, 1000)))),
+        },
+        coords={"g": ["a", "b"]},
+    )
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 1000), bool))})
+    idata = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+    findings = diagnose(idata, ["r_hat"], None, None, {"ess_bulk": 1, "ess_tail": 1})
+    shown = [f for f in findings if "r_hat" in f.checks]  # what `mlm check` prints
+    assert [f.kind for f in shown] == ["too_short"]
+    assert "the ridge between u_g[b] and Intercept slows them" in shown[0].evidence
+    assert "; the cause is the ridge: the two are nearly redundant" in shown[0].fix
+    assert "reparameterize so one of them is their sum or difference" in shown[0].fix
+
+
+@pytest.mark.parametrize(
+    "now, advised", [(None, "0.95"), (0.9, "0.95"), (0.95, "0.99"), (0.99, "0.999")]
+)
+def test_target_accept_is_never_advised_at_the_value_it_has(now, advised):
+    from mlm.diagnosis import FitSource, _target_accept
+
+    fit = FitSource(None)
+    fit.settings = {} if now is None else {"target_accept": now}
+    advice = _target_accept(fit)
+    assert f"target_accept={advised})" in advice
+    assert ("(now " in advice) == (now is not None)

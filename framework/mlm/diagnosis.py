@@ -793,8 +793,14 @@ def _sample_line(fit: FitSource) -> str:
 
 def _target_accept(fit: FitSource) -> str:
     current = fit.settings.get("target_accept")
-    higher = 0.99 if isinstance(current, int | float) and current >= 0.95 else 0.95
     now = f" (now {current})" if current is not None else ""
+    if isinstance(current, int | float) and current >= 0.99:
+        # never the value it has already (a new user's Assay fit was told 0.99 at 0.99)
+        return (
+            f"raise target_accept{now}: pm.sample(..., target_accept=0.999), slower, and "
+            "past 0.99 it seldom removes the last ones"
+        )
+    higher = 0.99 if isinstance(current, int | float) and current >= 0.95 else 0.95
     return f"raise target_accept{now}: pm.sample(..., target_accept={higher})"
 
 
@@ -995,15 +1001,20 @@ def _ridges(
         label, other, r = _as_group_mean(label, other, r, draws, model)
         pair = frozenset((_base(label), _base(other)))
         if pair in pairs_seen:
-            for f in findings:
+            for f in findings if ess_checks else ():
                 if frozenset(_base(p) for p in f.parameters[:2]) == pair and check not in f.checks:
                     findings[findings.index(f)] = _with_check(f, check)
             continue
         pairs_seen.add(pair)
         efficiency = value / total if total else math.nan
-        checks = tuple(c for c in ess_checks if draws.diagnostics(worst_label)[c] < limits[c]) or (
-            check,
-        )
+        if ess_checks:
+            checks = tuple(
+                c for c in ess_checks if draws.diagnostics(worst_label)[c] < limits[c]
+            ) or (check,)
+        else:
+            # Looked for as the cause of r_hat (or tree depth) while the ESS passes: the
+            # ESS row shows no finding, so r_hat's finding carries this fix itself.
+            checks = ()
         if tree_depth:
             checks += ("tree_depth",)
         evidence = (
@@ -1379,7 +1390,13 @@ def _r_hat(
         "increase tune and draws"
         + (f" (now tune={tune}, draws={fit.settings.get('draws')})" if tune is not None else "")
         + f" in {_sample_line(fit)}"
-        + ("; the ridge's fix cures the cause" if ridge else "")
+        + (
+            f"; the cause is the ridge: {ridge.fix}"
+            if ridge and not ridge.checks
+            else "; the ridge's fix cures the cause"
+            if ridge
+            else ""
+        )
     )
     return Finding("too_short", ("r_hat",), named, evidence, fix, fit.label, fit.line, numbers)
 
