@@ -97,3 +97,29 @@ def test_an_observation_level_effect_leaves_the_others_their_residual():
     assert ("i",) not in info  # one row per level: nothing within a level to compare with
     text = model_source(spec, data)
     assert form(text, "b") == "centred" and form(text, "i") == "non-centred"
+
+
+def test_one_mean_per_level_is_said_in_the_singular_and_a_glm_names_its_sigma():
+    """grouseticks' LOCATION holds a median of 1 BROOD: model.py said "1 means of BROOD".
+    In a Poisson or binomial model, sigma^2 of the rule is the variance within levels on
+    the response's scale (there is no residual sigma): the comment says so."""
+    from mlm.codegen import model_source
+
+    rng = np.random.default_rng(2)
+    broods = [1] * 20 + [3] * 10  # broods per location: median 1
+    location = np.repeat(np.arange(30), broods)
+    brood = np.repeat(np.arange(location.size), 4)
+    y = rng.poisson(np.exp(1 + rng.normal(0, 0.5, location.size)[brood]))
+    data = pd.DataFrame(
+        {"y": y, "L": [f"l{location[b]}" for b in brood], "B": [f"b{b}" for b in brood]}
+    )
+    text = " ".join(
+        line.strip().lstrip("# ")
+        for line in model_source(parse("y ~ 1 + (1 | L) + (1 | B)", family="poisson"), data)
+        .split("def build", 1)[1]
+        .splitlines()
+    )
+    assert "median 4 rows, 1 mean of B)" in text and "1 means" not in text
+    assert "n sigma_g^2 / sigma^2, sigma^2 the variance within levels on the response's" in text
+    gaussian = model_source(parse("y ~ 1 + (1 | L) + (1 | B)"), data)
+    assert "the variance within levels" not in gaussian

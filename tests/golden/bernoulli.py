@@ -54,11 +54,12 @@ def build(data):
 
         # (1 | g): an intercept per level of g, non-centred: a level's data may say less about
         # its effect than the population distribution does (expected information per level, n
-        # sigma_g^2 / sigma^2: intercept 0.57, at least 0.0087; a lower end of a 90 % interval
-        # is below 1; from a one-way ANOVA by g (24 levels, median 20 rows) of the response
-        # adjusted for x, F = 1.57 on 23 and 455 df), so sigma's posterior reaches where the
-        # centred form funnels; the non-centred form samples well there. The SD's half-normal
-        # prior has scale 1 on the link scale.
+        # sigma_g^2 / sigma^2, sigma^2 the variance within levels on the response's scale:
+        # intercept 0.57, at least 0.0087; a lower end of a 90 % interval is below 1; from a
+        # one-way ANOVA by g (24 levels, median 20 rows) of the response adjusted for x, F =
+        # 1.57 on 23 and 455 df), so sigma_g's posterior reaches where the centred form funnels;
+        # the non-centred form samples well there. The SD's half-normal prior has scale 1 on the
+        # link scale.
         # Where each level's data are informative, centre it: u_g = pm.Normal("u_g", mu=0,
         # sigma=sigma_g, dims="g"), in place of the two lines below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=1)

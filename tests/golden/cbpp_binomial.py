@@ -64,12 +64,12 @@ def build(data):
 
         # (1 | herd): an intercept per level of herd, centred on the intercept (a_herd ~
         # Normal(intercept, sigma_herd)): each level's data say more about its effect than the
-        # population distribution does (expected information per level, n sigma_g^2 / sigma^2:
-        # intercept 3.3, at least 1.5; the lower end of its 90 % interval is >= 1; from a one-
-        # way ANOVA by herd (15 levels, median 4 rows, 61 trials) of the response adjusted for
-        # period, F = 4.02 on 14 and 824 df), so the centred form samples best; on the
-        # intercept, it does not trade off against the mean of u_herd. The SD's half-normal
-        # prior has scale 1 on the link scale.
+        # population distribution does (expected information per level, n sigma_g^2 / sigma^2,
+        # sigma^2 the variance within levels on the response's scale: intercept 3.3, at least
+        # 1.5; the lower end of its 90 % interval is >= 1; from a one-way ANOVA by herd (15
+        # levels, median 4 rows, 61 trials) of the response adjusted for period, F = 4.02 on 14
+        # and 824 df), so the centred form samples best; on the intercept, it does not trade off
+        # against the mean of u_herd. The SD's half-normal prior has scale 1 on the link scale.
         # Where they are not, non-centre it: z_herd = pm.Normal("z_herd", mu=0, sigma=1,
         # dims="herd") and u_herd = pm.Deterministic("u_herd", z_herd * sigma_herd,
         # dims="herd"), in place of the two lines below.

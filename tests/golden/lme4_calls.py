@@ -149,7 +149,7 @@ def build(data):
         # information per level, n sigma_g^2 / sigma^2: slope on scale(x) 1.6, at least 0.68; a
         # lower end of a 90 % interval is below 1; from a one-way ANOVA by g (24 levels, median
         # 20 rows) of the response adjusted for I(x^2), I(x - 10), log(tx + 1), k and a, F =
-        # 9.98 on 23 and 449 df), so sigma's posterior reaches where the centred form funnels;
+        # 9.98 on 23 and 449 df), so sigma_g's posterior reaches where the centred form funnels;
         # the non-centred form samples well there. The SD's half-normal prior has the scale of
         # the outcome's SD per SD of scale(x).
         # Where each level's data are informative, centre it: u_g_scale_x =

@@ -67,9 +67,9 @@ def build(data):
         # its effect than the population distribution does (expected information per level, n
         # sigma_g^2 / sigma^2: intercept 2.4, at least 0.92; a lower end of a 90 % interval is
         # below 1; from a one-way ANOVA by g (24 levels, median 20 rows, 3 means of g:k) of the
-        # response adjusted for x, F = 3.37 on 23 and 48 df), so sigma's posterior reaches where
-        # the centred form funnels; the non-centred form samples well there. The SD's half-
-        # normal prior has the scale of the outcome's SD.
+        # response adjusted for x, F = 3.37 on 23 and 48 df), so sigma_g's posterior reaches
+        # where the centred form funnels; the non-centred form samples well there. The SD's
+        # half-normal prior has the scale of the outcome's SD.
         # Where each level's data are informative, centre it: u_g = pm.Normal("u_g", mu=0,
         # sigma=sigma_g, dims="g"), in place of the two lines below.
         sigma_g = pm.HalfNormal("sigma_g", sigma=y_sd)
@@ -80,7 +80,7 @@ def build(data):
         # about its effect than the population distribution does (expected information per
         # level, n sigma_g^2 / sigma^2: intercept 1.1, at least 0.6; a lower end of a 90 %
         # interval is below 1; from a one-way ANOVA by g:k (72 levels, median 7 rows) of the
-        # response adjusted for x and g, F = 2.56 on 48 and 407 df), so sigma's posterior
+        # response adjusted for x and g, F = 2.56 on 48 and 407 df), so sigma_g's posterior
         # reaches where the centred form funnels; the non-centred form samples well there. The
         # SD's half-normal prior has the scale of the outcome's SD.
         # Where each level's data are informative, centre it: u_g_by_k = pm.Normal("u_g_by_k",

@@ -99,7 +99,7 @@ def build(data):
         # about its effect than the population distribution does (expected information per
         # level, n sigma_g^2 / sigma^2: slope on x 1.8, at least 0.78; a lower end of a 90 %
         # interval is below 1; from a one-way ANOVA by g (24 levels, median 20 rows, 3 means of
-        # g:k) of the response adjusted for a, x and h, F = 5.24 on 23 and 48 df), so sigma's
+        # g:k) of the response adjusted for a, x and h, F = 5.24 on 23 and 48 df), so sigma_g's
         # posterior reaches where the centred form funnels; the non-centred form samples well
         # there. The SD's half-normal prior has the scale of the outcome's SD per SD of x.
         # Where each level's data are informative, centre it: u_g_x = pm.Normal("u_g_x", mu=0,
@@ -112,9 +112,9 @@ def build(data):
         # about its effect than the population distribution does (expected information per
         # level, n sigma_g^2 / sigma^2: intercept 0.79, at least 0.37; a lower end of a 90 %
         # interval is below 1; from a one-way ANOVA by g:k (72 levels, median 7 rows) of the
-        # response adjusted for a, x, g and h, F = 2.11 on 48 and 398 df), so sigma's posterior
-        # reaches where the centred form funnels; the non-centred form samples well there. The
-        # SD's half-normal prior has the scale of the outcome's SD.
+        # response adjusted for a, x, g and h, F = 2.11 on 48 and 398 df), so sigma_g's
+        # posterior reaches where the centred form funnels; the non-centred form samples well
+        # there. The SD's half-normal prior has the scale of the outcome's SD.
         # Where each level's data are informative, centre it: u_g_by_k = pm.Normal("u_g_by_k",
         # mu=0, sigma=sigma_g_by_k, dims="g_by_k"), in place of the two lines below.
         sigma_g_by_k = pm.HalfNormal("sigma_g_by_k", sigma=y_sd)

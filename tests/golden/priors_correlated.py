@@ -67,7 +67,7 @@ def build(data):
         # (expected information per level, n sigma_g^2 / sigma^2: intercept 7, at least 4.2;
         # slope on x 0.93, at least 0.24; a lower end of a 90 % interval is below 1; from a one-
         # way ANOVA by g (24 levels, median 20 rows) of the response adjusted for x, F = 8 on 23
-        # and 455 df), so sigma's posterior reaches where the centred form funnels; the non-
+        # and 455 df), so sigma_g's posterior reaches where the centred form funnels; the non-
         # centred form samples well there: u = z @ chol.T. The covariance is an LKJ(2)
         # correlation (mildly favouring small correlations) and SDs with the prior set by
         # --prior 'sigma_g=Exponential(1)' (mlm's default: HalfNormal(sigma=[y_sd, y_sd /

@@ -83,7 +83,7 @@ def build(data):
         # about its effect than the population distribution does (expected information per
         # level, n sigma_g^2 / sigma^2: slope on tx 0.05, at least 0; a lower end of a 90 %
         # interval is below 1; from a one-way ANOVA by g (24 levels, median 20 rows) of the
-        # response adjusted for tx, F = 7.84 on 23 and 455 df), so sigma's posterior reaches
+        # response adjusted for tx, F = 7.84 on 23 and 455 df), so sigma_g's posterior reaches
         # where the centred form funnels; the non-centred form samples well there. The SD's
         # half-normal prior has the scale of the outcome's SD per SD of tx.
         # Where each level's data are informative, centre it: u_g_tx = pm.Normal("u_g_tx", mu=0,

@@ -58,11 +58,12 @@ def build(data):
 
         # (1 | g): an intercept per level of g, centred on the intercept (a_g ~
         # Normal(intercept, sigma_g)): each level's data say more about its effect than the
-        # population distribution does (expected information per level, n sigma_g^2 / sigma^2:
-        # intercept 4.4, at least 2.5; the lower end of its 90 % interval is >= 1; from a one-
-        # way ANOVA by g (24 levels, median 20 rows) of the response adjusted for x, F = 5.44 on
-        # 23 and 455 df), so the centred form samples best; on the intercept, it does not trade
-        # off against the mean of u_g. The SD's half-normal prior has scale 1 on the link scale.
+        # population distribution does (expected information per level, n sigma_g^2 / sigma^2,
+        # sigma^2 the variance within levels on the response's scale: intercept 4.4, at least
+        # 2.5; the lower end of its 90 % interval is >= 1; from a one-way ANOVA by g (24 levels,
+        # median 20 rows) of the response adjusted for x, F = 5.44 on 23 and 455 df), so the
+        # centred form samples best; on the intercept, it does not trade off against the mean of
+        # u_g. The SD's half-normal prior has scale 1 on the link scale.
         # Where they are not, non-centre it: z_g = pm.Normal("z_g", mu=0, sigma=1, dims="g") and
         # u_g = pm.Deterministic("u_g", z_g * sigma_g, dims="g"), in place of the two lines
         # below.

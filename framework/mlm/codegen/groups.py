@@ -104,7 +104,9 @@ def form(body: BuildBody, group: GroupTerm) -> tuple[str, str]:
     is_centred = all((info if point else low) >= CENTRED_INFO for _, info, low in parts)
     units = f"{rows:g} rows"
     if level.units != "rows":
-        units += f", {level.size:g} {level.units}"
+        # "means of BROOD": one such mean is "1 mean of BROOD"
+        what = level.units.replace("means", "mean", 1) if level.size == 1 else level.units
+        units += f", {level.size:g} {what}"
     elif level.size != rows:
         units += f", {level.size:g} trials"
     numbers = "; ".join(
@@ -130,16 +132,18 @@ def form(body: BuildBody, group: GroupTerm) -> tuple[str, str]:
         verdict = f"the lower ends of their 90 % intervals are all >= {CENTRED_INFO:g}"
     else:
         verdict = f"a lower end of a 90 % interval is below {CENTRED_INFO:g}"
+    # A GLM has no residual sigma: its ANOVA is of the counts or proportions, whose
+    # variance within levels stands for sigma^2 (to first order, the delta method).
+    ratio = "n sigma_g^2 / sigma^2" + (
+        ", sigma^2 the variance within levels on the response's scale" if body.glm else ""
+    )
     if is_centred:
         return "centred", (
             f"centred: each level's data say more about its effect than the population "
-            f"distribution does (expected information per level, n sigma_g^2 / sigma^2: "
+            f"distribution does (expected information per level, {ratio}: "
             f"{numbers}; {verdict}; from {source}), so the centred form samples best"
         )
-    information = (
-        f"(expected information per level, n sigma_g^2 / sigma^2: {numbers}; {verdict}; "
-        f"from {source})"
-    )
+    information = f"(expected information per level, {ratio}: {numbers}; {verdict}; from {source})"
     intercept_low = parts[0][1 if point else 2] if parts[0][0] == "intercept" else 0.0
     if (
         PARTIAL
@@ -157,7 +161,7 @@ def form(body: BuildBody, group: GroupTerm) -> tuple[str, str]:
         )
     return "noncentred", (
         f"non-centred: a level's data may say less about its effect than the population "
-        f"distribution does {information}, so sigma's posterior reaches where the "
+        f"distribution does {information}, so sigma_g's posterior reaches where the "
         "centred form funnels; the non-centred form samples well there"
     )
 
