@@ -25,8 +25,9 @@ fast_formula_tests="tests/test_formula.py tests/test_formula_forms.py tests/test
 not_through_the_cli="not (through_the_cli or stata_by_a_numeric or generate_model_writes or generate_model_with_priors or new_with_a or new_with_formula or refuses_an_empty_grouping_cell_at_mlm_run or words_stay_text or yes_no_response or zero_inflated)"
 # The same without the likelihood checks (PyMC log-densities, ~1 s each), for the modules
 # whose text the golden files pin down, and with the checks of hierarchical centring (a
-# group term centred on the rest of the model at each level; 7 s).
-fast_codegen_tests="tests/test_formula.py tests/test_formula_forms.py tests/test_formula_data.py tests/test_formula_families.py tests/test_formula_mutants.py tests/test_hierarchical_centring.py"
+# group term centred on the rest of the model at each level; 7 s), of the partly centred
+# form (its model against the centred one; 20 s) and of the centring rule.
+fast_codegen_tests="tests/test_formula.py tests/test_formula_forms.py tests/test_formula_data.py tests/test_formula_families.py tests/test_formula_mutants.py tests/test_hierarchical_centring.py tests/test_partial_centring.py tests/test_centring_rule.py"
 declare -A TARGETS=(
     [fingerprint]="src/mlm/fingerprint.py|tests/test_fingerprint.py tests/test_stages.py"
     [store]="src/mlm/store/*|tests/test_store.py tests/test_store_cases.py"

@@ -67,3 +67,27 @@ def test_coefficients_and_group_effects_show_the_reported_parameters():
     assert [ax.get_title() for ax in fig.axes] == ["u_g[Intercept]", "u_g[x]"]
     for ax in fig.axes:
         assert len(ax.get_yticklabels()) == 12
+
+
+def test_a_grouping_with_hundreds_of_levels_draws_a_readable_figure():
+    """lme4's grouseticks has 403 levels of INDEX: the panel named each one, and the figure
+    was 153 inches tall with its title inside a panel. Past 60 levels the panel shows
+    the sorted intervals without names, and the figure keeps a readable height."""
+    import xarray as xr
+
+    spec = parse("y ~ x + (1 | g) + (1 | h)")
+    graphics = _module(graphics_source(spec), "graphics")
+    rng = np.random.default_rng(1)
+    posterior = xr.Dataset(
+        {
+            "u_g": (("chain", "draw", "g"), rng.normal(size=(2, 50, 403))),
+            "u_h": (("chain", "draw", "h"), rng.normal(size=(2, 50, 12))),
+        },
+        coords={"g": [f"i{k}" for k in range(403)], "h": [f"h{k}" for k in range(12)]},
+    )
+    fig = graphics["group_effects"](xr.DataTree.from_dict({"posterior": posterior}))
+    assert fig.get_size_inches()[1] <= 0.25 * 60 + 2
+    many, few = fig.axes
+    assert many.get_yticklabels() == [] and many.get_ylabel() == "403 levels, sorted by their means"
+    assert len(few.get_yticklabels()) == 12 and few.get_ylabel() == ""
+    assert len(many.lines[0].get_xdata()) == 403  # every level is still drawn
