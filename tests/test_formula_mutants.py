@@ -1827,3 +1827,11 @@ def test_lme4_text_keeps_the_reference_level_the_formula_chose_without_the_data(
     assert (
         lme4_formula(spec, references={"a": "b"}) == 'y ~ relevel(factor(a), ref = "b") + (1 | g)'
     )
+
+
+def test_the_caret_of_a_stray_bar_is_on_the_right_hand_side_when_the_response_repeats_it():
+    # p(s, n|g) passes as a response; the caret was under its '|', not the right-hand side's
+    formula = "p(s, n|g) ~ n|g"
+    message = refused(formula)
+    assert message.splitlines()[0] == "a group term must be in parentheses, as in (1 + x | group)"
+    assert caret(message) == (formula.rindex("|"), 1)
