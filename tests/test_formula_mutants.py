@@ -1713,3 +1713,125 @@ def test_a_nested_grouping_is_centred_on_its_parents_intercepts_only():
     written = code("strength ~ 1 + (0 + x | batch) + (1 | batch:cask)", pastes)
     assert "level_mean" not in written  # batch's slopes vary within a cask
     assert 'a_batch_by_cask = pm.Normal( "a_batch_by_cask", mu=intercept,' in written
+
+
+# parse, _split_bars, _response, slug, lme4_formula, _validate_groups (the 2026-11-27 run) -----
+
+
+@pytest.mark.parametrize(
+    "formula, options, expected",
+    [
+        ("   ", {}, "the formula is empty; write it as 'y ~ x + (1 | group)'"),
+        (
+            "y x",
+            {},
+            "cannot read the formula 'y x': write it as lme4 does ('y ~ x + (1 | g)') or as a "
+            "Stata command (mixed, melogit, mepoisson, menbreg, meglm y x || g:)",
+        ),
+        (
+            "y ~ x",
+            {"family": "nonsense"},
+            "unknown family 'nonsense'; choose one of gaussian, student_t, bernoulli, binomial, "
+            "poisson, negbinomial, gamma, lognormal, beta, zero_inflated_poisson, "
+            "zero_inflated_negbinomial",
+        ),
+        (
+            "mixed y x || g:, residuals(independent, by(c))",
+            {"sigma": "~ c"},
+            "the residual scale is given twice: by --sigma and by residuals()",
+        ),
+        (
+            "y ~ x",
+            {"sigma": "~ c", "family": "poisson"},
+            "a residual scale model (--sigma) needs a family with a scale: gaussian, student_t "
+            "or lognormal, not poisson",
+        ),
+        (
+            "y ~ (1 | g) + (1 + x | g)",
+            {},
+            "'1' varies by g twice, in (1 | g) and in (1 + x | g); keep one",
+        ),
+    ],
+)
+def test_a_refused_formula_without_a_caret_says_exactly_what_is_wrong(formula, options, expected):
+    assert refused(formula, **options) == expected
+
+
+@pytest.mark.parametrize(
+    "formula, first_line, fragment",
+    [
+        (
+            "log(y) ~ x",
+            "the response 'log(y)' must be one column name, or cbind(successes, failures) for "
+            "binomial counts (transform it in data.py)",
+            "log(y)",
+        ),
+        (
+            "cbind(s, 2 * n) ~ x",
+            "write 'cbind(s, 2 * n)' as cbind(s, f) or cbind(s, n - s)",
+            "cbind(s, 2 * n)",
+        ),
+        ("y ~ x))", "a ')' without its '('", "x)"),
+        ("y ~ (1 | g", "a '(' that is never closed", "(1 | g"),
+    ],
+)
+def test_a_refused_formula_says_exactly_what_is_wrong_under_the_fragment(
+    formula, first_line, fragment
+):
+    message = refused(formula)
+    assert message.splitlines()[:2] == [first_line, f"  in: {formula}"]
+    assert caret(message) == (formula.index(fragment), len(fragment))
+
+
+def test_a_bar_right_after_the_parenthesis_is_a_group_term_with_no_terms():
+    assert refused("y ~ x + (|g)").splitlines()[0] == "(|g) must read (terms | grouping column)"
+
+
+@pytest.mark.parametrize("formula", ["y ~ (1 | g)| h", "y ~ x | g"])
+def test_a_bar_just_after_a_group_term_is_outside_it(formula):
+    message = refused(formula)
+    assert message.splitlines()[0] == "a group term must be in parentheses, as in (1 + x | group)"
+    assert caret(message) == (formula.rindex("|"), 1)
+
+
+def test_lme4s_binomial_family_on_a_response_without_trials_is_bernoulli():
+    assert parse("y ~ x", family="binomial").family == "bernoulli"
+
+
+def test_the_trials_of_p_name_their_columns_whatever_their_case():
+    assert parse("p(s, N + M) ~ x").trials == Derived("N + M", "N + M", ("N", "M"))
+
+
+@pytest.mark.parametrize(
+    "label, name",
+    [
+        ("np.log(x)", "log_x"),
+        ("log(X)", "log_X"),
+        ("I(x * 0.5)", "x_times_0p5"),
+        ("I(X + 1)", "X_plus_1"),
+    ],
+)
+def test_a_computed_columns_python_name(label, name):
+    from mlm.formula import slug
+
+    assert slug(label) == name
+
+
+def test_lme4_text_of_a_model_with_only_an_intercept():
+    assert lme4_formula(parse("y ~ 1")) == "y ~ 1"
+
+
+def test_lme4_text_keeps_the_reference_level_the_formula_chose_without_the_data():
+    spec = parse("mixed y ib2.a || g:")
+    assert lme4_formula(spec) == 'y ~ relevel(factor(a), ref = "2") + (1 | g)'
+    assert (
+        lme4_formula(spec, references={"a": "b"}) == 'y ~ relevel(factor(a), ref = "b") + (1 | g)'
+    )
+
+
+def test_the_caret_of_a_stray_bar_is_on_the_right_hand_side_when_the_response_repeats_it():
+    # p(s, n|g) passes as a response; the caret was under its '|', not the right-hand side's
+    formula = "p(s, n|g) ~ n|g"
+    message = refused(formula)
+    assert message.splitlines()[0] == "a group term must be in parentheses, as in (1 + x | group)"
+    assert caret(message) == (formula.rindex("|"), 1)

@@ -776,7 +776,7 @@ def _split_bars(rhs: str, text: str) -> tuple[str, list[tuple[int, int, str]]]:
         i for i, char in enumerate(rhs) if char == "|" and not any(s < i < e for s, e, _ in bars)
     ]
     if stray:
-        offset = text.find(rhs)
+        offset = text.rfind(rhs)  # rhs ends the text; its first copy may be in the response
         raise MlmError(
             _point(
                 text,
