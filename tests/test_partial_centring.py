@@ -192,7 +192,8 @@ def test_the_partly_centred_term_explains_itself_in_full():
         "so the intercepts are centred (at the slope's centre, where the data pin them down) "
         "and the slopes non-centred given them: a ~ Normal(mean, s), slope = r (a - mean) / s "
         "+ o z, with (s, 0; r, o) the Cholesky factor of the covariance at the centre.",
-        "The slopes, non-centred: the part that goes with the intercept and their own (z).",
+        "The intercepts (at the centre), centred on the intercept. The slopes, non-centred: "
+        "the part that goes with the intercept and their own (z). The residual SD;",
         "That prior is at age = 0, where lme4 reports the intercepts' SD and correlation, 4.9 "
         "SDs of age from the data's mean; there the LKJ prior's lean towards small "
         "correlations can pull the slope's SD down (nlme's Orthodont, age 8-14: 0.13-0.17 "
@@ -232,3 +233,52 @@ def test_the_note_on_the_prior_looks_at_every_slope_and_at_narrow_columns():
     words = prose(model_source(parse("y ~ x + (0 + w + x | g)"), data))
     assert "That prior is at" not in words
     assert re.search(r"per SD of each column\. [A-Z]", words)
+
+
+def test_a_term_without_an_intercept_is_never_partly_centred():
+    """Two correlated slopes, the first informed (x: at least 8.6), the second not and on a
+    centred column (w, mean 5): there are no intercepts to centre, so it is non-centred."""
+    rng = np.random.default_rng(11)
+    g = np.repeat(np.arange(30), 8)
+    x, w = rng.normal(0, 1, g.size), rng.normal(5, 1, g.size)
+    y = (0.5 + rng.normal(0, 2, 30)[g]) * x + (0.3 + rng.normal(0, 0.02, 30)[g]) * w
+    data = pd.DataFrame(
+        {"y": 1 + y + rng.normal(0, 1, g.size), "x": x, "w": w, "g": [f"g{v:02d}" for v in g]}
+    )
+    formula = "y ~ x + w + (0 + x + w | g)"
+    words = prose(model_source(parse(formula), data))
+    assert "slope on x 13, at least 8.6; slope on w 0.028, at least 0;" in words
+    assert "the non-centred form samples well there: u = z @ chol.T." in words
+    assert "partly" not in words and "at_g" not in model_source(parse(formula), data)
+    assert "u_g" in build(formula, data).named_vars
+
+
+@pytest.mark.parametrize("seed, partly", [(2, False), (4, True)])
+def test_partly_centred_needs_the_intercepts_lower_end_not_its_estimate(seed, partly):
+    """27 children of 4 rows at ages 8-14: with seed 2 the intercepts' information is 2 but
+    at least 0.82 (below 1), so not partly centred; with seed 4 it is at least 1.9."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(27), 4)
+    age = np.tile([8.0, 10, 12, 14], 27)
+    y = 20 + 0.6 * age + rng.normal(0, 0.65, 27)[g] + rng.normal(0, 0.02, 27)[g] * (age - 11)
+    data = pd.DataFrame(
+        {"y": y + rng.normal(0, 1, g.size), "age": age, "g": [f"s{v:02d}" for v in g]}
+    )
+    words = prose(model_source(parse("y ~ age + (age | g)"), data))
+    low = "intercept 2, at least 0.82;" if seed == 2 else "intercept 3.8, at least 1.9;"
+    assert low in words
+    assert ("partly centred" in words) == partly
+
+
+def test_under_the_point_estimate_switch_the_intercepts_estimate_decides(monkeypatch):
+    """tests/validation/parameterisations.py's "info_point" reads the estimates, not the
+    lower ends: seed 2's intercepts (2, at least 0.82) then qualify."""
+    monkeypatch.setattr(groups, "MODE", "info_point")
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(27), 4)
+    age = np.tile([8.0, 10, 12, 14], 27)
+    y = 20 + 0.6 * age + rng.normal(0, 0.65, 27)[g] + rng.normal(0, 0.02, 27)[g] * (age - 11)
+    data = pd.DataFrame(
+        {"y": y + rng.normal(0, 1, g.size), "age": age, "g": [f"s{v:02d}" for v in g]}
+    )
+    assert "partly centred" in prose(model_source(parse("y ~ age + (age | g)"), data))
