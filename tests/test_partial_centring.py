@@ -253,17 +253,22 @@ def test_a_term_without_an_intercept_is_never_partly_centred():
     assert "u_g" in build(formula, data).named_vars
 
 
-@pytest.mark.parametrize("seed, partly", [(2, False), (4, True)])
-def test_partly_centred_needs_the_intercepts_lower_end_not_its_estimate(seed, partly):
-    """27 children of 4 rows at ages 8-14: with seed 2 the intercepts' information is 2 but
-    at least 0.82 (below 1), so not partly centred; with seed 4 it is at least 1.9."""
+def children(seed: int) -> pd.DataFrame:
+    """27 children of 4 rows at ages 8-14, intercepts of SD 0.65, slopes hardly varying."""
     rng = np.random.default_rng(seed)
     g = np.repeat(np.arange(27), 4)
     age = np.tile([8.0, 10, 12, 14], 27)
     y = 20 + 0.6 * age + rng.normal(0, 0.65, 27)[g] + rng.normal(0, 0.02, 27)[g] * (age - 11)
-    data = pd.DataFrame(
+    return pd.DataFrame(
         {"y": y + rng.normal(0, 1, g.size), "age": age, "g": [f"s{v:02d}" for v in g]}
     )
+
+
+@pytest.mark.parametrize("seed, partly", [(2, False), (4, True)])
+def test_partly_centred_needs_the_intercepts_lower_end_not_its_estimate(seed, partly):
+    """27 children of 4 rows at ages 8-14: with seed 2 the intercepts' information is 2 but
+    at least 0.82 (below 1), so not partly centred; with seed 4 it is at least 1.9."""
+    data = children(seed)
     words = prose(model_source(parse("y ~ age + (age | g)"), data))
     low = "intercept 2, at least 0.82;" if seed == 2 else "intercept 3.8, at least 1.9;"
     assert low in words
@@ -274,11 +279,5 @@ def test_under_the_point_estimate_switch_the_intercepts_estimate_decides(monkeyp
     """tests/validation/parameterisations.py's "info_point" reads the estimates, not the
     lower ends: seed 2's intercepts (2, at least 0.82) then qualify."""
     monkeypatch.setattr(groups, "MODE", "info_point")
-    rng = np.random.default_rng(2)
-    g = np.repeat(np.arange(27), 4)
-    age = np.tile([8.0, 10, 12, 14], 27)
-    y = 20 + 0.6 * age + rng.normal(0, 0.65, 27)[g] + rng.normal(0, 0.02, 27)[g] * (age - 11)
-    data = pd.DataFrame(
-        {"y": y + rng.normal(0, 1, g.size), "age": age, "g": [f"s{v:02d}" for v in g]}
-    )
+    data = children(2)
     assert "partly centred" in prose(model_source(parse("y ~ age + (age | g)"), data))
