@@ -57,6 +57,34 @@ def build(data):
     return model
 '''
 
+WALL = '''"""A wall in the posterior: divergences at any step size."""
+
+import pymc as pm
+import pytensor.tensor as pt
+
+
+def build(data):
+    """The schools' common mean, with its log density dropping by 1e6 past 1."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0, 1)
+        pm.Potential("wall", pt.switch(mu > 1, -1e6, 0))
+        pm.Normal("y", mu, data["s"].to_numpy(), observed=data["y"].to_numpy())
+    return model
+'''
+
+COMMON_MEAN = '''"""The schools' common mean: nothing to diverge on."""
+
+import pymc as pm
+
+
+def build(data):
+    """One mean for all schools."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0, 20)
+        pm.Normal("y", mu, data["s"].to_numpy(), observed=data["y"].to_numpy())
+    return model
+'''
+
 GROUPS = '''"""Simulated groups with many rows each."""
 
 import numpy as np
@@ -295,3 +323,43 @@ def test_a_fit_that_chooses_the_mass_matrix_is_read_from_its_trace(tmp_path: Pat
     fit = FitSource(path)
     fit.read_trace({"sample_stats": stats})
     assert fit.chooses is None and fit.low_rank
+
+
+def template_fit(draws: int = 300) -> str:
+    """The template's own fit.py, with fewer draws and tuning steps."""
+    template = Path(__file__).resolve().parents[1] / "project_template"
+    text = (template / "{{cookiecutter.project_slug}}" / "fit.py").read_text()
+    assert "draws=2000," in text and "tune=1000," in text
+    return text.replace("draws=2000,", f"draws={draws},").replace("tune=1000,", f"tune={draws},")
+
+
+def sampled_at(idata) -> float:
+    """The target_accept nutpie recorded for the trace."""
+    import json
+
+    settings = json.loads(idata["sample_stats"].attrs["inference_library_settings"])
+    return settings["settings"]["adapt_options"]["step_size_settings"]["target_accept"]
+
+
+def test_the_template_fit_samples_again_at_0_99_after_divergences(tmp_path: Path, capsys):
+    # A wall diverges at 0.95: the template's fit.py says so and samples again at 0.99; the
+    # trace kept is the second one, and mlm check's advice (divergences remain at 0.99,
+    # as at any step size) moves on to 0.999 at the line that sets 0.99, not back to 0.99.
+    root, rows, findings = fitted(tmp_path, EIGHT_SCHOOLS, WALL, template_fit())
+    said = capsys.readouterr().out
+    assert "divergent transitions at target_accept=0.95; sampling again at 0.99" in said
+    idata = Project(root).idata
+    assert sampled_at(idata) == 0.99
+    assert idata["posterior"].sizes["draw"] == 300
+    assert "divergences" in failed(rows)
+    again = line_of(root / "fit.py", "idata = draw(model, project, target_accept=0.99)")
+    advice = " ".join(f.fix for f in findings)
+    assert f"raise target_accept (now 0.99): target_accept=0.999 at fit.py line {again}" in advice
+    assert "target_accept=0.99)" not in advice
+
+
+def test_the_template_fit_samples_once_without_divergences(tmp_path: Path, capsys):
+    root, rows, _ = fitted(tmp_path, EIGHT_SCHOOLS, COMMON_MEAN, template_fit())
+    assert "sampling again" not in capsys.readouterr().out
+    assert sampled_at(Project(root).idata) == 0.95
+    assert "divergences" not in failed(rows)

@@ -187,6 +187,32 @@ def test_draws_survive_a_failure_after_sampling_and_are_finished_without_resampl
     assert not project.status()[3].fresh
 
 
+SAMPLING_TWICE_THEN_FAILING = '''"""Sampling twice, as after divergences, then failing."""
+
+import pymc as pm
+
+
+def sample(model, project):
+    with model:
+        idata = pm.sample(draws=100, tune=100, chains=2, random_seed=project.seed)
+        idata = pm.sample(draws=150, tune=100, chains=2, random_seed=project.seed)
+        raise MemoryError("out of memory after the second try (simulated)")
+'''
+
+
+def test_the_draws_kept_are_the_last_pm_sample_s(project_dir: Path):
+    # The template's fit.py samples again at target_accept 0.99 after divergences: what it
+    # goes on with, and what a failure after it must keep, is the second try's draws.
+    (project_dir / "fit.py").write_text(SAMPLING_TWICE_THEN_FAILING)
+    failed = run_mlm("run", "fit", cwd=project_dir)
+    assert failed.returncode == 1 and "the posterior draws are kept" in " ".join(
+        failed.stderr.split()
+    )
+    fit = Project(project_dir).status()[2]
+    kept = Project(project_dir).store.load_incomplete("model", fit.key)
+    assert kept["posterior"].sizes["draw"] == 150
+
+
 def test_an_unwritable_store_is_found_before_sampling(project_dir: Path):
     Project(project_dir).run("model")
     fit_dir = project_dir / ".mlm" / "fit"

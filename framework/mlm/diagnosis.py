@@ -402,13 +402,26 @@ class FitSource:
         # The line where fit.py chooses the mass matrix at run time (low rank or not by the
         # model's size, as the template's does), if it does.
         self.chooses: int | None = None
+        self.targets = {}
         if path is None or not path.is_file():
             return
         try:
             tree = ast.parse(path.read_text())
         except SyntaxError:
             return
+        # Where a target_accept is written as a number in a call other than the sampler's
+        # own (the template's fit.py passes it to its draw(), 0.99 when the first try
+        # diverged): line -> value, so that advice names the line to change.
+        self.targets: dict[int, float] = {}
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                for k in node.keywords:
+                    if (
+                        k.arg == "target_accept"
+                        and isinstance(k.value, ast.Constant)
+                        and isinstance(k.value.value, int | float)
+                    ):
+                        self.targets[k.value.lineno] = k.value.value
             if isinstance(node, ast.IfExp | ast.If) and any(
                 isinstance(sub, ast.Constant) and sub.value == "low_rank" for sub in ast.walk(node)
             ):
@@ -438,21 +451,35 @@ class FitSource:
                     )
 
     def read_trace(self, idata) -> None:
-        """For a fit.py that chooses the mass matrix at run time, which one the trace was
-        sampled with (nutpie records its adaptation). A fit.py that names one is taken at
-        its word: it is what the next run uses."""
+        """What fit.py chose at run time, as the trace records it (nutpie records its
+        settings): the mass matrix, for a fit.py that chooses it by the model's size, and
+        target_accept, for one that does not pass it to pm.sample as a number (the
+        template's samples again at 0.99 when the first try diverged). A fit.py that names
+        either is taken at its word: it is what the next run uses."""
         import json
 
-        if self.chooses is None:
+        if self.chooses is None and "target_accept" in self.settings:
             return
         try:
             stats = idata["sample_stats"]
             settings = json.loads(stats.attrs.get("inference_library_settings", "{}"))
         except (KeyError, TypeError, ValueError, AttributeError):
             return
-        adaptation = settings.get("adaptation") if isinstance(settings, dict) else None
-        if isinstance(adaptation, str):
+        if not isinstance(settings, dict):
+            return
+        adaptation = settings.get("adaptation")
+        if self.chooses is not None and isinstance(adaptation, str):
             self.low_rank = adaptation == "low_rank"
+        options = settings.get("settings", {}).get("adapt_options", {})
+        target = options.get("step_size_settings", {}).get("target_accept")
+        if "target_accept" not in self.settings and isinstance(target, int | float):
+            self.settings["target_accept"] = target
+
+    def target_line(self, value) -> int | None:
+        """The line that writes target_accept=value outside pm.sample's own call, if one
+        does (the last such line: the template's second try)."""
+        lines = [line for line, v in self.targets.items() if v == value and line != self.line]
+        return max(lines) if lines else None
 
     def low_rank_call(self) -> str | None:
         """How to ask for the low-rank mass matrix, for advice when it was not used; None
@@ -791,17 +818,22 @@ def _sample_line(fit: FitSource) -> str:
     return f"pm.sample in {fit.label}" + (f" line {fit.line}" if fit.line else "")
 
 
-def _target_accept(fit: FitSource) -> str:
+def _target_accept(fit: FitSource, where: bool = False) -> str:
+    """Advice to raise target_accept above what fit.py has, at the line that sets it; with
+    `where`, naming pm.sample's line when no other line sets it."""
     current = fit.settings.get("target_accept")
     now = f" (now {current})" if current is not None else ""
+    line = fit.target_line(current)
     if isinstance(current, int | float) and current >= 0.99:
         # never the value it has already (a new user's Assay fit was told 0.99 at 0.99)
-        return (
-            f"raise target_accept{now}: pm.sample(..., target_accept=0.999), slower, and "
-            "past 0.99 it seldom removes the last ones"
-        )
-    higher = 0.99 if isinstance(current, int | float) and current >= 0.95 else 0.95
-    return f"raise target_accept{now}: pm.sample(..., target_accept={higher})"
+        higher, more = 0.999, ", slower, and past 0.99 it seldom removes the last ones"
+    else:
+        higher = 0.99 if isinstance(current, int | float) and current >= 0.95 else 0.95
+        more = ""
+    if line:  # written in a call of fit.py's own, not in pm.sample's
+        return f"raise target_accept{now}: target_accept={higher} at {fit.label} line {line}{more}"
+    at = f" ({_sample_line(fit)})" if where else ""
+    return f"raise target_accept{now}: pm.sample(..., target_accept={higher}){more}{at}"
 
 
 def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
@@ -869,8 +901,7 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
         # the funnel is at the slope's SD, and the slopes are non-centred already
         fix = (
             f"{term.effect}'s slopes are non-centred already ({model.label} line {term.line}; "
-            f"its intercepts, {term.partial}, are centred); {_target_accept(fit)} "
-            f"({_sample_line(fit)})"
+            f"its intercepts, {term.partial}, are centred); {_target_accept(fit, where=True)}"
         )
         return _funnel_finding(parameters, evidence, fix, fit.label, fit.line, numbers)
     if term.centred:
@@ -880,7 +911,7 @@ def _funnel(draws: Draws, model: ModelSource, fit: FitSource) -> Finding | None:
             f"reparameterize: {term.centred_words(_base(label))} "
             f"({model.label} line {term.line}); non-centre it: "
             f"{term.non_centred_form(mu, _base(label))}; then, if a few remain, "
-            f"{_target_accept(fit)} ({_sample_line(fit)})"
+            f"{_target_accept(fit, where=True)}"
         )
         return _funnel_finding(parameters, evidence, fix, model.label, term.line, numbers)
     informative = _informative(draws, term, label)

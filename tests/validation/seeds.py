@@ -7,7 +7,8 @@ how often the verdict of `mlm check` holds (docs/validation.md; Orthodont's xfai
 For each seed: `mlm new NAME ...` (the case's formula and data), the seed written into
 mlm.toml, `mlm run fit`, and the numbers `mlm check` judged: one row per seed. With
 --adaptation, fit.py's choice of nutpie's mass matrix is replaced by that one; with
---target-accept, its target_accept.
+--target-accept, the target_accept of its first try. A row says whether fit.py sampled
+again at 0.99 (after how many divergences).
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def main(
             if adaptation:
                 edit_line(root / "fit.py", r"adaptation = .*", f'adaptation = "{adaptation}"')
             if target:
-                edit_line(root / "fit.py", r"target_accept=[0-9.]+,", f"target_accept={target},")
+                edit_line(
+                    root / "fit.py",
+                    r"idata = draw\(model, project, target_accept=[0-9.]+\)",
+                    f"idata = draw(model, project, target_accept={target})",
+                )
             start = time.perf_counter()
             fitted = mlm("run", "fit", cwd=root)
             seconds = time.perf_counter() - start
@@ -59,11 +64,14 @@ def main(
             rows = explain(project.check(), project.idata, root / "model.py", root / "fit.py")
             numbers = {r.name: r for r in rows}
             verdict = "pass" if all(r.passed for r in rows) else "FAIL"
+            # fit.py samples again at target_accept=0.99 when the first try diverged
+            again = re.search(r"(\d+) divergent transitions at target_accept", fitted.stdout)
             print(
                 f"| {name} | {seed} | {numbers['divergences'].value:.0f} | "
                 f"{numbers['ess_bulk'].value:.0f} ({numbers['ess_bulk'].detail}) | "
                 f"{numbers['r_hat'].value:.3f} | {verdict} | {adaptation or 'fit.py'} | "
-                f"{target or 'fit.py'} | {seconds:.0f} s |",
+                f"{target or 'fit.py'} | {f'again ({again[1]})' if again else 'once'} | "
+                f"{seconds:.0f} s |",
                 flush=True,
             )
 

@@ -273,12 +273,12 @@ def first_line(text: str) -> str:
 class _SampleCapture:
     """pymc.sample, watched while fit.py runs.
 
-    As soon as pm.sample returns, the draws are held, so that a failure later in fit.py
-    (out of memory in the log-likelihood, a full disk) does not lose them: they are kept
-    as an incomplete trace. When such draws exist for the same key and pm.sample is
-    called with the same arguments, they are returned instead of sampling again, and
-    fit.py's remaining steps run on them. A Ctrl-C during sampling ends fit.py at once,
-    instead of letting it go on to post-process a partial trace.
+    As soon as pm.sample returns, its draws are held (a later call's replace them), so
+    that a failure later in fit.py (out of memory in the log-likelihood, a full disk) does
+    not lose them: they are kept as an incomplete trace. When such draws exist for the
+    same key and pm.sample is called with the same arguments, they are returned instead
+    of sampling again, and fit.py's remaining steps run on them. A Ctrl-C during sampling
+    ends fit.py at once, instead of letting it go on to post-process a partial trace.
     """
 
     def __init__(self, keep, kept, kept_record):
@@ -296,8 +296,8 @@ class _SampleCapture:
         real = pymc.sample
 
         def sample(*args, **kwargs):
-            if self.sampled is not None:  # a second pm.sample in fit.py: leave it alone
-                return real(*args, **kwargs)
+            # Every call is watched, and the last one's draws are held: a fit.py may sample
+            # again (the template's does, with smaller steps, after divergences).
             call = _describe_call(args, kwargs)
             if self._kept is not None and call == self._kept_call:
                 self.replayed = True
