@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -250,6 +251,7 @@ def run_case(case: Case, parent: Path) -> dict:
     seconds = time.perf_counter() - start
     if fitted.returncode:
         raise RuntimeError(f"mlm run fit failed:\n{fitted.stdout}\n{fitted.stderr}")
+    again = re.search(r"(\d+) divergent transitions at target_accept", fitted.stdout)
     checked = mlm("check", cwd=root)
     project = Project(root)
     idata = project.idata
@@ -270,6 +272,9 @@ def run_case(case: Case, parent: Path) -> dict:
         "name": case.name,
         "root": str(root),
         "seconds": seconds,
+        # fit.py samples again at target_accept 0.99 when its first try diverged: after how
+        # many divergences (0: it sampled once)
+        "again": int(again[1]) if again else 0,
         "check_passed": checked.returncode == 0,
         "check_output": checked.stdout + checked.stderr,
         "checks": {
@@ -290,6 +295,9 @@ def table_row(case: Case, result: dict) -> str:
     checks = result["checks"]
     failed = [n for n, c in checks.items() if not c["passed"]]
     verdict = "pass" if result["check_passed"] else "FAIL: " + ", ".join(failed)
+    again = result.get("again")
+    divergences = "divergence" if again == 1 else "divergences"
+    again = f", sampled again at 0.99 after {again} {divergences}" if again else ""
     numbers = (
         f"r_hat {checks['r_hat']['value']:.3f} ({checks['r_hat']['detail']}); "
         f"ESS bulk {checks['ess_bulk']['value']:.0f} ({checks['ess_bulk']['detail']}); "
@@ -298,7 +306,7 @@ def table_row(case: Case, result: dict) -> str:
     )
     return (
         f"| {case.name} | `{case.formula}` | {'<br>'.join(cells)} | {verdict} | {numbers} "
-        f"| {result['seconds']:.0f} s |"
+        f"| {result['seconds']:.0f} s{again} |"
     )
 
 
