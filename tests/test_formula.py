@@ -818,3 +818,5 @@ def test_generated_model_refuses_an_empty_grouping_cell_at_mlm_run(tmp_path):
     done = run_mlm("run", "model", cwd=root)
     assert done.returncode == 1
     assert "column 'g' is empty at rows [3]; drop or fill them in data.py" in done.stderr
+    # said once: mlm's own note on NaN rows would repeat what model.py's error says
+    assert "the data have missing (NaN) values" not in done.stderr

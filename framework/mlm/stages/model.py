@@ -67,8 +67,13 @@ class ModelStage(Stage):
                     raise MlmError(
                         f"{exc}\n  text in a column of numbers: {text}; fix those values in data.py"
                     ) from exc
-                if data is not None and (missing := missing_values(data)):
-                    # pm.Data refuses NaN; say where they are and what to do.
+                if (
+                    data is not None
+                    and (missing := missing_values(data))
+                    and not _names_every_missing_column(str(exc.original), data)
+                ):
+                    # pm.Data refuses NaN; say where they are and what to do (unless build()'s
+                    # own error says so already, as a generated model.py's does).
                     raise MlmError(
                         f"{exc}\n  the data have missing (NaN) values: {missing}; drop or fix "
                         "those rows in data.py"
@@ -109,3 +114,12 @@ class ModelStage(Stage):
         names = ", ".join(v.name for v in model.free_RVs)
         self.session.say("model", f"built: {names}", self.variant)
         return self.row("fresh", "built", self.key(), ran=True)
+
+
+def _names_every_missing_column(message: str, data) -> bool:
+    """Whether an error's text names, quoted, each column of `data` that has NaN."""
+    try:
+        columns = data.columns[data.isna().any().to_numpy()]
+    except (AttributeError, TypeError):
+        return False
+    return len(columns) > 0 and all(f"'{column}'" in message for column in columns)
