@@ -402,17 +402,16 @@ class FitSource:
         # The line where fit.py chooses the mass matrix at run time (low rank or not by the
         # model's size, as the template's does), if it does.
         self.chooses: int | None = None
-        self.targets = {}
+        # Where a target_accept is written as a number in a call other than the sampler's
+        # own (the template's fit.py passes it to its draw(), 0.99 when the first try
+        # diverged): line -> value, so that advice names the line to change.
+        self.targets: dict[int, float] = {}
         if path is None or not path.is_file():
             return
         try:
             tree = ast.parse(path.read_text())
         except SyntaxError:
             return
-        # Where a target_accept is written as a number in a call other than the sampler's
-        # own (the template's fit.py passes it to its draw(), 0.99 when the first try
-        # diverged): line -> value, so that advice names the line to change.
-        self.targets: dict[int, float] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 for k in node.keywords:
