@@ -803,7 +803,7 @@ def test_generate_model_with_priors_writes_them_and_says_so(tmp_path):
     alone = run_mlm("generate", "model", "other", "--prior", "b_hours=Normal(0, 1)", cwd=root)
     assert alone.returncode == 1 and "--prior needs --formula" in alone.stderr
     fresh = run_mlm("new", "other", "--prior", "b_hours=Normal(0, 1)", cwd=tmp_path)
-    assert fresh.returncode == 1 and "--prior and --data need --formula" in fresh.stderr
+    assert fresh.returncode == 1 and "--data and --drop-missing need --formula" in fresh.stderr
 
 
 def test_generated_model_refuses_an_empty_grouping_cell_at_mlm_run(tmp_path):

@@ -1037,8 +1037,8 @@ def test_missing_values_are_refused_naming_up_to_ten_rows(data, rows):
     shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
     assert model_error("y ~ x", frame) == (
         f"column 'x' has {len(rows)} missing value(s), at rows [{shown}] (rows counted from 0 "
-        "after the header); drop or fill them in the data (the CSV given to --data, or what "
-        "data.py's load() returns) and run this again"
+        "after the header); drop or fill them in data.py's load() (or the file it reads) and "
+        "run this again"
     )
 
 

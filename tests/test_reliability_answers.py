@@ -310,12 +310,55 @@ def test_a_fit_that_waited_for_another_says_so(fitted_dir: Path):
     assert not any(m.startswith("sampling") for m in said)
 
 
+def test_mlm_new_drop_missing_leaves_out_rows_as_lme4_does_and_says_so(tmp_path: Path):
+    import pandas as pd
+
+    messy = tmp_path / "messy.csv"
+    # a missing g (row 2) and x (rows 4, 5); a missing note, a column the model does not use
+    messy.write_text(
+        "y,g,x,note\n1.0,a,1,\n1.5,b,2,ok\n2.0,,3,ok\n3,a,4,ok\n2,b,,ok\n2.5,a,,ok\n"
+        + "".join(f"{1 + i % 3},{'ab'[i % 2]},{i},ok\n" for i in range(8))
+    )
+    formula = "y ~ x + (1 | g)"
+    alone = run_mlm("new", "q", "--formula", formula, "--drop-missing", cwd=tmp_path)
+    assert alone.returncode == 1 and "--drop-missing needs --data" in alone.stderr
+    done = run_mlm(
+        "new", "p", "--formula", formula, "--data", str(messy), "--drop-missing", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "leaves out 3 of 14 rows of messy.csv with a missing value (missing x: 2, g: 1)" in said
+    root = tmp_path / "p"
+    source = (root / "data.py").read_text()
+    assert 'return data.dropna(subset=["y", "x", "g"])' in source
+    comment = " ".join(line.strip(" #") for line in source.splitlines() if "#" in line)
+    assert (
+        "When `mlm new --drop-missing` wrote this, that was 3 of 14 rows (missing x: 2, g: 1)"
+        in (comment)
+    )
+    loaded = Project(root).run("data")
+    assert loaded[0].fresh
+    data = Project(root).data
+    assert len(data) == 11 and data.index.tolist() == [0, 1, 3, *range(6, 14)]
+    assert pd.isna(data["note"]).sum() == 1  # the model's columns only
+    # nothing missing: data.py reads every row, as without the option
+    clean = tmp_path / "clean.csv"
+    clean.write_text("y,g,x\n" + "".join(f"{i % 3},{'ab'[i % 2]},{i}\n" for i in range(8)))
+    done = run_mlm(
+        "new", "c", "--formula", formula, "--data", str(clean), "--drop-missing", cwd=tmp_path
+    )
+    assert done.returncode == 0 and "leaves out" not in done.stderr
+    assert "dropna" not in (tmp_path / "c" / "data.py").read_text()
+
+
 def test_mlm_new_names_the_rows_of_a_messy_csv(tmp_path: Path):
     messy = tmp_path / "messy.csv"
     messy.write_text("y,g,x\n1.0,a,1\n1.5,b,2\n2.0,,3\n3,a,4\n2,b,5\n")
     done = run_mlm("new", "p", "--formula", "y ~ x + (1 | g)", "--data", str(messy), cwd=tmp_path)
     assert done.returncode == 1 and not (tmp_path / "p").exists()
-    assert "column 'g' has 1 missing value(s), at rows [2]" in " ".join(done.stderr.split())
+    said = " ".join(done.stderr.split())
+    assert "messy.csv: column 'g' has 1 missing value(s), at rows [2]" in said
+    assert "add --drop-missing to leave those rows out, as lme4 and Stata do" in said
     messy.write_text("y,g,x\n1.0,a,1\nhigh,b,2\n2.0,a,3\n3,a,4\n2,b,5\n")
     done = run_mlm("new", "p", "--formula", "y ~ x + (1 | g)", "--data", str(messy), cwd=tmp_path)
     assert "the response 'y' must be numeric: 'high' at row 1" in " ".join(done.stderr.split())

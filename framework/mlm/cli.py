@@ -209,6 +209,14 @@ def new(
             metavar="FILE.csv",
         ),
     ] = None,
+    drop_missing: Annotated[
+        bool,
+        typer.Option(
+            "--drop-missing",
+            help="Leave out rows with a missing value in the model's columns, as lme4 and "
+            "Stata do (data.py says so; needs --data).",
+        ),
+    ] = False,
     no_git: Annotated[
         bool, typer.Option("--no-git", help="Do not initialise a git repository.")
     ] = False,
@@ -232,12 +240,23 @@ def new(
 
     with handled():
         if formula is None:
-            if sigma or family or data or prior:
-                raise MlmError("--sigma, --family, --prior and --data need --formula")
+            if sigma or family or data or prior or drop_missing:
+                raise MlmError(
+                    "--sigma, --family, --prior, --data and --drop-missing need --formula"
+                )
             path = new_project(name, Path.cwd())
         else:
+            if drop_missing and data is None:
+                raise MlmError("--drop-missing needs --data: it is about that CSV's rows")
             path = new_formula_project(
-                name, Path.cwd(), formula, sigma, family, data, priors=prior or ()
+                name,
+                Path.cwd(),
+                formula,
+                sigma,
+                family,
+                data,
+                priors=prior or (),
+                drop_missing=drop_missing,
             )
             out.print(f"wrote [bold]{name}/model.py[/] from {escape(formula)}")
         out.print(f"created [bold]{path}[/]")

@@ -148,11 +148,14 @@ def new_formula_project(
     family: str | None = None,
     data_file: Path | None = None,
     priors: list[str] | tuple[str, ...] = (),
+    drop_missing: bool = False,
 ) -> Path:
     """A new project whose model.py (and graphics, tests) is written from `formula`.
 
-    With `data_file`, the CSV is copied to data/ and read by a generated data.py;
-    otherwise the template's simulated data stay and the formula must use their columns.
+    With `data_file`, the CSV is copied to data/ and read by a generated data.py (which,
+    with `drop_missing`, leaves out the rows with a missing value in a column the model
+    uses, as lme4 and Stata do, and says so in a comment and a note); otherwise the
+    template's simulated data stay and the formula must use their columns.
     `priors` are "NAME=Dist(args)" texts that replace generated default priors. A formula
     that does not fit the data, or a prior that does not fit the model, leaves nothing behind.
     """
@@ -176,11 +179,44 @@ def new_formula_project(
             (root / "data" / "scores.csv").unlink()
             shutil.copyfile(data_file, root / "data" / data_file.name)
             (root / "data.py").write_text(codegen.data_source(data_file.name))
+            _missing_rows(root, data_file.name, spec, drop_missing)
         _write_project_files(root, spec)
     except BaseException:
         _take_back(root, existed)
         raise
     return root
+
+
+def _missing_rows(root: Path, filename: str, spec, drop: bool) -> None:
+    """Rows of the CSV with a missing value in a column the model uses: refused, or with
+    `drop`, left out by a data.py written anew, which says so, as a note does."""
+    import sys
+
+    from mlm import codegen
+    from mlm.codegen.columns import missing_in
+
+    data = _project_data(root)
+    columns = [c for c in spec.variables if c in data.columns]
+    if not drop:
+        for column in columns:
+            if said := missing_in(data, column):
+                raise MlmError(
+                    f"{filename}: {said}; fill them in, or add --drop-missing to leave those "
+                    "rows out, as lme4 and Stata do (data.py then says so)"
+                )
+        return
+    missing = data[columns].isna()
+    rows = int(missing.any(axis=1).sum())
+    if not rows:
+        return
+    counts = "missing " + ", ".join(f"{c}: {int(n)}" for c, n in missing.sum().items() if n)
+    drop_ = {"columns": columns, "rows": rows, "of": len(data), "where": counts}
+    (root / "data.py").write_text(codegen.data_source(filename, drop_))
+    print(
+        f"note: data.py leaves out {rows} of {len(data)} rows of {filename} with a missing "
+        f"value ({counts}), as lme4 and Stata do (--drop-missing)",
+        file=sys.stderr,
+    )
 
 
 def _tell(spec) -> None:

@@ -121,6 +121,18 @@ def evaluate(derived: Derived, data):
     return np.broadcast_to(np.asarray(values, dtype=float), (len(data),))
 
 
+def missing_in(data, name: str) -> str:
+    """Where column `name` of `data` has missing values, in words ("" if nowhere)."""
+    if not data[name].isna().any():
+        return ""
+    rows = data.index[data[name].isna().to_numpy()]
+    shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+    return (
+        f"column {name!r} has {len(rows)} missing value(s), at rows [{shown}] (rows counted "
+        "from 0 after the header)"
+    )
+
+
 def classify_columns(spec: ModelSpec, data) -> Columns:
     """Each column `spec` uses, classified; a clear MlmError when the formula does not fit."""
     import numpy as np
@@ -135,13 +147,10 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
     for name in spec.variables:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise MlmError(f"column {name!r}: rename it to a Python name (letters, digits, _)")
-        if data[name].isna().any():
-            rows = data.index[data[name].isna().to_numpy()]
-            shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        if said := missing_in(data, name):
             raise MlmError(
-                f"column {name!r} has {len(rows)} missing value(s), at rows [{shown}] (rows "
-                "counted from 0 after the header); drop or fill them in the data (the CSV "
-                "given to --data, or what data.py's load() returns) and run this again"
+                f"{said}; drop or fill them in data.py's load() (or the file it reads) and "
+                "run this again"
             )
     columns = Columns(derived={d.label: frozen(d, data) for d in spec.derived})
     columns.numeric_dtype = {

@@ -59,9 +59,10 @@ def render(name: str, **context) -> str:
         ) from None
 
 
-def data_source(filename: str) -> str:
-    """data.py that reads data/FILENAME as it is."""
-    return render("data.py", filename=filename)
+def data_source(filename: str, drop: dict | None = None) -> str:
+    """data.py that reads data/FILENAME as it is, or, with `drop` ({columns, rows, of,
+    where}), leaves out the rows with a missing value in those columns."""
+    return render("data.py", filename=filename, drop=drop)
 
 
 def graphics_source(spec: ModelSpec) -> str:
