@@ -277,6 +277,10 @@ def test_chains_in_different_modes_are_not_told_to_run_longer(tmp_path: Path):
     assert (modes.file, modes.line) == ("model.py", line_of(root / "model.py", "m = pm."))
     assert {"r_hat", "ess_bulk"} <= set(modes.checks)
     assert not [f for f in findings if f.kind in ("too_few_draws", "slow_mixing")]
+    # one mean per chain, then how far apart they lie, not read as a fifth mean
+    means = ", ".join(f"{m:.3g}" for m in modes.numbers["chain_means"])
+    apart = f"{modes.numbers['separation']:.1f}"
+    assert f"chain means {means} lie up to {apart} within-chain SDs apart" in modes.evidence
 
 
 CHOOSING_FIT = '''"""Sampling."""

@@ -263,6 +263,12 @@ def test_a_ridge_behind_r_hat_alone_is_shown_with_its_fix():
     shown = [f for f in findings if "r_hat" in f.checks]  # what `mlm check` prints
     assert [f.kind for f in shown] == ["too_short"]
     assert "the ridge between u_g[b] and Intercept slows them" in shown[0].evidence
+    # four chain means, then how far apart they lie (a new user read that as a fifth mean)
+    means = ", ".join(f"{m:.3g}" for m in shown[0].numbers["chain_means"])
+    apart = f"{shown[0].numbers['separation']:.1f}"
+    assert f"chain means {means} (at most {apart} within-chain SDs apart), and" in (
+        shown[0].evidence
+    )
     assert "; the cause is the ridge: the two are nearly redundant" in shown[0].fix
     assert "reparameterize so one of them is their sum or difference" in shown[0].fix
 

@@ -1377,9 +1377,9 @@ def _r_hat(
     }
     if separation > 2.0 and drift < 0.5:
         evidence = (
-            f"r_hat {value:.3f} at {label}: chain means {chain_means} lie {separation:.1f} "
-            "within-chain SDs apart while each chain is stable on its own, so the chains "
-            "settled in different modes"
+            f"r_hat {value:.3f} at {label}: chain means {chain_means} lie up to "
+            f"{separation:.1f} within-chain SDs apart while each chain is stable on its own, "
+            "so the chains settled in different modes"
         )
         fix = (
             f"more draws will not join them: look at {_base(label)} ({model.label} line "
@@ -1407,9 +1407,9 @@ def _r_hat(
     )
     tune = fit.settings.get("tune")
     evidence = (
-        f"r_hat {value:.3f} at {label}: chain means {chain_means}, {separation:.1f} "
-        f"within-chain SDs apart, and the chains still drift (halves differ by up to "
-        f"{drift:.1f} SD): the chains are too short to have mixed"
+        f"r_hat {value:.3f} at {label}: chain means {chain_means} (at most "
+        f"{separation:.1f} within-chain SDs apart), and the chains still drift (halves differ "
+        f"by up to {drift:.1f} SD): the chains are too short to have mixed"
         + (
             f"; the ridge between {ridge.parameters[0]} and {ridge.parameters[1]} slows them"
             if ridge
