@@ -177,6 +177,12 @@ def variants_dir(two_variant_template: Path, tmp_path: Path) -> Path:
     return target
 
 
+def model_body(source: str) -> str:
+    """A generated model.py from its family line on: what a Stata command and its lme4
+    formula must write alike (the docstrings above it quote each as written)."""
+    return source[source.index("\nfamily ") :]
+
+
 def run_mlm(
     *args: str, cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from mlm.codegen import model_source
 from mlm.errors import MlmError
 from mlm.formula import INTERCEPT, Derived, GroupTerm, Reference, Term, lme4_formula, parse
 
-from conftest import FAST_FIT, run_mlm
+from conftest import FAST_FIT, model_body, run_mlm
 
 
 @pytest.fixture(scope="module")
@@ -297,9 +297,9 @@ def test_factor_beside_an_intercept_in_a_double_bar_is_independent_treatment_con
 
 
 def test_stata_and_lme4_forms_of_a_factor_group_term_write_the_same_model(data):
-    assert model_source(parse("mixed y i.a || g: i.a, nocons cov(un)"), data) == model_source(
-        parse("y ~ factor(a) + (0 + factor(a) | g)"), data
-    )
+    stata = model_source(parse("mixed y i.a || g: i.a, nocons cov(un)"), data)
+    lme4 = model_source(parse("y ~ factor(a) + (0 + factor(a) | g)"), data)
+    assert model_body(stata) == model_body(lme4)
 
 
 def test_two_factors_interacted_in_a_group_term_are_refused_with_advice(data):

@@ -1,6 +1,10 @@
 """Model: build(data) returns the PyMC model.
 
-Written by `mlm` from the formula (lme4 syntax)
+Written by `mlm` from the Stata command
+
+    menbreg yn x || g:
+
+which lme4 writes as
 
     yn ~ x + (1 | g)
 

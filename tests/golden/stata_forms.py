@@ -1,6 +1,10 @@
 """Model: build(data) returns the PyMC model.
 
-Written by `mlm` from the formula (lme4 syntax)
+Written by `mlm` from the Stata command
+
+    mixed y c.x##c.x i.a#c.x ib(last).b a#k || g:, reml
+
+which lme4 writes as
 
     y ~ x + I(x^2) + a:x + relevel(factor(b), ref = "lo") + a:factor(k) + (1 | g)
 

@@ -29,7 +29,7 @@ from mlm.codegen.population import population_term, reported_intercept
 from mlm.codegen.residual import constant_parameters, level_column, varying_sigma
 from mlm.codegen.response import LIKELIHOODS, describe, outcome
 from mlm.errors import MlmError
-from mlm.formula import INTERCEPT, ModelSpec, lme4_formula
+from mlm.formula import INTERCEPT, STATA_COMMANDS, ModelSpec, lme4_formula
 
 
 def model_source(spec: ModelSpec, data) -> str:
@@ -189,13 +189,13 @@ def written_family(source: str) -> str | None:
 
 
 def _docstring(spec: ModelSpec, columns: Columns, family: str) -> str:
-    lines = [
-        '"""Model: build(data) returns the PyMC model.',
-        "",
-        "Written by `mlm` from the formula (lme4 syntax)",
-        "",
-        *_wrapped_formula(lme4_formula(spec, columns.numeric_dtype, columns.references)),
-    ]
+    lme4 = _wrapped_formula(lme4_formula(spec, columns.numeric_dtype, columns.references))
+    if spec.source.split(" ", 1)[0] in STATA_COMMANDS:
+        written = ["Written by `mlm` from the Stata command", "", *_wrapped_formula(spec.source)]
+        written += ["", "which lme4 writes as", "", *lme4]
+    else:
+        written = ["Written by `mlm` from the formula (lme4 syntax)", "", *lme4]
+    lines = ['"""Model: build(data) returns the PyMC model.', "", *written]
     by_level = spec.sigma is not None and any(p.name == "sigma" for p in spec.priors)
     column = level_column(spec.sigma) if by_level else None
     if by_level:
