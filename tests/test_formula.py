@@ -195,6 +195,25 @@ def test_stata_mixed_reads_as_the_lme4_formula():
     assert lme4_formula(issue) == "y ~ tx + (0 + tx | group)"
 
 
+def test_stata_crossed_levels_read_as_lme4_crossed_terms():
+    # _all is the whole sample: its R.a is (1 | a), and a level after it nests in nothing.
+    assert parse("mixed y x || _all: R.a") == parse("y ~ x + (1 | a)")
+    assert parse("mixed y x || _all: R.a || b:") == parse("y ~ x + (1 | a) + (1 | b)")
+    assert parse("mixed y x || _all: R.a || _all: R.b") == parse("y ~ x + (1 | a) + (1 | b)")
+    nested = parse("y ~ x + (1 | a) + (1 | b) + (1 | b:c)")
+    assert parse("mixed y x || _all: R.a || b: || c:") == nested
+    assert parse("mixed y x || _all: R.a, cov(identity)") == parse("y ~ x + (1 | a)")
+    # R.x at a level is an intercept per level of x within each of its groups.
+    assert parse("mixed y x || b: R.x") == parse("y ~ x + (1 | b:x)")
+    assert parse("mixed y x || b: R.x || c:") == parse("y ~ x + (1 | b:x) + (1 | b:c)")
+
+
+def test_stata_crossed_form_writes_the_lme4_crossed_model_py(data):
+    stata = model_source(parse("mixed y x || _all: R.g || h:"), data)
+    assert stata == model_source(parse("y ~ x + (1 | g) + (1 | h)"), data)
+    assert "    y ~ x + (1 | g) + (1 | h)\n" in stata
+
+
 @pytest.mark.parametrize("priors", [(), ISSUE_PRIORS])
 def test_stata_form_writes_the_same_model_py_as_the_lme4_form(priors):
     frame = example_frame()

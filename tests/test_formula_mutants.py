@@ -97,10 +97,45 @@ REFUSED = [
     ),
     ("mixed y x || g", "'|| g' must read '|| group: [slopes]'", "g"),
     (
-        "mixed y x || _all: R.g",
-        "Stata's _all: R.x form is not supported; write the crossed groups as lme4 terms, "
-        "(1 | a) + (1 | b)",
-        "_all: R.g",
+        "mixed y x || _all: x",
+        "'|| _all: x': mlm reads _all only as '_all: R.x', an intercept per level of x, "
+        "crossed with the other levels (lme4's (1 | x))",
+        "_all: x",
+    ),
+    (
+        "mixed y x || b: || _all: R.a",
+        "'|| _all: R.a' comes after '|| b:'; _all is the whole sample, so it comes before "
+        "the levels nested in it",
+        "_all: R.a",
+    ),
+    (
+        "mixed y x || _all: R.a R.b",
+        "R.a must be alone after the colon, as in '|| _all: R.a'; give each R. term a level "
+        "of its own",
+        "R.a",
+    ),
+    (
+        "mixed y x || g: x R.a",
+        "R.a must be alone after the colon, as in '|| _all: R.a'; give each R. term a level "
+        "of its own",
+        "R.a",
+    ),
+    (
+        "mixed y x || _all: R.a, cov(exch)",
+        "covariance(exchangeable) is not supported; R.a's levels share one variance: "
+        "covariance(identity)",
+        "exch",
+    ),
+    (
+        "mixed y x || g: R.a, cov(un)",
+        "covariance(unstructured) is not supported; R.a's levels share one variance: "
+        "covariance(identity)",
+        "un",
+    ),
+    (
+        "mixed y x || _all: R.a, nocons",
+        "the option noconstant() does not belong here",
+        "_all: R.a, nocons",
     ),
     ("mixed y x, reml || g:, reml", "reml() is given twice", "reml"),
     (

@@ -883,7 +883,8 @@ def _validate_groups(spec: ModelSpec) -> None:
 
 
 def _parse_stata(text: str, reader: _Reader) -> ModelSpec:
-    """`mixed y x i.c c.x#i.c || a: x, nocons cov(unstructured) || b: , residuals(...)`."""
+    """`mixed y x i.c c.x#i.c || a: x, nocons cov(unstructured) || b: , residuals(...)`;
+    `mixed y x || _all: R.a || b:` (crossed)."""
     command, *levels = (part.strip() for part in text.split("||"))
     family = STATA_COMMANDS[command.split(" ", 1)[0]]
     fixed, options = _stata_options(command.split(" ", 1)[1] if " " in command else "", reader)
@@ -905,48 +906,79 @@ def _parse_stata(text: str, reader: _Reader) -> ModelSpec:
         factor = head.strip()
         if not colon or not _NAME.match(factor):
             raise MlmError(_point(text, level, f"'|| {level}' must read '|| group: [slopes]'"))
-        if factor == "_all":
-            raise MlmError(
-                _point(
-                    text,
-                    level,
-                    "Stata's _all: R.x form is not supported; write the "
-                    "crossed groups as lme4 terms, (1 | a) + (1 | b)",
-                )
-            )
         varlist, level_options = _stata_options(rest, reader)
         for name in _GLOBAL:
             if name in level_options:
                 if name in global_options:
                     raise MlmError(_point(text, name, f"{name}() is given twice"))
                 global_options[name] = level_options.pop(name)
-        columns = [] if level_options.pop("noconstant", None) is not None else [INTERCEPT]
-        for token in varlist.split():
-            columns += [t for t in _stata_terms(token, reader) if t not in columns]
-        structure = level_options.pop("covariance", "independent")
+        # Stata's R.x: an intercept per level of x within each group of the level, one
+        # variance; _all is the whole sample, so its R.x are crossed with the other levels.
+        crossed = re.fullmatch(r"R\.([A-Za-z_]\w*)", varlist)
+        stray = next((t for t in varlist.split() if t.startswith("R.")), None)
+        if stray and len(varlist.split()) > 1:
+            raise MlmError(
+                _point(
+                    text,
+                    stray,
+                    f"{stray} must be alone after the colon, as in '|| _all: {stray}'; "
+                    "give each R. term a level of its own",
+                )
+            )
+        if factor == "_all" and nested:
+            raise MlmError(
+                _point(
+                    text,
+                    level,
+                    f"'|| {level}' comes after '|| {nested[-1]}:'; _all is the whole sample, "
+                    "so it comes before the levels nested in it",
+                )
+            )
+        if factor == "_all" and not crossed:
+            raise MlmError(
+                _point(
+                    text,
+                    level,
+                    f"'|| {level}': mlm reads _all only as '_all: R.x', an intercept per "
+                    "level of x, crossed with the other levels (lme4's (1 | x))",
+                )
+            )
+        if crossed:
+            columns = [INTERCEPT]
+            structure = level_options.pop("covariance", "identity")
+            supported = ("identity",)
+            advice = f"R.{crossed.group(1)}'s levels share one variance: covariance(identity)"
+        else:
+            columns = [] if level_options.pop("noconstant", None) is not None else [INTERCEPT]
+            for token in varlist.split():
+                columns += [t for t in _stata_terms(token, reader) if t not in columns]
+            structure = level_options.pop("covariance", "independent")
+            supported = ("independent", "unstructured")
+            advice = "use independent (Stata's default) or unstructured"
         _no_more(level_options, text, level)
-        if structure not in ("independent", "unstructured"):
+        if structure not in supported:
             written = re.search(r"cov\w*\s*\(\s*([^)]*?)\s*\)", level, re.IGNORECASE)
             raise MlmError(
                 _point(
                     text,
                     written.group(1) if written else level,
-                    f"covariance({structure}) is not supported; use "
-                    "independent (Stata's default) or unstructured",
+                    f"covariance({structure}) is not supported; {advice}",
                 )
             )
         if not columns:
             raise MlmError(_point(text, level, f"'|| {level}' has no effect that varies"))
-        nested.append(factor)
+        if factor != "_all":
+            nested.append(factor)
         source = f"|| {level}"
+        grouping = (*nested, crossed.group(1)) if crossed else tuple(nested)
         factors = {v for c in columns for v in c.variables if v in reader.categorical}
         if structure == "unstructured" or (len(columns) == 1 and not factors):
             # One column (not a factor's levels): independent and unstructured are the same.
             correlated = columns != [INTERCEPT]
-            groups.append(GroupTerm(tuple(nested), tuple(columns), correlated, source))
+            groups.append(GroupTerm(grouping, tuple(columns), correlated, source))
         else:
             block = tuple(columns)
-            groups += [GroupTerm(tuple(nested), (c,), False, source, block) for c in columns]
+            groups += [GroupTerm(grouping, (c,), False, source, block) for c in columns]
 
     if "reml" in global_options and "mle" in global_options:
         raise MlmError(_point(text, "mle", "reml and mle are given together; Stata takes one"))
