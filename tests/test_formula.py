@@ -210,8 +210,8 @@ def test_stata_crossed_levels_read_as_lme4_crossed_terms():
 
 def test_stata_crossed_form_writes_the_lme4_crossed_model_py(data):
     stata = model_source(parse("mixed y x || _all: R.g || h:"), data)
-    assert stata == model_source(parse("y ~ x + (1 | g) + (1 | h)"), data)
-    assert "    y ~ x + (1 | g) + (1 | h)\n" in stata
+    assert model_body(stata) == model_body(model_source(parse("y ~ x + (1 | g) + (1 | h)"), data))
+    assert "which lme4 writes as\n\n    y ~ x + (1 | g) + (1 | h)\n" in stata
 
 
 @pytest.mark.parametrize("priors", [(), ISSUE_PRIORS])
