@@ -10,7 +10,7 @@ from mlm import Project
 from mlm.check import advice_lines, explain
 from mlm.diagnosis import diagnose
 
-from conftest import render
+from conftest import render, run_mlm
 
 EMPTY_GRAPHICS = "import matplotlib.pyplot as plt\n\n\ndef empty(idata):\n    return plt.figure()\n"
 
@@ -356,6 +356,11 @@ def test_the_template_fit_samples_again_at_0_99_after_divergences(tmp_path: Path
     assert sampled_at(idata) == 0.99
     assert idata["posterior"].sizes["draw"] == 300
     assert "divergences" in failed(rows)
+    # mlm check and mlm summary say which try the trace is
+    divergences = next(r for r in rows if r.name == "divergences")
+    assert divergences.detail == "of 1200 draws at target_accept 0.99"
+    summary = run_mlm("summary", cwd=root)
+    assert "4 chains x 300 draws at target_accept 0.99, " in summary.stdout, summary.stderr
     again = line_of(root / "fit.py", "idata = draw(model, project, target_accept=0.99)")
     advice = " ".join(f.fix for f in findings)
     assert f"raise target_accept (now 0.99): target_accept=0.999 at fit.py line {again}" in advice
@@ -367,3 +372,5 @@ def test_the_template_fit_samples_once_without_divergences(tmp_path: Path, capsy
     assert "sampling again" not in capsys.readouterr().out
     assert sampled_at(Project(root).idata) == 0.95
     assert "divergences" not in failed(rows)
+    divergences = next(r for r in rows if r.name == "divergences")
+    assert divergences.detail == "of 1200 draws at target_accept 0.95"

@@ -106,6 +106,11 @@ def measure(idata) -> dict[str, Any]:
         result["error"] = f"{type(exc).__name__}: {exc}"
     stats = idata["sample_stats"] if "sample_stats" in idata.children else None
     if stats is not None:
+        from mlm.diagnosis import sampler_settings
+
+        # the template's fit.py samples again at 0.99 after divergences: say which it was
+        if "target_accept" in (used := sampler_settings(idata)):
+            result["target_accept"] = used["target_accept"]
         if "diverging" in stats:
             result["divergences"] = int(stats["diverging"].sum())
         for name in DEPTH_STATS:
@@ -152,7 +157,8 @@ def evaluate(variant: str, numbers: dict[str, Any], limits: dict[str, float]) ->
     if "divergences" in numbers:
         value = numbers["divergences"]
         total = numbers["chains"] * numbers["draws"]
-        add("divergences", value, value <= limits["divergences"], f"of {total} draws")
+        at = f" at target_accept {numbers['target_accept']:g}" if "target_accept" in numbers else ""
+        add("divergences", value, value <= limits["divergences"], f"of {total} draws{at}")
     if "min_e_bfmi" in numbers:
         value = numbers["min_e_bfmi"]
         add("e_bfmi", value, value >= limits["e_bfmi"], "lowest chain")

@@ -494,8 +494,10 @@ def summary(
             out.print(escape(note), highlight=False, soft_wrap=not out.is_terminal)
         diag = record.get("diagnostics", {}) if record else {}
         if diag:
+            # the template's fit.py samples again at 0.99 after divergences: say which it was
+            at = f" at target_accept {diag['target_accept']:g}" if "target_accept" in diag else ""
             out.print(
-                f"{diag.get('chains')} chains x {diag.get('draws')} draws, "
+                f"{diag.get('chains')} chains x {diag.get('draws')} draws{at}, "
                 f"{plural(diag.get('divergences', 0), 'divergence')}, max r_hat "
                 f"{diag.get('max_r_hat', float('nan')):.3f}, min bulk ESS "
                 f"{diag.get('min_ess_bulk', float('nan')):.0f}; sampled "

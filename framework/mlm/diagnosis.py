@@ -391,6 +391,27 @@ class GroupTerm:
         )
 
 
+def sampler_settings(idata) -> dict[str, Any]:
+    """The mass matrix adaptation and target_accept a trace was sampled with, as nutpie
+    records them ({} for a sampler that records neither)."""
+    import json
+
+    try:
+        recorded = idata["sample_stats"].attrs.get("inference_library_settings", "{}")
+        settings = json.loads(recorded)
+        options = settings.get("settings", {}).get("adapt_options", {})
+        target = options.get("step_size_settings", {}).get("target_accept")
+        adaptation = settings.get("adaptation")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
+    used: dict[str, Any] = {}
+    if isinstance(adaptation, str):
+        used["adaptation"] = adaptation
+    if isinstance(target, int | float) and not isinstance(target, bool):
+        used["target_accept"] = target
+    return used
+
+
 class FitSource:
     """Where fit.py calls the sampler, and with what."""
 
@@ -455,24 +476,11 @@ class FitSource:
         target_accept, for one that does not pass it to pm.sample as a number (the
         template's samples again at 0.99 when the first try diverged). A fit.py that names
         either is taken at its word: it is what the next run uses."""
-        import json
-
-        if self.chooses is None and "target_accept" in self.settings:
-            return
-        try:
-            stats = idata["sample_stats"]
-            settings = json.loads(stats.attrs.get("inference_library_settings", "{}"))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return
-        if not isinstance(settings, dict):
-            return
-        adaptation = settings.get("adaptation")
-        if self.chooses is not None and isinstance(adaptation, str):
-            self.low_rank = adaptation == "low_rank"
-        options = settings.get("settings", {}).get("adapt_options", {})
-        target = options.get("step_size_settings", {}).get("target_accept")
-        if "target_accept" not in self.settings and isinstance(target, int | float):
-            self.settings["target_accept"] = target
+        used = sampler_settings(idata)
+        if self.chooses is not None and "adaptation" in used:
+            self.low_rank = used["adaptation"] == "low_rank"
+        if "target_accept" not in self.settings and "target_accept" in used:
+            self.settings["target_accept"] = used["target_accept"]
 
     def target_line(self, value) -> int | None:
         """The line that writes target_accept=value outside pm.sample's own call, if one
