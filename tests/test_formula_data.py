@@ -86,6 +86,47 @@ def yes_no(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(answer=np.where(frame["yb"] == 1, "Y", "N"))
 
 
+@pytest.mark.parametrize(
+    ("values", "noted"),
+    [
+        ([1, 2, 3], True),  # nlme's BodyWeight Diet: codes a new user fitted as a slope
+        ([0, 1, 2, 3, 4, 5], True),
+        ([0, 1], False),  # a 0/1 dummy is a slope in every tool
+        ([8, 10, 12, 14], False),  # Orthodont's ages: a quantity
+        ([0, 1, 2, 3, 4, 5, 6], False),  # sleepstudy's days
+        ([1, 2, 4], False),  # not consecutive
+    ],
+)
+def test_a_numeric_predictor_that_looks_like_codes_gets_a_note(tmp_path, values, noted):
+    rows = 24
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "y": rng.normal(size=rows).round(3),
+            "diet": [values[i % len(values)] for i in range(rows)],
+            "g": [f"g{i % 6}" for i in range(rows)],
+        }
+    )
+    frame.to_csv(tmp_path / "codes.csv", index=False)
+    done = run_mlm(
+        "new",
+        "p",
+        "--formula",
+        "y ~ diet + (1 | g)",
+        "--data",
+        "codes.csv",
+        "--no-git",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = ", ".join(map(str, values))
+    note = (
+        f"note: diet is fitted as a number, one slope (its values: {shown}); if they code "
+        "categories, write factor(diet) (Stata: i.diet)"
+    )
+    assert (note in " ".join(done.stderr.split())) is noted, done.stderr
+
+
 def test_a_yes_no_response_is_bernoulli_with_the_second_level_as_success(tmp_path):
     frame = yes_no(simulate())
     csv = tmp_path / "answers.csv"
