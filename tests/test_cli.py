@@ -133,3 +133,27 @@ def test_run_says_when_a_fit_it_just_made_fails_the_gate(project_dir: Path):
     # nothing ran the second time: no note about a trace that was not just made
     again = run_mlm("run", "fit", cwd=project_dir)
     assert again.returncode == 0 and "note: " not in again.stderr
+
+
+WARNING_DATA = '''"""Data, and two warnings as libraries give them while mlm runs."""
+
+import warnings
+
+import pandas as pd
+
+
+def load():
+    warnings.warn("PyTensor could not link to a BLAS installation. Operations ...", UserWarning)
+    warnings.warn("a warning of the user's own", UserWarning)
+    return pd.DataFrame({"y": [1.0, 2.0]})
+'''
+
+
+def test_pytensors_blas_warning_is_not_shown_and_other_warnings_are(project_dir: Path):
+    # PyMC 6 compiles with numba: PyTensor's C backend's missing BLAS slows nothing mlm runs,
+    # and its six-line warning alarmed a new user on every fit.
+    (project_dir / "data.py").write_text(WARNING_DATA)
+    done = run_mlm("run", "data", cwd=project_dir)
+    assert done.returncode == 0, done.stderr
+    assert "a warning of the user's own" in done.stderr
+    assert "BLAS" not in done.stderr

@@ -10,6 +10,7 @@ import gc
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -1411,6 +1412,12 @@ def reflow_help(typer_app: typer.Typer) -> None:
 
 def main() -> None:
     interrupts.install()  # Ctrl-C never raised inside compiled model code (it crashed)
+    # PyTensor warns on import that its C backend found no BLAS library (a pip install has
+    # none). PyMC 6 compiles models with numba, which brings its own, so nothing mlm runs
+    # is slowed: the six-line warning only alarmed new users.
+    warnings.filterwarnings(
+        "ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning
+    )
     try:
         reflow_help(app)
         app(args=_with_simulate_alias(sys.argv[1:]), prog_name="mlm")
