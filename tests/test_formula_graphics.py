@@ -51,17 +51,21 @@ def test_coefficients_and_group_effects_show_the_reported_parameters():
     graphics = _module(graphics_source(spec), "graphics")
 
     fig = graphics["coefficients"](idata)
-    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert sorted(labels) == sorted(
-        [
-            "Intercept",
-            "b_x",
-            "sigma",
-            "sigma_g[Intercept]",
-            "sigma_g[x]",
-            "corr_g[x, Intercept]",
-        ]
-    )
+    # a panel for each kind, on its own scale (an intercept of 1073 squashed the rest), and
+    # the correlation named as mlm summary names it
+    shown = {ax.get_title(loc="left"): ax.get_yticklabels() for ax in fig.axes}
+    shown = {title: sorted(t.get_text() for t in ticks) for title, ticks in shown.items()}
+    assert shown == {
+        "Intercept": ["Intercept"],
+        "Population effects": ["b_x"],
+        "SDs": ["sigma", "sigma_g[Intercept]", "sigma_g[x]"],
+        "Correlations": ["corr_g[Intercept, x]"],
+    }
+    assert fig._suptitle.get_text() == "Posterior means and 95% intervals"
+    # the intervals are the 95% ones mlm summary prints
+    intercept = idata["posterior"]["Intercept"].to_numpy().reshape(-1)
+    line = fig.axes[0].collections[0].get_segments()[0]
+    assert np.allclose([line[0][0], line[1][0]], np.quantile(intercept, [0.025, 0.975]))
 
     fig = graphics["group_effects"](idata)
     assert [ax.get_title() for ax in fig.axes] == ["u_g[Intercept]", "u_g[x]"]
