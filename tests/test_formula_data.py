@@ -125,6 +125,14 @@ def test_a_numeric_predictor_that_looks_like_codes_gets_a_note(tmp_path, values,
         "categories, write factor(diet) (Stata: i.diet)"
     )
     assert (note in " ".join(done.stderr.split())) is noted, done.stderr
+    # and model.py says it beside the column, where it stays after the note scrolled by
+    model = (tmp_path / "p" / "model.py").read_text()
+    said = " ".join(line.strip(" #") for line in model.splitlines() if line.strip().startswith("#"))
+    beside = (
+        f"diet is fitted as a number, one slope (its values: {shown}); if they code "
+        "categories, write factor(diet) in the formula."
+    )
+    assert (beside in said) is noted
 
 
 def test_a_yes_no_response_is_bernoulli_with_the_second_level_as_success(tmp_path):

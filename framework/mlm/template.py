@@ -221,27 +221,19 @@ def _missing_rows(root: Path, filename: str, spec, drop: bool) -> None:
 
 def _hint_codes(spec, data) -> None:
     """A note for each numeric predictor whose values look like category codes (1, 2, 3):
-    the model fits it as one slope, as lme4 does, which is right only for a quantity."""
+    the model fits it as one slope, as lme4 does, which is right only for a quantity
+    (model.py says so beside the column too)."""
     import sys
-
-    import numpy as np
 
     from mlm.codegen import classify_columns
 
-    for column in sorted(classify_columns(spec, data).numeric - {spec.response}):
-        values = np.unique(data[column].dropna().to_numpy(dtype=float))
-        start = values[0] if len(values) else None
-        if (
-            3 <= len(values) <= 6
-            and start in (0, 1)
-            and (values == start + np.arange(len(values))).all()
-        ):
-            shown = ", ".join(f"{v:g}" for v in values)
-            print(
-                f"note: {column} is fitted as a number, one slope (its values: {shown}); if "
-                f"they code categories, write factor({column}) (Stata: i.{column})",
-                file=sys.stderr,
-            )
+    for column, codes in sorted(classify_columns(spec, data).codes.items()):
+        shown = ", ".join(f"{v:g}" for v in codes)
+        print(
+            f"note: {column} is fitted as a number, one slope (its values: {shown}); if "
+            f"they code categories, write factor({column}) (Stata: i.{column})",
+            file=sys.stderr,
+        )
 
 
 def _tell(spec) -> None:

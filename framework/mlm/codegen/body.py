@@ -196,6 +196,12 @@ class BuildBody:
             name = python_name(column)
             derived = self.columns.derived.get(column)
             if derived is None:
+                if column in self.columns.codes:
+                    shown = ", ".join(f"{v:g}" for v in self.columns.codes[column])
+                    self.prep += comment(
+                        f"{column} is fitted as a number, one slope (its values: {shown}); "
+                        f"if they code categories, write factor({column}) in the formula."
+                    )
                 self.prep.append(f'{name} = data["{column}"].to_numpy(dtype=float)')
             else:
                 names = {c: self.array(c) for c in derived.columns}

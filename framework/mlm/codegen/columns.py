@@ -43,6 +43,24 @@ class Columns:
     # Grouping -> the population terms (not the intercept) that are constant within each of
     # its levels (a subject's treatment arm, within subject).
     constant_within: dict = field(default_factory=dict)
+    # Numeric columns whose values look like category codes (1, 2, 3) -> those values:
+    # fitted as one slope, as lme4 does; model.py and `mlm new` say so (see `codes_of`).
+    codes: dict = field(default_factory=dict)
+
+
+def codes_of(values) -> tuple[float, ...] | None:
+    """The values of a numeric column if they look like category codes: 3 to 6 consecutive
+    integers from 0 or 1 (nlme's BodyWeight codes its diets 1, 2, 3), else None. A 0/1
+    dummy, ages 8-14 or days 0-9 are quantities, as a slope reads them."""
+    import numpy as np
+
+    values = np.unique(np.asarray(values, dtype=float))
+    values = values[np.isfinite(values)]
+    if not 3 <= len(values) <= 6 or values[0] not in (0, 1):
+        return None
+    if not (values == values[0] + np.arange(len(values))).all():
+        return None
+    return tuple(float(v) for v in values)
 
 
 def centre_of(values) -> float | None:
@@ -188,6 +206,8 @@ def classify_columns(spec: ModelSpec, data) -> Columns:
         if name in columns.numeric_dtype and name not in spec.categorical:
             columns.numeric.add(name)
             columns.distinct[name] = int(column.nunique())
+            if (codes := codes_of(column)) is not None:
+                columns.codes[name] = codes
             continue
         levels = list(pd.factorize(column, sort=True)[1])
         if len(levels) < 2:
