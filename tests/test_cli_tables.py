@@ -135,3 +135,33 @@ def test_the_loo_comparison_keeps_its_numbers_whole_when_narrow(monkeypatch):
     for number in ("-1234.6", "12.3", "0.988", "-1240.1", "5.5", "0.012", "23.5"):
         assert number in text, (number, text)
     assert "a_model_variant_with_a_long_name" in text
+
+
+@pytest.mark.parametrize(
+    ("diff", "dse", "said"),
+    [
+        (-0.5, 0.6, "under 4"),  # a new user's BodyWeight variants: weights 1.000 and 0.000
+        (6.0, 3.5, "within 2 SEs of 0"),
+        (30.0, 5.0, None),  # a clear difference: no note
+        (4.5, 2.0, None),
+    ],
+)
+def test_compare_says_when_two_variants_predict_alike(monkeypatch, diff, dse, said):
+    row = {"elpd": -533.2, "se": 10.0, "p": 5.0}
+    record = {
+        "order": ["dietfactor", "model"],
+        "table": {
+            "dietfactor": {**row, "elpd_diff": 0.0, "dse": 0.0, "weight": 1.0},
+            "model": {**row, "elpd_diff": diff, "dse": dse, "weight": 0.0},
+        },
+    }
+    text = " ".join(printed(monkeypatch, lambda: cli._print_comparison(record)).split())
+    note = (
+        f"note: model's elpd is {abs(diff):.1f} below dietfactor's, with an SE of {dse:.1f} "
+        f"for the difference: no clear difference in predictive accuracy ({said}); the "
+        "weights can be 1 and 0 all the same"
+    )
+    if said:
+        assert note in text, text
+    else:
+        assert "no clear difference" not in text, text

@@ -1286,6 +1286,21 @@ def _print_comparison(record: dict) -> None:
         ],
         right={"elpd", "se", "elpd_diff", "dse", "weight", "p_loo"},
     )
+    best, *rest = record["order"]
+    for name in rest:
+        row = record["table"][name]
+        diff, dse = abs(float(row.get("elpd_diff", "nan"))), float(row.get("dse", "nan"))
+        # LOO's rule of thumb (Vehtari's FAQ): a difference under 4 is small; above, it is
+        # read against its SE. Stacking weights can be 1 and 0 all the same.
+        if diff < 4 or diff < 2 * dse:
+            out.print(
+                f"note: {escape(name)}'s elpd is {diff:.1f} below {escape(best)}'s, with an "
+                f"SE of {dse:.1f} for the difference: no clear difference in predictive "
+                f"accuracy ({'under 4' if diff < 4 else 'within 2 SEs of 0'}); the weights "
+                "can be 1 and 0 all the same",
+                highlight=False,
+                soft_wrap=not out.is_terminal,
+            )
     for warning in record.get("warnings", []):
         err.print(f"[yellow]warning:[/] {escape(warning['message'])}")
 
