@@ -48,6 +48,13 @@ def test_report_holds_code_graph_summary_checks_comparison_and_provenance(report
         "fit wall time",
         "model.py fingerprint",
         "sigma=50",
+        # which rows the model saw and how it was sampled: data.py and fit.py as they are
+        "<h2>Data and sampling</h2>",
+        "<p>data.py's load() returned 120 rows.</p>",
+        "<h3>data.py</h3>",
+        "def load(",
+        "<h3>fit.py</h3>",
+        "def sample(model, project):",
     ):
         assert text in page, text
     # Self-contained: no scripts, no external stylesheets or images.

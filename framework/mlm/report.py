@@ -67,6 +67,7 @@ def render(session: Session, checks: list[Check]) -> str:
         f'<p>Diagnostics: <span class="{"pass" if verdict else "fail"}">'
         f"{'all checks passed' if verdict else 'some checks failed'}</span>.</p>"
     )
+    parts += _data_and_sampling_section(session)
     for variant in project.variants():
         mine = [c for c in checks if c.variant == variant]
         parts += _variant_section(session, variant, mine)
@@ -75,6 +76,23 @@ def render(session: Session, checks: list[Check]) -> str:
     parts += _provenance_section(session)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _data_and_sampling_section(session: Session) -> list[str]:
+    """data.py and fit.py as they are: which rows the model saw (a generated data.py may
+    leave out rows with missing values) and how it was sampled."""
+    e = html.escape
+    root, store = session.layout.root, session.layout.store
+    data = store.read(store.paths.data_record)
+    rows = data.get("rows") if data else None
+    parts = ["<h2>Data and sampling</h2>"]
+    if rows is not None:
+        parts.append(f"<p>data.py's load() returned {e(str(rows))} rows.</p>")
+    for name in ("data.py", "fit.py"):
+        if (root / name).is_file():
+            source = (root / name).read_text(encoding="utf-8")
+            parts += [f"<h3>{name}</h3>", f"<pre><code>{e(source)}</code></pre>"]
+    return parts
 
 
 def _variant_section(session: Session, variant: str, checks) -> list[str]:
