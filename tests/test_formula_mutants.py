@@ -1870,3 +1870,25 @@ def test_the_caret_of_a_stray_bar_is_on_the_right_hand_side_when_the_response_re
     message = refused(formula)
     assert message.splitlines()[0] == "a group term must be in parentheses, as in (1 + x | group)"
     assert caret(message) == (formula.rindex("|"), 1)
+
+
+@pytest.mark.parametrize(
+    ("values", "codes"),
+    [
+        ([1, 2, 3, 2, 1], (1.0, 2.0, 3.0)),  # nlme's BodyWeight diets
+        ([0, 1, 2, 3, 4, 5], (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)),
+        ([1, 2, 3, 4, 5, 6, float("nan")], (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)),  # NaN aside
+        ([0, 1], None),  # a dummy: a slope in every tool
+        ([1, 2], None),
+        ([0, 1, 2, 3, 4, 5, 6], None),  # seven values: days, a quantity
+        ([2, 3, 4], None),  # from 2
+        ([-1, 0, 1], None),
+        ([1, 2, 4], None),  # not consecutive
+        ([1, 1.5, 2], None),
+        ([8, 10, 12, 14], None),
+    ],
+)
+def test_codes_of_tells_category_codes_from_quantities(values, codes):
+    from mlm.codegen.columns import codes_of
+
+    assert codes_of(values) == codes
