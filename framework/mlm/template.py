@@ -226,14 +226,10 @@ def _hint_codes(spec, data) -> None:
     import sys
 
     from mlm.codegen import classify_columns
+    from mlm.codegen.columns import codes_note
 
     for column, codes in sorted(classify_columns(spec, data).codes.items()):
-        shown = ", ".join(f"{v:g}" for v in codes)
-        print(
-            f"note: {column} is fitted as a number, one slope (its values: {shown}); if "
-            f"they code categories, write factor({column}) (Stata: i.{column})",
-            file=sys.stderr,
-        )
+        print(f"note: {codes_note(column, codes)} (Stata: i.{column})", file=sys.stderr)
 
 
 def _tell(spec) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from mlm.codegen.columns import Columns
+from mlm.codegen.columns import Columns, codes_note
 from mlm.codegen.names import RESERVED, joined, python_name
 from mlm.codegen.priors import prior_arguments
 from mlm.formula import INTERCEPT, ModelSpec, Term
@@ -197,11 +197,8 @@ class BuildBody:
             derived = self.columns.derived.get(column)
             if derived is None:
                 if column in self.columns.codes:
-                    shown = ", ".join(f"{v:g}" for v in self.columns.codes[column])
-                    self.prep += comment(
-                        f"{column} is fitted as a number, one slope (its values: {shown}); "
-                        f"if they code categories, write factor({column}) in the formula."
-                    )
+                    note = codes_note(column, self.columns.codes[column])
+                    self.prep += comment(f"{note} in the formula.")
                 self.prep.append(f'{name} = data["{column}"].to_numpy(dtype=float)')
             else:
                 names = {c: self.array(c) for c in derived.columns}

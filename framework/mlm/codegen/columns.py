@@ -63,6 +63,15 @@ def codes_of(values) -> tuple[float, ...] | None:
     return tuple(float(v) for v in values)
 
 
+def codes_note(column: str, codes) -> str:
+    """What model.py and `mlm new` say of a column whose values `codes_of` found."""
+    shown = ", ".join(f"{v:g}" for v in codes)
+    return (
+        f"{column} is fitted as a number, one slope (its values: {shown}); if they code "
+        f"categories, write factor({column})"
+    )
+
+
 def centre_of(values) -> float | None:
     """A predictor's centre as a person writes it: its mean rounded to a tenth of its SD
     (age 8-14 -> 11.0), or None when the mean lies within a tenth of an SD of 0 (centred
